@@ -1,0 +1,2 @@
+//! tickwarp-wire: fixed-layout trading records and the journal.
+pub mod units;
