@@ -77,7 +77,10 @@ mod tests {
     fn saturating_arithmetic() {
         assert_eq!(Nanos(5).saturating_sub(Nanos(7)), Nanos::ZERO);
         assert_eq!(Nanos(7).saturating_sub(Nanos(5)), Nanos(2));
-        assert_eq!(Nanos(u64::MAX - 1).saturating_add(Duration::from_secs(1)), Nanos::MAX);
+        assert_eq!(
+            Nanos(u64::MAX - 1).saturating_add(Duration::from_secs(1)),
+            Nanos::MAX
+        );
         assert_eq!(Nanos::from(Duration::from_micros(3)), Nanos(3_000));
         assert_eq!(UnixNanos(10).saturating_sub(UnixNanos(4)), Nanos(6));
     }
