@@ -21,8 +21,8 @@ use std::sync::Mutex;
 
 use tickwarp_runtime::{UnixNanos, clock};
 
-pub use crate::soft::driver::TapDirection as Direction;
 use crate::soft::driver::FrameTap;
+pub use crate::soft::driver::TapDirection as Direction;
 
 /// Largest TCP payload put in one synthetic segment (keeps IPv4 total length < 65536).
 const MAX_SEGMENT_PAYLOAD: usize = 65_000;
@@ -38,8 +38,8 @@ const ISN_LOCAL: u32 = 0x1000_0000;
 const ISN_REMOTE: u32 = 0x2000_0000;
 
 /// Splits one direction of a byte stream at MPA frame boundaries: first one MPA
-/// Request or Reply (20 bytes + private data), then FPDUs (2-byte length + ULPDU + pad
-/// + 4-byte CRC, RFC 5044 §4). Markers, when negotiated, break this framing; the
+/// Request or Reply (20 bytes + private data), then FPDUs (2-byte length, ULPDU, pad,
+/// 4-byte CRC: RFC 5044 §4). Markers, when negotiated, break this framing; the
 /// framer then cannot find boundaries and hands bytes on as they came.
 #[derive(Debug)]
 struct Framer {
@@ -195,7 +195,12 @@ impl<W: Write> PcapWriter<W> {
     }
 
     /// Closes `flow` with a FIN from `closer` and the peer's FIN, flushing held bytes.
-    pub fn close_flow(&mut self, flow: FlowId, closer: Direction, now: UnixNanos) -> io::Result<()> {
+    pub fn close_flow(
+        &mut self,
+        flow: FlowId,
+        closer: Direction,
+        now: UnixNanos,
+    ) -> io::Result<()> {
         let f = self.flow_mut(flow)?;
         if f.closed {
             return Ok(());
@@ -420,7 +425,10 @@ impl FrameTap for PcapTap {
         self.with(|s| {
             // Whoever connected, the capture shows the local side opening: the MPA
             // dissector keys on the Request/Reply frames, not on who sent the SYN.
-            s.flow = Some(s.writer.open_flow(local, peer, true, false, clock::unix_now())?);
+            s.flow = Some(
+                s.writer
+                    .open_flow(local, peer, true, false, clock::unix_now())?,
+            );
             Ok(())
         });
     }
@@ -434,7 +442,9 @@ impl FrameTap for PcapTap {
 
     fn on_close(&self) {
         self.with(|s| match s.flow.take() {
-            Some(flow) => s.writer.close_flow(flow, Direction::Sent, clock::unix_now()),
+            Some(flow) => s
+                .writer
+                .close_flow(flow, Direction::Sent, clock::unix_now()),
             None => Ok(()),
         });
     }
@@ -447,8 +457,14 @@ mod tests {
     /// RFC 1071 §3 worked example: the sum of 0001 f203 f4f5 f6f7 is ddf2 (checksum 220d).
     #[test]
     fn internet_checksum_rfc1071_example() {
-        assert_eq!(checksum(&[&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]]), !0xddf2);
-        assert_eq!(checksum(&[&[0x00, 0x01, 0xf2], &[0x03, 0xf4, 0xf5, 0xf6, 0xf7]]), !0xddf2);
+        assert_eq!(
+            checksum(&[&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]]),
+            !0xddf2
+        );
+        assert_eq!(
+            checksum(&[&[0x00, 0x01, 0xf2], &[0x03, 0xf4, 0xf5, 0xf6, 0xf7]]),
+            !0xddf2
+        );
     }
 
     #[test]
@@ -484,7 +500,13 @@ mod tests {
         let local: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
         let remote: SocketAddr = "127.0.0.1:7174".parse().expect("addr");
         let flow = w
-            .open_flow(local, remote, true, false, UnixNanos(1_700_000_000_000_000_000))
+            .open_flow(
+                local,
+                remote,
+                true,
+                false,
+                UnixNanos(1_700_000_000_000_000_000),
+            )
             .expect("flow");
         w.close_flow(flow, Direction::Sent, UnixNanos(1_700_000_000_000_001_000))
             .expect("close");
