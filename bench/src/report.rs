@@ -1,0 +1,403 @@
+//! Shared benchmark reporting: timed runs into HdrHistograms, percentile tables, ratios
+//! against a baseline, `.hlog` files, and warm-up.
+//!
+//! A benchmark builds one [`Run`] per configuration (with [`measure`] or by recording
+//! into [`new_histogram`] itself), prints them with [`print_table`], compares each with
+//! its baseline from the same process run with [`print_ratio`], and keeps the raw
+//! distributions with [`write_hlog`] (HdrHistogram interval log, V2 deflate encoding,
+//! readable by `HistogramLogAnalyzer` and hdrhistogram's `IntervalLogIterator`).
+//!
+//! Values are nanoseconds. Time is read only through `tickwarp_runtime::Clock`. This
+//! module must not assert on timings and must not pick a baseline: benchmarks decide
+//! what to compare.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use tickwarp_runtime::Clock;
+
+/// Largest value a histogram from [`new_histogram`] records exactly (one hour in ns).
+pub const HIGHEST_TRACKABLE_NS: u64 = 3_600 * 1_000_000_000;
+/// Significant decimal digits kept by [`new_histogram`].
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A latency histogram in nanoseconds: 1 ns to one hour, 3 significant digits.
+pub fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, HIGHEST_TRACKABLE_NS, SIGNIFICANT_DIGITS)
+        .map_err(|e| anyhow!("creating histogram: {e}"))
+}
+
+/// One measured configuration: its name, latency distribution and wall time.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Row label (also the `.hlog` tag, with spaces and commas replaced).
+    pub name: String,
+    /// Per-operation latencies in nanoseconds.
+    pub histogram: Histogram<u64>,
+    /// Wall time of the measured loop (for the rate column and the `.hlog` interval).
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Operations per second over the measured loop (0 when nothing was timed).
+    pub fn rate(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.histogram.len() as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The reported percentiles of this run.
+    pub fn percentiles(&self) -> Percentiles {
+        Percentiles::of(&self.histogram)
+    }
+}
+
+/// The summary every table shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Percentiles {
+    /// Recorded values.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p99_9: u64,
+    /// 99.99th percentile.
+    pub p99_99: u64,
+    /// Largest value.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Column labels, in the order of [`Percentiles::values`].
+    pub const LABELS: [&'static str; 6] = ["p50", "p90", "p99", "p99.9", "p99.99", "max"];
+
+    /// Summarises `h`.
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        Percentiles {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            p99_99: h.value_at_quantile(0.9999),
+            max: h.max(),
+        }
+    }
+
+    /// The percentile values, in the order of [`Percentiles::LABELS`].
+    pub fn values(&self) -> [u64; 6] {
+        [
+            self.p50,
+            self.p90,
+            self.p99,
+            self.p99_9,
+            self.p99_99,
+            self.max,
+        ]
+    }
+}
+
+/// How table cells show nanosecond values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Whole nanoseconds.
+    Nanos,
+    /// Microseconds with two decimals.
+    Micros,
+}
+
+impl Unit {
+    /// The unit's symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Nanos => "ns",
+            Unit::Micros => "µs",
+        }
+    }
+
+    /// Formats `ns` right-aligned in `width` columns.
+    fn cell(self, ns: u64, width: usize) -> String {
+        match self {
+            Unit::Nanos => format!("{ns:>width$}"),
+            Unit::Micros => format!("{:>width$.2}", ns as f64 / 1_000.0),
+        }
+    }
+}
+
+/// Runs `op` `iterations` times untimed, so caches, page tables and branch predictors
+/// reach their steady state before anything is recorded.
+pub fn warm_up<T>(
+    iterations: u64,
+    mut op: impl FnMut(u64) -> anyhow::Result<T>,
+) -> anyhow::Result<()> {
+    for i in 0..iterations {
+        black_box(op(i)?);
+    }
+    Ok(())
+}
+
+/// Times each of `iterations` calls of `op` with [`Clock::now`] into a new [`Run`].
+///
+/// `op` gets the iteration index and the time the call started (for code that takes
+/// `now` as an argument). The clock read costs about 20 ns and is inside each sample.
+pub fn measure<T>(
+    name: impl Into<String>,
+    iterations: u64,
+    mut op: impl FnMut(u64, tickwarp_runtime::Nanos) -> anyhow::Result<T>,
+) -> anyhow::Result<Run> {
+    let clock = Clock::new();
+    let mut histogram = new_histogram()?;
+    let start = clock.now();
+    let mut before = start;
+    for i in 0..iterations {
+        black_box(op(i, before)?);
+        let after = clock.now();
+        histogram.saturating_record(after.saturating_sub(before).get());
+        before = after;
+    }
+    Ok(Run {
+        name: name.into(),
+        histogram,
+        elapsed: before.saturating_sub(start).as_duration(),
+    })
+}
+
+/// Writes a percentile table of `runs` (count, rate, p50 … max) under `title`.
+pub fn write_table(out: &mut impl Write, title: &str, unit: Unit, runs: &[Run]) -> io::Result<()> {
+    let name_width = runs
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    writeln!(out, "{title} (latency in {})", unit.symbol())?;
+    write!(
+        out,
+        "{:<name_width$} {:>10} {:>12}",
+        "run", "count", "ops/s"
+    )?;
+    for label in Percentiles::LABELS {
+        write!(out, " {label:>10}")?;
+    }
+    writeln!(out)?;
+    for run in runs {
+        let p = run.percentiles();
+        write!(
+            out,
+            "{:<name_width$} {:>10} {:>12.0}",
+            run.name,
+            p.count,
+            run.rate()
+        )?;
+        for value in p.values() {
+            write!(out, " {}", unit.cell(value, 10))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// [`write_table`] to standard output.
+pub fn print_table(title: &str, unit: Unit, runs: &[Run]) -> io::Result<()> {
+    write_table(&mut io::stdout().lock(), title, unit, runs)
+}
+
+/// `numerator / denominator`, or `None` when the denominator is zero.
+pub fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
+    (denominator != 0).then(|| numerator as f64 / denominator as f64)
+}
+
+/// Writes one line comparing `run` with `baseline`, percentile by percentile and by rate:
+/// `journal / write_all: p50 = 1.07× p90 = … rate = 0.93×`.
+pub fn write_ratio(out: &mut impl Write, run: &Run, baseline: &Run) -> io::Result<()> {
+    let (a, b) = (run.percentiles(), baseline.percentiles());
+    write!(out, "{} / {}:", run.name, baseline.name)?;
+    for ((label, x), y) in Percentiles::LABELS.iter().zip(a.values()).zip(b.values()) {
+        write!(out, " {label} = {}", format_ratio(ratio(x, y)))?;
+    }
+    let rate = (baseline.rate() > 0.0).then(|| run.rate() / baseline.rate());
+    writeln!(out, "  rate = {}", format_ratio(rate))
+}
+
+/// [`write_ratio`] to standard output.
+pub fn print_ratio(run: &Run, baseline: &Run) -> io::Result<()> {
+    write_ratio(&mut io::stdout().lock(), run, baseline)
+}
+
+/// A ratio as `1.07×`, or `n/a`.
+fn format_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}×"))
+}
+
+/// Writes `runs` to `path` as an HdrHistogram interval log, one tagged interval per run,
+/// laid end to end from time zero, with `comment` as a header line.
+pub fn write_hlog(path: &Path, comment: &str, runs: &[Run]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    let mut serializer = V2DeflateSerializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment(comment)
+        .begin_log_with(&mut out, &mut serializer)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let mut start = Duration::ZERO;
+    for run in runs {
+        let tag = hlog_tag(&run.name);
+        log.write_histogram(&run.histogram, start, run.elapsed, Tag::new(&tag))
+            .map_err(|e| anyhow!("writing {} to {}: {e}", run.name, path.display()))?;
+        start += run.elapsed;
+    }
+    drop(log);
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// `name` with the characters an interval-log tag may not contain replaced by `_`.
+fn hlog_tag(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if matches!(c, ',' | ' ' | '\r' | '\n') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+    fn run(name: &str, values: impl IntoIterator<Item = u64>, elapsed_ms: u64) -> Run {
+        let mut histogram = new_histogram().unwrap();
+        for v in values {
+            histogram.record(v).unwrap();
+        }
+        Run {
+            name: name.to_owned(),
+            histogram,
+            elapsed: Duration::from_millis(elapsed_ms),
+        }
+    }
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        let r = run("uniform", 1..=1000, 1);
+        let p = r.percentiles();
+        assert_eq!(p.count, 1000);
+        assert_eq!(p.p50, 500);
+        assert_eq!(p.p90, 900);
+        assert_eq!(p.p99, 990);
+        assert_eq!(p.max, 1000);
+        assert_eq!(r.rate(), 1_000_000.0);
+    }
+
+    #[test]
+    fn table_has_a_row_per_run_and_every_column() {
+        let runs = [
+            run("journal", [1_500, 2_500], 1),
+            run("write_all", [1_000], 1),
+        ];
+        let mut out = Vec::new();
+        write_table(&mut out, "append", Unit::Micros, &runs).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], "append (latency in µs)");
+        for label in ["count", "ops/s", "p50", "p99.99", "max"] {
+            assert!(lines[1].contains(label), "{text}");
+        }
+        assert!(
+            lines[2].starts_with("journal")
+                && lines[2].contains("1.50")
+                && lines[2].contains("2.50")
+        );
+        assert!(lines[3].starts_with("write_all") && lines[3].contains("1.00"));
+    }
+
+    #[test]
+    fn ratio_line_compares_each_percentile() {
+        let a = run("soft", [107], 1);
+        let b = run("tcp", [100], 2);
+        let mut out = Vec::new();
+        write_ratio(&mut out, &a, &b).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("soft / tcp: p50 = 1.07×"), "{text}");
+        assert!(text.contains("rate = 2.00×"), "{text}");
+        assert_eq!(ratio(1, 0), None);
+        assert_eq!(format_ratio(None), "n/a");
+    }
+
+    #[test]
+    fn hlog_holds_one_tagged_interval_per_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/runs.hlog");
+        let runs = [run("journal, 64 B", [10, 20], 5), run("baseline", [5], 7)];
+        write_hlog(&path, "test log", &runs).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.starts_with("#test log"), "{text}");
+        let intervals: Vec<_> = IntervalLogIterator::new(&bytes)
+            .filter_map(|e| match e.unwrap() {
+                LogEntry::Interval(h) => Some((
+                    h.tag().map(|t| t.as_str().to_owned()),
+                    h.start_timestamp(),
+                    h.duration(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            intervals,
+            vec![
+                (
+                    Some("journal__64_B".to_owned()),
+                    Duration::ZERO,
+                    Duration::from_millis(5)
+                ),
+                (
+                    Some("baseline".to_owned()),
+                    Duration::from_millis(5),
+                    Duration::from_millis(7)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn measure_and_warm_up_run_the_operation() {
+        let mut calls = 0u64;
+        warm_up(3, |_| {
+            calls += 1;
+            Ok(())
+        })
+        .unwrap();
+        let run = measure("op", 5, |i, _now| {
+            calls += 1;
+            Ok(i)
+        })
+        .unwrap();
+        assert_eq!(calls, 8);
+        assert_eq!(run.histogram.len(), 5);
+        assert_eq!(run.name, "op");
+    }
+}
