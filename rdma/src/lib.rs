@@ -9,7 +9,9 @@
 //!
 //! This crate knows nothing of trading applications and must not depend on them.
 pub mod capture;
+pub mod channel;
 pub mod hw;
+pub mod ring;
 pub mod soft;
 pub mod verbs;
 
