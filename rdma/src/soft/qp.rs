@@ -426,8 +426,12 @@ fn feed(
         }
     };
     match (framing, outcome) {
-        // A marker or marked-CRC error: the stream cannot be parsed any further.
-        (Err(_), _) => Fed::Ended,
+        // A marker or marked-CRC error: the stream cannot be parsed any further, but the
+        // peer still gets a Terminate with the MPA error code (RFC 5044 §8).
+        (Err(e), _) => match conn.handle_framing_error(e.mpa_error_code()) {
+            ConnError::Violation(_) => Fed::Violation,
+            ConnError::TerminateReceived(_) | ConnError::InError => Fed::Ended,
+        },
         (Ok(()), Ok(_)) => Fed::All,
         (Ok(()), Err(ConnError::Violation(_))) => Fed::Violation,
         (Ok(()), Err(ConnError::TerminateReceived(_) | ConnError::InError)) => Fed::Ended,

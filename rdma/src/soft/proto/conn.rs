@@ -75,6 +75,7 @@ pub use memory::{
 pub use terminate::TermCause;
 
 use crate::soft::wire::mpa;
+use crate::soft::wire::rdmap::MpaErrorCode;
 use ring::Ring;
 use terminate::TermOut;
 
@@ -690,6 +691,20 @@ impl Connection {
     pub fn handle_stream_closed(&mut self) {
         self.term_tx = None;
         self.enter_error(None);
+    }
+
+    /// The MPA framing below this connection (the marker stripper, RFC 5044 §5) found
+    /// the stream broken — a bad marker or a CRC mismatch over marked bytes — so no
+    /// segment could be parsed: queues a Terminate with that MPA error code (RFC 5044
+    /// §8, no headers copied), moves to Error and flushes, like any other violation.
+    pub fn handle_framing_error(&mut self, code: MpaErrorCode) -> ConnError {
+        if self.state != State::Rts {
+            return ConnError::InError;
+        }
+        let cause = TermCause::Mpa(code);
+        self.term_tx = Some(TermOut::local(cause));
+        self.enter_error(None);
+        ConnError::Violation(cause)
     }
 
     /// True when the next send-queue slot is a Read and ORD Reads are outstanding.

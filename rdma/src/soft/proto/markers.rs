@@ -20,6 +20,7 @@
 
 use crate::soft::wire::crc;
 use crate::soft::wire::mpa::{MARKER_INTERVAL, MARKER_LEN, fpdu_len};
+use crate::soft::wire::rdmap::MpaErrorCode;
 
 /// Bytes of the CRC field at the end of an FPDU.
 const CRC_LEN: usize = 4;
@@ -64,6 +65,17 @@ pub enum MarkerError {
     /// A marker would sit more than 65535 bytes after its FPDU's start.
     #[error("FPDU too long for a 16-bit FPDUPTR")]
     FpduTooLong,
+}
+
+impl MarkerError {
+    /// The MPA error code a Terminate carries for this error (RFC 5044 §8): CRC error
+    /// for a CRC mismatch, marker error for everything else that broke the framing.
+    pub const fn mpa_error_code(&self) -> MpaErrorCode {
+        match self {
+            MarkerError::BadCrc { .. } => MpaErrorCode::CrcError,
+            _ => MpaErrorCode::MarkerError,
+        }
+    }
 }
 
 /// Bytes from stream offset `pos` up to the next marker position (0 when at one).
