@@ -2,6 +2,7 @@
 //! into the library crates, which hold the logic.
 
 mod capture_cmd;
+mod replay_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,9 @@ enum Command {
     /// Run a soft-iWARP session over loopback (SEND, RDMA WRITE, RDMA READ) and write
     /// every byte of it, MPA handshake included, to a pcap that Wireshark/tshark decode.
     Capture(capture_cmd::CaptureArgs),
+    /// Replay a recorded market-data journal through strategies (the same engine that
+    /// runs live) against a fill model; optionally diff the orders against a recording.
+    Replay(replay_cmd::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,10 +38,12 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Capture(args) => capture_cmd::run(&args),
+        Command::Capture(args) => capture_cmd::run(&args).map(|()| true),
+        Command::Replay(args) => replay_cmd::run(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("tickwarp: {e:#}");
             ExitCode::FAILURE

@@ -90,6 +90,14 @@ pub enum RejectReason {
     TooLateToCancel,
     /// The venue rejected it (15).
     VenueRejected,
+    /// The instrument is restricted for this account (16).
+    RestrictedInstrument,
+    /// The order could take the position past its limit (17).
+    PositionLimit,
+    /// The account sent its maximum number of orders for the day (18).
+    MaxOrdersPerDay,
+    /// No reference price to check the order against (19).
+    NoReferencePrice,
     /// A value this version does not name.
     Other(u16),
 }
@@ -114,6 +122,10 @@ impl RejectReason {
             13 => RejectReason::UnknownOrder,
             14 => RejectReason::TooLateToCancel,
             15 => RejectReason::VenueRejected,
+            16 => RejectReason::RestrictedInstrument,
+            17 => RejectReason::PositionLimit,
+            18 => RejectReason::MaxOrdersPerDay,
+            19 => RejectReason::NoReferencePrice,
             other => RejectReason::Other(other),
         }
     }
@@ -137,6 +149,10 @@ impl RejectReason {
             RejectReason::UnknownOrder => 13,
             RejectReason::TooLateToCancel => 14,
             RejectReason::VenueRejected => 15,
+            RejectReason::RestrictedInstrument => 16,
+            RejectReason::PositionLimit => 17,
+            RejectReason::MaxOrdersPerDay => 18,
+            RejectReason::NoReferencePrice => 19,
             RejectReason::Other(v) => v,
         }
     }
