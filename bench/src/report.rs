@@ -6,6 +6,9 @@
 //! its baseline from the same process run with [`print_ratio`], and keeps the raw
 //! distributions with [`write_hlog`] (HdrHistogram interval log, V2 deflate encoding,
 //! readable by `HistogramLogAnalyzer` and hdrhistogram's `IntervalLogIterator`).
+//! Streaming benchmarks report [`Throughput`]s with [`print_throughput_table`] and
+//! [`print_throughput_ratio`]; [`print_target`] says whether a ratio meets the goal an
+//! issue set.
 //!
 //! Values are nanoseconds. Time is read only through `tickwarp_runtime::Clock`. This
 //! module must not assert on timings and must not pick a baseline: benchmarks decide
@@ -60,6 +63,25 @@ impl Run {
     pub fn percentiles(&self) -> Percentiles {
         Percentiles::of(&self.histogram)
     }
+
+    /// Adds the samples and wall time of `other` (another round of the same
+    /// configuration) to this run, which keeps its name.
+    pub fn merge(&mut self, other: &Run) -> anyhow::Result<()> {
+        self.histogram
+            .add(&other.histogram)
+            .map_err(|e| anyhow!("merging {} into {}: {e:?}", other.name, self.name))?;
+        self.elapsed += other.elapsed;
+        Ok(())
+    }
+}
+
+/// The share of `total` operations that round `round` of `rounds` runs: an even split,
+/// the first `total % rounds` rounds taking one more (0 for no rounds).
+pub fn round_share(total: u64, rounds: u64, round: u64) -> u64 {
+    if rounds == 0 || round >= rounds {
+        return 0;
+    }
+    total / rounds + u64::from(round < total % rounds)
 }
 
 /// The summary every table shows.
@@ -243,6 +265,135 @@ fn format_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}×"))
 }
 
+/// One streaming run: bytes moved in a wall time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Throughput {
+    /// Row label.
+    pub name: String,
+    /// Payload bytes moved.
+    pub bytes: u64,
+    /// Wall time from the first byte offered to the last byte delivered.
+    pub elapsed: Duration,
+}
+
+impl Throughput {
+    /// Megabytes (10⁶ bytes) per second (0 when nothing was timed).
+    pub fn mb_per_s(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.bytes as f64 / secs / 1e6
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Writes a throughput table of `runs` (bytes, seconds, MB/s) under `title`.
+pub fn write_throughput_table(
+    out: &mut impl Write,
+    title: &str,
+    runs: &[Throughput],
+) -> io::Result<()> {
+    let name_width = runs
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    writeln!(out, "{title} (MB = 10^6 bytes)")?;
+    writeln!(
+        out,
+        "{:<name_width$} {:>14} {:>10} {:>10}",
+        "run", "bytes", "seconds", "MB/s"
+    )?;
+    for run in runs {
+        writeln!(
+            out,
+            "{:<name_width$} {:>14} {:>10.3} {:>10.1}",
+            run.name,
+            run.bytes,
+            run.elapsed.as_secs_f64(),
+            run.mb_per_s()
+        )?;
+    }
+    Ok(())
+}
+
+/// [`write_throughput_table`] to standard output.
+pub fn print_throughput_table(title: &str, runs: &[Throughput]) -> io::Result<()> {
+    write_throughput_table(&mut io::stdout().lock(), title, runs)
+}
+
+/// Writes `run / baseline: MB/s = 0.93×`.
+pub fn write_throughput_ratio(
+    out: &mut impl Write,
+    run: &Throughput,
+    baseline: &Throughput,
+) -> io::Result<()> {
+    let base = baseline.mb_per_s();
+    let r = (base > 0.0).then(|| run.mb_per_s() / base);
+    writeln!(
+        out,
+        "{} / {}: MB/s = {}",
+        run.name,
+        baseline.name,
+        format_ratio(r)
+    )
+}
+
+/// [`write_throughput_ratio`] to standard output.
+pub fn print_throughput_ratio(run: &Throughput, baseline: &Throughput) -> io::Result<()> {
+    write_throughput_ratio(&mut io::stdout().lock(), run, baseline)
+}
+
+/// The goal a ratio is held to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target {
+    /// The ratio should be at most this (latencies: lower is better).
+    AtMost(f64),
+    /// The ratio should be at least this (throughputs: higher is better).
+    AtLeast(f64),
+}
+
+impl Target {
+    /// Whether `ratio` meets the goal (`None` for an unknown ratio).
+    pub fn met_by(self, ratio: Option<f64>) -> Option<bool> {
+        ratio.map(|r| match self {
+            Target::AtMost(bound) => r <= bound,
+            Target::AtLeast(bound) => r >= bound,
+        })
+    }
+}
+
+/// Writes `target: what ≤ 1.10×, measured 1.234× — missed` (or `met`, or `n/a`); the
+/// measured ratio gets three decimals so a miss never prints as the bound itself.
+pub fn write_target(
+    out: &mut impl Write,
+    what: &str,
+    ratio: Option<f64>,
+    target: Target,
+) -> io::Result<()> {
+    let goal = match target {
+        Target::AtMost(bound) => format!("≤ {bound:.2}×"),
+        Target::AtLeast(bound) => format!("≥ {bound:.2}×"),
+    };
+    let verdict = match target.met_by(ratio) {
+        Some(true) => "met",
+        Some(false) => "missed",
+        None => "n/a",
+    };
+    let measured = ratio.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.3}×"));
+    writeln!(
+        out,
+        "target: {what} {goal}, measured {measured} — {verdict}"
+    )
+}
+
+/// [`write_target`] to standard output.
+pub fn print_target(what: &str, ratio: Option<f64>, target: Target) -> io::Result<()> {
+    write_target(&mut io::stdout().lock(), what, ratio, target)
+}
+
 /// Writes `runs` to `path` as an HdrHistogram interval log, one tagged interval per run,
 /// laid end to end from time zero, with `comment` as a header line.
 pub fn write_hlog(path: &Path, comment: &str, runs: &[Run]) -> anyhow::Result<()> {
@@ -381,6 +532,96 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn merged_rounds_hold_every_sample_and_the_summed_time() {
+        let mut a = run("soft", [10, 20], 5);
+        a.merge(&run("soft again", [30], 7)).unwrap();
+        assert_eq!(a.name, "soft");
+        assert_eq!(a.histogram.len(), 3);
+        assert_eq!(a.histogram.max(), 30);
+        assert_eq!(a.elapsed, Duration::from_millis(12));
+    }
+
+    #[test]
+    fn round_shares_add_up_to_the_total() {
+        for (total, rounds) in [(10, 3), (100_000, 5), (2, 5), (0, 4), (7, 1)] {
+            let shares: Vec<u64> = (0..rounds).map(|r| round_share(total, rounds, r)).collect();
+            assert_eq!(shares.iter().sum::<u64>(), total, "{total} in {rounds}");
+            let (min, max) = (shares.iter().min(), shares.iter().max());
+            assert!(max.zip(min).is_some_and(|(a, b)| a - b <= 1), "{shares:?}");
+        }
+        assert_eq!(round_share(10, 3, 0), 4);
+        assert_eq!(round_share(10, 3, 2), 3);
+        assert_eq!(round_share(10, 3, 3), 0);
+        assert_eq!(round_share(10, 0, 0), 0);
+    }
+
+    #[test]
+    fn throughput_table_and_ratio() {
+        let soft = Throughput {
+            name: "soft WRITE".to_owned(),
+            bytes: 90_000_000,
+            elapsed: Duration::from_millis(100),
+        };
+        let tcp = Throughput {
+            name: "tcp".to_owned(),
+            bytes: 50_000_000,
+            elapsed: Duration::from_millis(50),
+        };
+        assert_eq!(soft.mb_per_s(), 900.0);
+        assert_eq!(tcp.mb_per_s(), 1_000.0);
+        let mut out = Vec::new();
+        write_throughput_table(&mut out, "stream", &[soft.clone(), tcp.clone()]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[1].contains("MB/s"), "{text}");
+        assert!(
+            lines[2].starts_with("soft WRITE")
+                && lines[2].contains("90000000")
+                && lines[2].ends_with("900.0"),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        write_throughput_ratio(&mut out, &soft, &tcp).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "soft WRITE / tcp: MB/s = 0.90×\n"
+        );
+        let idle = Throughput {
+            elapsed: Duration::ZERO,
+            ..tcp
+        };
+        assert_eq!(idle.mb_per_s(), 0.0);
+        let mut out = Vec::new();
+        write_throughput_ratio(&mut out, &soft, &idle).unwrap();
+        assert!(String::from_utf8(out).unwrap().ends_with("n/a\n"));
+    }
+
+    #[test]
+    fn targets_bound_ratios_from_the_right_side() {
+        assert_eq!(Target::AtMost(1.10).met_by(Some(1.10)), Some(true));
+        assert_eq!(Target::AtMost(1.10).met_by(Some(1.11)), Some(false));
+        assert_eq!(Target::AtLeast(0.90).met_by(Some(0.95)), Some(true));
+        assert_eq!(Target::AtLeast(0.90).met_by(Some(0.89)), Some(false));
+        assert_eq!(Target::AtLeast(0.90).met_by(None), None);
+        let mut out = Vec::new();
+        write_target(
+            &mut out,
+            "soft p50 / tcp p50",
+            Some(1.234),
+            Target::AtMost(1.1),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "target: soft p50 / tcp p50 ≤ 1.10×, measured 1.234× — missed\n"
+        );
+        let mut out = Vec::new();
+        write_target(&mut out, "MB/s", None, Target::AtLeast(0.9)).unwrap();
+        assert!(String::from_utf8(out).unwrap().ends_with("n/a — n/a\n"));
     }
 
     #[test]
