@@ -213,45 +213,76 @@ impl Buffer {
     }
 
     /// Copies `dst.len()` bytes starting at `offset` into `dst` (`Acquire` word loads).
+    ///
+    /// An unaligned head and tail are cut from their words; the aligned middle is copied
+    /// a whole word at a time (one plain load on x86-64). Measured with
+    /// `bench --bin rdma_pingpong --only stream`: a per-byte-offset loop here was about
+    /// half of the sending thread's time when streaming 64 KiB WRITEs.
     pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), MemError> {
         self.check_range(offset as u64, dst.len() as u64)?;
-        let mut pos = offset;
-        let mut rest = dst;
-        while !rest.is_empty() {
-            let within = pos % WORD;
-            let n = (WORD - within).min(rest.len());
-            let word = self.word(pos)?.load(Ordering::Acquire).to_ne_bytes();
-            let (head, tail) = rest.split_at_mut(n);
-            head.copy_from_slice(word.get(within..within + n).unwrap_or_default());
-            rest = tail;
-            pos += n;
+        let within = offset % WORD;
+        let head_len = if within == 0 {
+            0
+        } else {
+            (WORD - within).min(dst.len())
+        };
+        let (head, middle) = dst.split_at_mut(head_len);
+        let mut words = self.words.get(offset / WORD..).unwrap_or_default().iter();
+        if head_len > 0 {
+            let word = words.next().ok_or(self.out_of_bounds(offset, head_len))?;
+            let bytes = word.load(Ordering::Acquire).to_ne_bytes();
+            head.copy_from_slice(bytes.get(within..within + head_len).unwrap_or_default());
+        }
+        let mut chunks = middle.chunks_exact_mut(WORD);
+        for (chunk, word) in (&mut chunks).zip(&mut words) {
+            chunk.copy_from_slice(&word.load(Ordering::Acquire).to_ne_bytes());
+        }
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
+            let word = words.next().ok_or(self.out_of_bounds(offset, tail.len()))?;
+            let bytes = word.load(Ordering::Acquire).to_ne_bytes();
+            tail.copy_from_slice(bytes.get(..tail.len()).unwrap_or_default());
         }
         Ok(())
     }
 
     /// Copies `src` into the buffer at `offset` (`Release` word stores; partial words are
     /// merged with compare-and-swap so neighbouring bytes written concurrently survive).
+    /// Aligned middle words are stored whole, as in [`Buffer::read`].
     pub(crate) fn write(&self, offset: usize, src: &[u8]) -> Result<(), MemError> {
         self.check_range(offset as u64, src.len() as u64)?;
-        let mut pos = offset;
-        let mut rest = src;
-        while !rest.is_empty() {
-            let within = pos % WORD;
-            let n = (WORD - within).min(rest.len());
-            let (head, tail) = rest.split_at(n);
-            let word = self.word(pos)?;
-            if n == WORD {
-                word.store(word_from(head, 0, 0), Ordering::Release);
-            } else {
-                // A failing closure is impossible: `Some` is always returned.
-                let _ = word.fetch_update(Ordering::Release, Ordering::Relaxed, |old| {
-                    Some(word_from(head, within, old))
-                });
-            }
-            rest = tail;
-            pos += n;
+        let within = offset % WORD;
+        let head_len = if within == 0 {
+            0
+        } else {
+            (WORD - within).min(src.len())
+        };
+        let (head, middle) = src.split_at(head_len);
+        let mut words = self.words.get(offset / WORD..).unwrap_or_default().iter();
+        if head_len > 0 {
+            let word = words.next().ok_or(self.out_of_bounds(offset, head_len))?;
+            merge(word, head, within);
+        }
+        let mut chunks = middle.chunks_exact(WORD);
+        for (chunk, word) in (&mut chunks).zip(&mut words) {
+            word.store(word_from(chunk, 0, 0), Ordering::Release);
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            let word = words.next().ok_or(self.out_of_bounds(offset, tail.len()))?;
+            merge(word, tail, 0);
         }
         Ok(())
+    }
+
+    /// The error for a range that checked in bounds but found no word (cannot happen
+    /// while `words` covers `len`; kept so no path can panic).
+    fn out_of_bounds(&self, offset: usize, len: usize) -> MemError {
+        MemError::OutOfBounds {
+            offset: offset as u64,
+            len: len as u64,
+            region_len: self.len,
+        }
     }
 
     /// Writes `len` bytes at `offset` produced by `fill`, which is called with successive
@@ -308,6 +339,15 @@ impl Buffer {
         self.check_range(offset as u64, WORD as u64)?;
         self.word(offset)
     }
+}
+
+/// Merges `bytes` into `word` at byte `within` with compare-and-swap, keeping the
+/// word's other bytes (written concurrently by someone else) intact.
+fn merge(word: &AtomicU64, bytes: &[u8], within: usize) {
+    // A failing closure is impossible: `Some` is always returned.
+    let _ = word.fetch_update(Ordering::Release, Ordering::Relaxed, |old| {
+        Some(word_from(bytes, within, old))
+    });
 }
 
 /// `old` with bytes `[within, within + part.len())` replaced by `part` (native byte order,

@@ -168,7 +168,17 @@ impl Qp {
             op,
             payload: wr.payload,
         };
-        self.shared.lock().conn.post_send(&req).map_err(post_error)
+        let mut guard = self.shared.lock();
+        let inner = &mut *guard;
+        inner.conn.post_send(&req).map_err(post_error)?;
+        // The doorbell: push the new FPDUs to the socket now, as an RNIC starts on a
+        // posted work request, rather than at the next progress call, which reads the
+        // socket first (one wasted read per message: ~10% of a 64 B ping-pong's p50
+        // here, `bench --bin rdma_pingpong`).
+        if !inner.closed {
+            self.shared.transmit(inner);
+        }
+        Ok(())
     }
 
     /// Queues a receive work request (no allocation, no I/O).
