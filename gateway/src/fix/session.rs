@@ -1,0 +1,1220 @@
+//! The FIX 4.4 session layer, acceptor side, as a sans-IO state machine (FIX 4.4 Vol. 2
+//! "Session Protocol").
+//!
+//! Bytes go in through [`Session::handle_bytes`] (split anywhere), time through
+//! [`Session::handle_timeout`]; bytes to send come out of [`Session::poll_transmit`],
+//! application events out of [`Session::poll_event`], and the next deadline out of
+//! [`Session::poll_timeout`]. The application answers with
+//! [`Session::send_execution_report`], [`Session::send_order_cancel_reject`] and
+//! [`Session::send_business_reject`]. One `Session` lives for one connection; its
+//! [`SessionStore`] carries sequence numbers and sent messages over to the next one.
+//!
+//! What it must not do: touch a socket, read a clock (every input carries [`Now`]),
+//! block, or allocate per message once its buffers have grown (inbound bytes, outbound
+//! bytes and events live in reused buffers; a store may allocate, see `store`).
+//! After a [`SessionEvent::Disconnect`] the driver flushes what `poll_transmit` still
+//! yields and closes the connection; the session ignores further input.
+//!
+//! Decisions where the spec leaves a choice: messages beyond a sequence gap are dropped,
+//! not queued (the ResendRequest asks for everything from the gap on, EndSeqNo 0, so
+//! they come again); one ResendRequest is outstanding at a time; garbled frames are
+//! dropped and the stream resynchronizes on the next `8=FIX`; a Logon with a wrong
+//! CompID or credentials is answered with a Logout carrying Text (58), then the
+//! connection is closed; an unsupported but defined application MsgType gets a
+//! BusinessMessageReject, an undefined one a Reject (373=11). The TestRequest grace
+//! ("reasonable transmission time") is 20 % of HeartBtInt.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tickwarp_runtime::{Nanos, UnixNanos};
+use tickwarp_wire::{AccountId, InstrumentTable};
+
+use super::codec::{
+    DecodeError, Framing, GarbleReason, Message, MessageWriter, is_header_tag, parse_uint,
+    scan_frame,
+};
+use super::fields::{BusinessRejectReason, MsgType, SessionRejectReason, parse_timestamp, tag};
+use super::messages::{
+    AppRejectError, BusinessMessageReject, ExecutionReport, NewOrderSingle, OrderCancelReject,
+    OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, SessionId,
+};
+use super::store::{SeqNums, SessionStore, StoreError};
+
+/// The time of an input: monotonic for timers, wall clock for SendingTime (52).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic time, for heartbeats and timeouts.
+    pub mono: Nanos,
+    /// Wall-clock time, for SendingTime and its accuracy check.
+    pub wall: UnixNanos,
+}
+
+/// How one acceptor session is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The session id put on events.
+    pub session_id: SessionId,
+    /// Our CompID: SenderCompID (49) of what we send, TargetCompID (56) of what we accept.
+    pub sender_comp_id: String,
+    /// The client's CompID: SenderCompID (49) we accept, TargetCompID (56) we send.
+    pub target_comp_id: String,
+    /// Username (553) the Logon must carry, if any.
+    pub username: Option<String>,
+    /// Password (554) the Logon must carry, if any.
+    pub password: Option<String>,
+    /// The trading account of every order on this session.
+    pub account: AccountId,
+    /// Smallest HeartBtInt (108) accepted.
+    pub min_heartbeat: Duration,
+    /// Largest HeartBtInt (108) accepted.
+    pub max_heartbeat: Duration,
+    /// How long after connecting the Logon must arrive.
+    pub logon_timeout: Duration,
+    /// How long to wait for the answer to our Logout.
+    pub logout_timeout: Duration,
+    /// Largest BodyLength (9) accepted; longer frames are garbled.
+    pub max_body_len: usize,
+    /// Largest difference between SendingTime (52) and our wall clock; `None` disables.
+    pub sending_time_tolerance: Option<Duration>,
+}
+
+impl SessionConfig {
+    /// A configuration with the usual defaults: HeartBtInt 1–120 s, 10 s logon and
+    /// logout timeouts, 8 KiB bodies, 2 minutes of SendingTime tolerance, no credentials.
+    pub fn new(
+        session_id: SessionId,
+        sender_comp_id: &str,
+        target_comp_id: &str,
+        account: AccountId,
+    ) -> SessionConfig {
+        SessionConfig {
+            session_id,
+            sender_comp_id: sender_comp_id.to_owned(),
+            target_comp_id: target_comp_id.to_owned(),
+            username: None,
+            password: None,
+            account,
+            min_heartbeat: Duration::from_secs(1),
+            max_heartbeat: Duration::from_secs(120),
+            logon_timeout: Duration::from_secs(10),
+            logout_timeout: Duration::from_secs(10),
+            max_body_len: 8192,
+            sending_time_tolerance: Some(Duration::from_secs(120)),
+        }
+    }
+}
+
+/// Why the session ends the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DisconnectReason {
+    /// No Logon within the logon timeout.
+    #[error("no Logon within the logon timeout")]
+    LogonTimeout,
+    /// The first message was not a Logon.
+    #[error("first message was not a Logon")]
+    FirstMessageNotLogon,
+    /// SenderCompID/TargetCompID do not name this session.
+    #[error("unknown CompID")]
+    BadCompId,
+    /// Username/Password wrong.
+    #[error("invalid credentials")]
+    BadCredentials,
+    /// A Logon field is missing or invalid (HeartBtInt, EncryptMethod, ResetSeqNumFlag).
+    #[error("invalid Logon")]
+    BadLogon,
+    /// BeginString is not FIX.4.4.
+    #[error("BeginString is not FIX.4.4")]
+    UnsupportedBeginString,
+    /// MsgSeqNum (34) missing or unreadable.
+    #[error("MsgSeqNum missing")]
+    MissingSeqNum,
+    /// MsgSeqNum lower than expected without PossDupFlag.
+    #[error("MsgSeqNum too low: expected {expected}, received {received}")]
+    SeqTooLow {
+        /// The expected MsgSeqNum.
+        expected: u64,
+        /// The MsgSeqNum received.
+        received: u64,
+    },
+    /// SendingTime (52) too far from our clock, or OrigSendingTime after SendingTime.
+    #[error("SendingTime accuracy problem")]
+    SendingTimeAccuracy,
+    /// A second Logon on a logged-on session.
+    #[error("unexpected Logon")]
+    UnexpectedLogon,
+    /// No answer to a TestRequest.
+    #[error("no answer to TestRequest")]
+    TestRequestTimeout,
+    /// The peer logged out (we answered).
+    #[error("peer logged out")]
+    PeerLogout,
+    /// The peer answered our Logout.
+    #[error("logout complete")]
+    LogoutComplete,
+    /// The peer did not answer our Logout in time.
+    #[error("no answer to Logout")]
+    LogoutTimeout,
+    /// The session store failed; the state is no longer durable.
+    #[error("session store failed")]
+    StoreFailed,
+}
+
+/// What the application learns from the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The client logged on.
+    LoggedOn {
+        /// The session.
+        session: SessionId,
+        /// Whether sequence numbers were reset to 1 (ResetSeqNumFlag).
+        reset: bool,
+    },
+    /// A NewOrderSingle (D).
+    NewOrderSingle(NewOrderSingle),
+    /// An OrderCancelRequest (F).
+    OrderCancelRequest(OrderCancelRequest),
+    /// An OrderCancelReplaceRequest (G).
+    OrderCancelReplaceRequest(OrderCancelReplaceRequest),
+    /// The Logout handshake completed.
+    LoggedOut {
+        /// The session.
+        session: SessionId,
+    },
+    /// Close the connection (after flushing `poll_transmit`).
+    Disconnect {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// Where the session is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Connected, waiting for the client's Logon.
+    AwaitingLogon,
+    /// Logged on.
+    Active,
+    /// We sent a Logout and wait for the answer.
+    LoggingOut,
+    /// Done; the connection should be closed.
+    Disconnected,
+}
+
+/// Why the application could not send a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The session is not logged on.
+    #[error("session is not logged on")]
+    NotLoggedOn,
+    /// The instrument has no symbol in the instrument table.
+    #[error("instrument {0} has no symbol")]
+    UnknownInstrument(tickwarp_wire::InstrumentId),
+    /// The store failed; the session disconnects.
+    #[error("session store failed")]
+    StoreFailed,
+}
+
+/// A small text buffer for Text (58) values built from numbers, without allocating.
+struct TextBuf {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl TextBuf {
+    fn new() -> TextBuf {
+        TextBuf {
+            buf: [0; 128],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl core::fmt::Write for TextBuf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The acceptor side of one FIX 4.4 session over one connection.
+#[derive(Debug)]
+pub struct Session<S: SessionStore> {
+    config: SessionConfig,
+    instruments: InstrumentTable,
+    store: S,
+    state: SessionState,
+    seq: SeqNums,
+    deadline: Nanos,
+    heartbeat: Nanos,
+    last_sent: Nanos,
+    last_received: Nanos,
+    test_request_sent: Option<Nanos>,
+    test_request_count: u64,
+    resend_until: Option<u64>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    tx_pos: usize,
+    events: VecDeque<SessionEvent>,
+}
+
+/// Outcome of the sequence number check of an inbound message.
+enum SeqCheck {
+    /// Process it.
+    Expected,
+    /// Handled (ignored, gap requested, or disconnected): stop.
+    Done,
+}
+
+impl<S: SessionStore> Session<S> {
+    /// A session on a connection accepted at `now`, waiting for the client's Logon.
+    pub fn new(config: SessionConfig, instruments: InstrumentTable, store: S, now: Now) -> Self {
+        let seq = store.seq_nums();
+        let deadline = now.mono.saturating_add(config.logon_timeout);
+        let rx_capacity = config.max_body_len.saturating_mul(2).max(4096);
+        Session {
+            config,
+            instruments,
+            store,
+            state: SessionState::AwaitingLogon,
+            seq,
+            deadline,
+            heartbeat: Nanos::from(Duration::from_secs(30)),
+            last_sent: now.mono,
+            last_received: now.mono,
+            test_request_sent: None,
+            test_request_count: 0,
+            resend_until: None,
+            rx: Vec::with_capacity(rx_capacity),
+            tx: Vec::with_capacity(16 << 10),
+            tx_pos: 0,
+            events: VecDeque::with_capacity(64),
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The next inbound and outbound MsgSeqNum.
+    pub fn seq_nums(&self) -> SeqNums {
+        self.seq
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The heartbeat interval agreed at Logon (30 s before it).
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat.as_duration()
+    }
+
+    /// Ends this connection's session and returns its store for the next connection.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// Feeds bytes received from the connection (any split).
+    pub fn handle_bytes(&mut self, now: Now, bytes: &[u8]) {
+        if self.state == SessionState::Disconnected {
+            return;
+        }
+        let mut rx = core::mem::take(&mut self.rx);
+        rx.extend_from_slice(bytes);
+        let mut consumed = 0;
+        while self.state != SessionState::Disconnected {
+            let pending = rx.get(consumed..).unwrap_or_default();
+            match scan_frame(pending, self.config.max_body_len) {
+                Framing::Incomplete => break,
+                Framing::Garbled { skip, reason } => {
+                    tracing::warn!(session = self.config.session_id.0, %reason, "dropping garbled bytes");
+                    consumed += skip;
+                }
+                Framing::Complete(len) => {
+                    let frame = pending.get(..len).unwrap_or_default();
+                    self.on_frame(now, frame);
+                    consumed += len;
+                }
+            }
+        }
+        rx.drain(..consumed.min(rx.len()));
+        self.rx = rx;
+    }
+
+    /// Runs the timers due at `now`: heartbeat, TestRequest, logon and logout timeouts.
+    pub fn handle_timeout(&mut self, now: Now) {
+        match self.state {
+            SessionState::Disconnected => {}
+            SessionState::AwaitingLogon => {
+                if now.mono >= self.deadline {
+                    self.disconnect(DisconnectReason::LogonTimeout);
+                }
+            }
+            SessionState::LoggingOut if now.mono >= self.deadline => {
+                self.disconnect(DisconnectReason::LogoutTimeout);
+            }
+            SessionState::Active | SessionState::LoggingOut => {
+                // FIX 4.4 Vol. 2 "Heartbeat": send one after HeartBtInt of our silence;
+                // "TestRequest": after HeartBtInt plus a reasonable transmission time
+                // (20 %) of inbound silence, then disconnect if that goes unanswered too.
+                let grace = Nanos(self.heartbeat.get() / 5);
+                let limit = Nanos(self.heartbeat.get().saturating_add(grace.get()));
+                match self.test_request_sent {
+                    Some(sent) if now.mono.saturating_sub(sent) >= limit => {
+                        self.disconnect(DisconnectReason::TestRequestTimeout);
+                        return;
+                    }
+                    None if now.mono.saturating_sub(self.last_received) >= limit => {
+                        self.test_request_count += 1;
+                        let id = self.test_request_count;
+                        self.send_admin(now, MsgType::TEST_REQUEST, |w| {
+                            w.uint(tag::TEST_REQ_ID, id);
+                        });
+                        self.test_request_sent = Some(now.mono);
+                    }
+                    _ => {}
+                }
+                if self.state != SessionState::Disconnected
+                    && now.mono.saturating_sub(self.last_sent) >= self.heartbeat
+                {
+                    self.send_admin(now, MsgType::HEARTBEAT, |_| {});
+                }
+            }
+        }
+    }
+
+    /// When [`Session::handle_timeout`] next has work, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Nanos> {
+        match self.state {
+            SessionState::Disconnected => None,
+            SessionState::AwaitingLogon => Some(self.deadline),
+            SessionState::Active | SessionState::LoggingOut => {
+                let grace = self.heartbeat.get() / 5;
+                let limit = self.heartbeat.get().saturating_add(grace);
+                let heartbeat = self.last_sent.get().saturating_add(self.heartbeat.get());
+                let inbound = match self.test_request_sent {
+                    Some(sent) => sent.get().saturating_add(limit),
+                    None => self.last_received.get().saturating_add(limit),
+                };
+                let mut next = heartbeat.min(inbound);
+                if self.state == SessionState::LoggingOut {
+                    next = next.min(self.deadline.get());
+                }
+                Some(Nanos(next))
+            }
+        }
+    }
+
+    /// Copies pending outbound bytes into `buf`; returns how many.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
+        let pending = self.tx.get(self.tx_pos..).unwrap_or_default();
+        let n = pending.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), pending.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.consume_transmit(n);
+        n
+    }
+
+    /// The pending outbound bytes, for a driver that writes them in place.
+    pub fn transmit_queue(&self) -> &[u8] {
+        self.tx.get(self.tx_pos..).unwrap_or_default()
+    }
+
+    /// Marks `n` bytes of [`Session::transmit_queue`] as sent.
+    pub fn consume_transmit(&mut self, n: usize) {
+        self.tx_pos = (self.tx_pos + n).min(self.tx.len());
+        if self.tx_pos == self.tx.len() {
+            self.tx.clear();
+            self.tx_pos = 0;
+        }
+    }
+
+    /// The next application event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// Starts the Logout handshake (FIX 4.4 Vol. 2 "Logout"): sends Logout and waits
+    /// for the answer until the logout timeout.
+    pub fn initiate_logout(&mut self, now: Now, text: Option<&str>) {
+        if self.state != SessionState::Active {
+            return;
+        }
+        self.send_admin(now, MsgType::LOGOUT, |w| {
+            if let Some(t) = text {
+                w.str(tag::TEXT, t);
+            }
+        });
+        if self.state == SessionState::Active {
+            self.state = SessionState::LoggingOut;
+            self.deadline = now.mono.saturating_add(self.config.logout_timeout);
+        }
+    }
+
+    /// Sends an ExecutionReport (35=8); returns its MsgSeqNum.
+    pub fn send_execution_report(
+        &mut self,
+        now: Now,
+        report: &ExecutionReport<'_>,
+    ) -> Result<u64, SendError> {
+        let symbol = self
+            .instruments
+            .symbol_of(report.instrument)
+            .ok_or(SendError::UnknownInstrument(report.instrument))?;
+        let account = self.config.account;
+        self.send_app(now, MsgType::EXECUTION_REPORT, |w| {
+            report.write_body(w, account, symbol.as_bytes());
+        })
+    }
+
+    /// Sends an OrderCancelReject (35=9); returns its MsgSeqNum.
+    pub fn send_order_cancel_reject(
+        &mut self,
+        now: Now,
+        reject: &OrderCancelReject<'_>,
+    ) -> Result<u64, SendError> {
+        self.send_app(now, MsgType::ORDER_CANCEL_REJECT, |w| reject.write_body(w))
+    }
+
+    /// Sends a BusinessMessageReject (35=j); returns its MsgSeqNum.
+    pub fn send_business_reject(
+        &mut self,
+        now: Now,
+        reject: &BusinessMessageReject<'_>,
+    ) -> Result<u64, SendError> {
+        self.send_app(now, MsgType::BUSINESS_MESSAGE_REJECT, |w| {
+            reject.write_body(w)
+        })
+    }
+
+    /// Writes the standard header (FIX 4.4 Vol. 1 "Standard Message Header").
+    fn header(w: &mut MessageWriter<'_>, config: &SessionConfig, seq: u64, wall: UnixNanos) {
+        w.uint(tag::MSG_SEQ_NUM, seq)
+            .str(tag::SENDER_COMP_ID, &config.sender_comp_id)
+            .timestamp(tag::SENDING_TIME, wall)
+            .str(tag::TARGET_COMP_ID, &config.target_comp_id);
+    }
+
+    /// Sends a session message with the next MsgSeqNum; admin messages are not stored
+    /// (a resend gap-fills over them).
+    fn send_admin(
+        &mut self,
+        now: Now,
+        msg_type: MsgType,
+        body: impl FnOnce(&mut MessageWriter<'_>),
+    ) {
+        let seq = self.seq.next_out;
+        let mut w = MessageWriter::begin(&mut self.tx, msg_type);
+        Self::header(&mut w, &self.config, seq, now.wall);
+        body(&mut w);
+        let _ = w.finish();
+        self.seq.next_out += 1;
+        self.last_sent = now.mono;
+        self.persist(now);
+    }
+
+    /// Sends and stores an application message; returns its MsgSeqNum.
+    fn send_app(
+        &mut self,
+        now: Now,
+        msg_type: MsgType,
+        body: impl FnOnce(&mut MessageWriter<'_>),
+    ) -> Result<u64, SendError> {
+        if !matches!(self.state, SessionState::Active | SessionState::LoggingOut) {
+            return Err(SendError::NotLoggedOn);
+        }
+        let seq = self.seq.next_out;
+        let mut w = MessageWriter::begin(&mut self.tx, msg_type);
+        Self::header(&mut w, &self.config, seq, now.wall);
+        body(&mut w);
+        let range = w.finish();
+        self.seq.next_out += 1;
+        self.last_sent = now.mono;
+        let frame = self.tx.get(range).unwrap_or_default();
+        match self
+            .store
+            .append_outbound(seq, frame, self.seq, now.wall, now.mono)
+        {
+            Ok(()) => Ok(seq),
+            Err(e) => {
+                self.store_failed(&e);
+                Err(SendError::StoreFailed)
+            }
+        }
+    }
+
+    /// Saves the sequence numbers; a failure disconnects.
+    fn persist(&mut self, now: Now) {
+        if let Err(e) = self.store.save_seq_nums(self.seq, now.wall, now.mono) {
+            self.store_failed(&e);
+        }
+    }
+
+    fn store_failed(&mut self, e: &StoreError) {
+        tracing::error!(session = self.config.session_id.0, error = %e, "session store failed");
+        self.disconnect(DisconnectReason::StoreFailed);
+    }
+
+    fn disconnect(&mut self, reason: DisconnectReason) {
+        if self.state == SessionState::Disconnected {
+            return;
+        }
+        self.state = SessionState::Disconnected;
+        self.events.push_back(SessionEvent::Disconnect {
+            session: self.config.session_id,
+            reason,
+        });
+    }
+
+    /// Sends Logout with `text`, then disconnects.
+    fn logout_and_disconnect(&mut self, now: Now, text: &str, reason: DisconnectReason) {
+        self.send_admin(now, MsgType::LOGOUT, |w| {
+            w.str(tag::TEXT, text);
+        });
+        self.disconnect(reason);
+    }
+
+    /// Sends a Reject (35=3) (FIX 4.4 Vol. 2 "Reject (session-level)").
+    fn reject(
+        &mut self,
+        now: Now,
+        ref_seq: u64,
+        ref_msg_type: MsgType,
+        ref_tag: u32,
+        reason: SessionRejectReason,
+    ) {
+        let mut text = TextBuf::new();
+        let _ = core::fmt::Write::write_fmt(&mut text, format_args!("{reason}"));
+        self.send_admin(now, MsgType::REJECT, |w| {
+            w.uint(tag::REF_SEQ_NUM, ref_seq);
+            if ref_tag != 0 {
+                w.uint(tag::REF_TAG_ID, u64::from(ref_tag));
+            }
+            if !ref_msg_type.as_bytes().is_empty() {
+                w.bytes(tag::REF_MSG_TYPE, ref_msg_type.as_bytes());
+            }
+            w.uint(tag::SESSION_REJECT_REASON, u64::from(reason.code()))
+                .str(tag::TEXT, text.as_str());
+        });
+    }
+
+    /// Sends a ResendRequest for everything from the expected MsgSeqNum on (EndSeqNo 0),
+    /// unless one is outstanding (FIX 4.4 Vol. 2 "Message Recovery"); it stays
+    /// outstanding until the highest MsgSeqNum seen meanwhile has been processed.
+    fn request_resend(&mut self, now: Now, received: u64) {
+        if let Some(until) = self.resend_until.as_mut() {
+            *until = (*until).max(received);
+            return;
+        }
+        let begin = self.seq.next_in;
+        self.send_admin(now, MsgType::RESEND_REQUEST, |w| {
+            w.uint(tag::BEGIN_SEQ_NO, begin).uint(tag::END_SEQ_NO, 0);
+        });
+        self.resend_until = Some(received);
+    }
+
+    /// Accepts `seq` as processed: the next expected is `next`.
+    fn advance_in(&mut self, now: Now, next: u64) {
+        self.seq.next_in = next;
+        if self.resend_until.is_some_and(|until| next > until) {
+            self.resend_until = None;
+        }
+        self.persist(now);
+    }
+
+    /// One complete frame from the stream.
+    fn on_frame(&mut self, now: Now, frame: &[u8]) {
+        let msg = match Message::decode(frame) {
+            Ok(msg) => msg,
+            Err(DecodeError::Garbled {
+                reason: GarbleReason::UnsupportedBeginString,
+            }) => {
+                self.logout_and_disconnect(
+                    now,
+                    "BeginString must be FIX.4.4",
+                    DisconnectReason::UnsupportedBeginString,
+                );
+                return;
+            }
+            Err(DecodeError::Garbled { reason }) => {
+                // FIX 4.4 Vol. 2 "Message Validation" 1: garbled messages are ignored,
+                // without a Reject and without consuming their MsgSeqNum.
+                tracing::warn!(session = self.config.session_id.0, %reason, "dropping garbled message");
+                return;
+            }
+            Err(DecodeError::Invalid {
+                tag: t,
+                reason,
+                msg_type,
+                seq,
+            }) => {
+                self.on_invalid(now, t, reason, msg_type, seq);
+                return;
+            }
+        };
+        self.last_received = now.mono;
+        self.test_request_sent = None;
+        let seq = match msg.get(tag::MSG_SEQ_NUM).and_then(parse_uint) {
+            Some(seq) if seq > 0 => seq,
+            _ => {
+                let reason = DisconnectReason::MissingSeqNum;
+                self.logout_and_disconnect(now, "MsgSeqNum (34) missing or invalid", reason);
+                return;
+            }
+        };
+        if self.state == SessionState::AwaitingLogon {
+            if msg.msg_type() == MsgType::LOGON {
+                self.on_logon(now, &msg, seq);
+            } else {
+                let reason = DisconnectReason::FirstMessageNotLogon;
+                self.logout_and_disconnect(now, "first message must be Logon", reason);
+            }
+            return;
+        }
+        if let SeqCheck::Done = self.check_header(now, &msg, seq) {
+            return;
+        }
+        self.dispatch(now, &msg, seq);
+    }
+
+    /// A well-framed message with a bad field: Reject it if it is the expected one.
+    fn on_invalid(
+        &mut self,
+        now: Now,
+        t: u32,
+        reason: SessionRejectReason,
+        msg_type: MsgType,
+        seq: u64,
+    ) {
+        if self.state == SessionState::AwaitingLogon {
+            let reason = DisconnectReason::FirstMessageNotLogon;
+            self.logout_and_disconnect(now, "first message must be a valid Logon", reason);
+            return;
+        }
+        self.last_received = now.mono;
+        self.test_request_sent = None;
+        let expected = self.seq.next_in;
+        if seq > expected {
+            self.request_resend(now, seq);
+            return;
+        }
+        self.reject(now, seq, msg_type, t, reason);
+        if seq == expected {
+            self.advance_in(now, expected + 1);
+        }
+    }
+
+    /// Logon processing (FIX 4.4 Vol. 2 "Logon"): CompIDs, credentials, EncryptMethod,
+    /// HeartBtInt, ResetSeqNumFlag and MsgSeqNum.
+    fn on_logon(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
+        let comp_ids_ok = msg.get(tag::SENDER_COMP_ID)
+            == Some(self.config.target_comp_id.as_bytes())
+            && msg.get(tag::TARGET_COMP_ID) == Some(self.config.sender_comp_id.as_bytes());
+        if !comp_ids_ok {
+            self.logout_and_disconnect(now, "unknown CompID", DisconnectReason::BadCompId);
+            return;
+        }
+        let user_ok = self
+            .config
+            .username
+            .as_deref()
+            .is_none_or(|u| msg.get(tag::USERNAME) == Some(u.as_bytes()));
+        let password_ok = self
+            .config
+            .password
+            .as_deref()
+            .is_none_or(|p| msg.get(tag::PASSWORD) == Some(p.as_bytes()));
+        if !(user_ok && password_ok) {
+            let reason = DisconnectReason::BadCredentials;
+            self.logout_and_disconnect(now, "invalid username or password", reason);
+            return;
+        }
+        if msg.get(tag::ENCRYPT_METHOD) != Some(b"0") {
+            let reason = DisconnectReason::BadLogon;
+            self.logout_and_disconnect(now, "EncryptMethod (98) must be 0", reason);
+            return;
+        }
+        let hb = msg
+            .get(tag::HEART_BT_INT)
+            .and_then(parse_uint)
+            .map(Duration::from_secs)
+            .filter(|d| (self.config.min_heartbeat..=self.config.max_heartbeat).contains(d));
+        let Some(hb) = hb else {
+            let mut text = TextBuf::new();
+            let _ = core::fmt::Write::write_fmt(
+                &mut text,
+                format_args!(
+                    "HeartBtInt (108) must be {} to {} seconds",
+                    self.config.min_heartbeat.as_secs(),
+                    self.config.max_heartbeat.as_secs()
+                ),
+            );
+            self.logout_and_disconnect(now, text.as_str(), DisconnectReason::BadLogon);
+            return;
+        };
+        let reset = match msg.get_flag(tag::RESET_SEQ_NUM_FLAG) {
+            Ok(reset) => reset,
+            Err(_) => {
+                let reason = DisconnectReason::BadLogon;
+                self.logout_and_disconnect(now, "ResetSeqNumFlag (141) must be Y or N", reason);
+                return;
+            }
+        };
+        if reset {
+            if seq != 1 {
+                let reason = DisconnectReason::BadLogon;
+                self.logout_and_disconnect(now, "ResetSeqNumFlag=Y requires MsgSeqNum 1", reason);
+                return;
+            }
+            if let Err(e) = self.store.reset(now.wall, now.mono) {
+                self.store_failed(&e);
+                return;
+            }
+            self.seq = SeqNums::INITIAL;
+        }
+        let expected = self.seq.next_in;
+        if seq < expected {
+            self.seq_too_low(now, expected, seq);
+            return;
+        }
+        self.heartbeat = Nanos::from(hb);
+        self.state = SessionState::Active;
+        let hb_secs = hb.as_secs();
+        self.send_admin(now, MsgType::LOGON, |w| {
+            w.uint(tag::ENCRYPT_METHOD, 0)
+                .uint(tag::HEART_BT_INT, hb_secs);
+            if reset {
+                w.flag(tag::RESET_SEQ_NUM_FLAG, true);
+            }
+        });
+        if self.state == SessionState::Disconnected {
+            return;
+        }
+        self.events.push_back(SessionEvent::LoggedOn {
+            session: self.config.session_id,
+            reset,
+        });
+        if seq > expected {
+            self.request_resend(now, seq);
+        } else {
+            self.advance_in(now, seq + 1);
+        }
+    }
+
+    fn seq_too_low(&mut self, now: Now, expected: u64, received: u64) {
+        let mut text = TextBuf::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut text,
+            format_args!("MsgSeqNum too low, expecting {expected} but received {received}"),
+        );
+        let reason = DisconnectReason::SeqTooLow { expected, received };
+        self.logout_and_disconnect(now, text.as_str(), reason);
+    }
+
+    /// CompIDs, SendingTime, PossDup and MsgSeqNum checks of a logged-on session
+    /// (FIX 4.4 Vol. 2 "Message Validation" 2–4).
+    fn check_header(&mut self, now: Now, msg: &Message<'_>, seq: u64) -> SeqCheck {
+        let msg_type = msg.msg_type();
+        let expected = self.seq.next_in;
+        let bad_comp =
+            if msg.get(tag::SENDER_COMP_ID) != Some(self.config.target_comp_id.as_bytes()) {
+                Some(tag::SENDER_COMP_ID)
+            } else if msg.get(tag::TARGET_COMP_ID) != Some(self.config.sender_comp_id.as_bytes()) {
+                Some(tag::TARGET_COMP_ID)
+            } else {
+                None
+            };
+        if let Some(t) = bad_comp {
+            self.reject(now, seq, msg_type, t, SessionRejectReason::CompIdProblem);
+            if seq == expected {
+                self.advance_in(now, expected + 1);
+            }
+            self.logout_and_disconnect(now, "CompID problem", DisconnectReason::BadCompId);
+            return SeqCheck::Done;
+        }
+        let sending_time = match msg.get(tag::SENDING_TIME).map(parse_timestamp) {
+            None => Err((tag::SENDING_TIME, SessionRejectReason::RequiredTagMissing)),
+            Some(None) => Err((tag::SENDING_TIME, SessionRejectReason::IncorrectDataFormat)),
+            Some(Some(t)) => Ok(t),
+        };
+        let sending_time = match sending_time {
+            Ok(t) => t,
+            Err((t, reason)) => {
+                self.on_invalid(now, t, reason, msg_type, seq);
+                return SeqCheck::Done;
+            }
+        };
+        if let Some(tolerance) = self.config.sending_time_tolerance {
+            let skew = if sending_time >= now.wall {
+                sending_time.saturating_sub(now.wall)
+            } else {
+                now.wall.saturating_sub(sending_time)
+            };
+            if skew > Nanos::from(tolerance) {
+                self.reject(
+                    now,
+                    seq,
+                    msg_type,
+                    tag::SENDING_TIME,
+                    SessionRejectReason::SendingTimeAccuracy,
+                );
+                if seq == expected {
+                    self.advance_in(now, expected + 1);
+                }
+                let reason = DisconnectReason::SendingTimeAccuracy;
+                self.logout_and_disconnect(now, "SendingTime accuracy problem", reason);
+                return SeqCheck::Done;
+            }
+        }
+        let poss_dup = msg.get_flag(tag::POSS_DUP_FLAG).unwrap_or(false);
+        // SequenceReset in Reset mode ignores MsgSeqNum (FIX 4.4 Vol. 2 "Sequence Reset").
+        if msg_type == MsgType::SEQUENCE_RESET && !msg.get_flag(tag::GAP_FILL_FLAG).unwrap_or(false)
+        {
+            return SeqCheck::Expected;
+        }
+        if poss_dup {
+            match msg.get(tag::ORIG_SENDING_TIME).map(parse_timestamp) {
+                None if msg_type != MsgType::SEQUENCE_RESET => {
+                    self.reject(
+                        now,
+                        seq,
+                        msg_type,
+                        tag::ORIG_SENDING_TIME,
+                        SessionRejectReason::RequiredTagMissing,
+                    );
+                    if seq == expected {
+                        self.advance_in(now, expected + 1);
+                    }
+                    return SeqCheck::Done;
+                }
+                Some(None) => {
+                    self.reject(
+                        now,
+                        seq,
+                        msg_type,
+                        tag::ORIG_SENDING_TIME,
+                        SessionRejectReason::IncorrectDataFormat,
+                    );
+                    if seq == expected {
+                        self.advance_in(now, expected + 1);
+                    }
+                    return SeqCheck::Done;
+                }
+                Some(Some(orig)) if orig > sending_time => {
+                    self.reject(
+                        now,
+                        seq,
+                        msg_type,
+                        tag::ORIG_SENDING_TIME,
+                        SessionRejectReason::SendingTimeAccuracy,
+                    );
+                    if seq == expected {
+                        self.advance_in(now, expected + 1);
+                    }
+                    let reason = DisconnectReason::SendingTimeAccuracy;
+                    self.logout_and_disconnect(now, "OrigSendingTime after SendingTime", reason);
+                    return SeqCheck::Done;
+                }
+                _ => {}
+            }
+        }
+        if seq > expected {
+            // A gap: ask for it and drop this message (it comes again in the resend).
+            // A ResendRequest is answered first; a Logout ends the session anyway.
+            match msg_type {
+                MsgType::RESEND_REQUEST => {
+                    self.on_resend_request(now, msg, seq);
+                    self.request_resend(now, seq);
+                }
+                MsgType::LOGOUT => self.on_logout(now),
+                _ => self.request_resend(now, seq),
+            }
+            return SeqCheck::Done;
+        }
+        if seq < expected {
+            if !poss_dup {
+                self.seq_too_low(now, expected, seq);
+            }
+            // A possible duplicate of something already processed: ignore it.
+            return SeqCheck::Done;
+        }
+        SeqCheck::Expected
+    }
+
+    /// Processes a message whose MsgSeqNum is the expected one (or a Reset-mode
+    /// SequenceReset).
+    fn dispatch(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
+        let msg_type = msg.msg_type();
+        if msg_type == MsgType::SEQUENCE_RESET {
+            self.on_sequence_reset(now, msg, seq);
+            return;
+        }
+        self.advance_in(now, seq + 1);
+        if self.state == SessionState::Disconnected {
+            return;
+        }
+        match msg_type {
+            MsgType::HEARTBEAT | MsgType::REJECT => {}
+            MsgType::TEST_REQUEST => match msg.get(tag::TEST_REQ_ID) {
+                Some(id) => self.send_admin(now, MsgType::HEARTBEAT, |w| {
+                    w.bytes(tag::TEST_REQ_ID, id);
+                }),
+                None => self.reject(
+                    now,
+                    seq,
+                    msg_type,
+                    tag::TEST_REQ_ID,
+                    SessionRejectReason::RequiredTagMissing,
+                ),
+            },
+            MsgType::RESEND_REQUEST => self.on_resend_request(now, msg, seq),
+            MsgType::LOGOUT => self.on_logout(now),
+            MsgType::LOGON => {
+                let reason = DisconnectReason::UnexpectedLogon;
+                self.logout_and_disconnect(now, "Logon on a logged-on session", reason);
+            }
+            MsgType::NEW_ORDER_SINGLE
+            | MsgType::ORDER_CANCEL_REQUEST
+            | MsgType::ORDER_CANCEL_REPLACE_REQUEST => {
+                self.on_application(now, msg, seq);
+            }
+            other if other.is_defined() && !other.is_admin() => {
+                let reject = BusinessMessageReject {
+                    ref_seq_num: seq,
+                    ref_msg_type: other,
+                    ref_id: None,
+                    reason: BusinessRejectReason::UnsupportedMsgType,
+                    text: Some("unsupported message type"),
+                };
+                let _ = self.send_business_reject(now, &reject);
+            }
+            other => self.reject(
+                now,
+                seq,
+                other,
+                tag::MSG_TYPE,
+                SessionRejectReason::InvalidMsgType,
+            ),
+        }
+    }
+
+    /// D, F or G: parse and hand to the application, or reject.
+    fn on_application(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
+        let ctx = ParseContext {
+            session: self.config.session_id,
+            account: self.config.account,
+            instruments: &self.instruments,
+        };
+        let parsed = match msg.msg_type() {
+            MsgType::NEW_ORDER_SINGLE => {
+                NewOrderSingle::parse(msg, seq, &ctx).map(SessionEvent::NewOrderSingle)
+            }
+            MsgType::ORDER_CANCEL_REQUEST => {
+                OrderCancelRequest::parse(msg, seq, &ctx).map(SessionEvent::OrderCancelRequest)
+            }
+            _ => OrderCancelReplaceRequest::parse(msg, seq, &ctx)
+                .map(SessionEvent::OrderCancelReplaceRequest),
+        };
+        match parsed {
+            Ok(event) => self.events.push_back(event),
+            Err(AppRejectError::Session { tag: t, reason }) => {
+                self.reject(now, seq, msg.msg_type(), t, reason);
+            }
+            Err(AppRejectError::Business {
+                tag: t,
+                reason,
+                ref_id,
+            }) => {
+                let text = match t {
+                    tag::SYMBOL => "unknown Symbol (55)",
+                    tag::ACCOUNT => "Account (1) is not this session's account",
+                    _ => "rejected",
+                };
+                let ref_id = ref_id.as_ref().map(|id| id.as_str().as_bytes());
+                let reject = BusinessMessageReject {
+                    ref_seq_num: seq,
+                    ref_msg_type: msg.msg_type(),
+                    ref_id,
+                    reason,
+                    text: Some(text),
+                };
+                let _ = self.send_business_reject(now, &reject);
+            }
+        }
+    }
+
+    /// SequenceReset (FIX 4.4 Vol. 2 "Sequence Reset (Gap Fill)"): GapFill mode moves
+    /// the expected MsgSeqNum forward; Reset mode sets it, and never lowers it.
+    fn on_sequence_reset(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
+        let gap_fill = msg.get_flag(tag::GAP_FILL_FLAG).unwrap_or(false);
+        let expected = self.seq.next_in;
+        let new_seq = match msg.get_uint(tag::NEW_SEQ_NO) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                self.reject(
+                    now,
+                    seq,
+                    MsgType::SEQUENCE_RESET,
+                    tag::NEW_SEQ_NO,
+                    SessionRejectReason::RequiredTagMissing,
+                );
+                if gap_fill {
+                    self.advance_in(now, expected + 1);
+                }
+                return;
+            }
+            Err((t, reason)) => {
+                self.reject(now, seq, MsgType::SEQUENCE_RESET, t, reason);
+                if gap_fill {
+                    self.advance_in(now, expected + 1);
+                }
+                return;
+            }
+        };
+        if new_seq > expected {
+            self.advance_in(now, new_seq);
+        } else if new_seq == expected && !gap_fill {
+            tracing::warn!(
+                session = self.config.session_id.0,
+                new_seq,
+                "SequenceReset to the expected MsgSeqNum"
+            );
+        } else {
+            // Lowering the expected sequence number is not allowed.
+            self.reject(
+                now,
+                seq,
+                MsgType::SEQUENCE_RESET,
+                tag::NEW_SEQ_NO,
+                SessionRejectReason::ValueIncorrect,
+            );
+            if gap_fill {
+                self.advance_in(now, expected + 1);
+            }
+        }
+    }
+
+    /// Logout from the peer: answer it (unless it answers ours) and disconnect.
+    fn on_logout(&mut self, now: Now) {
+        if self.state == SessionState::LoggingOut {
+            self.events.push_back(SessionEvent::LoggedOut {
+                session: self.config.session_id,
+            });
+            self.disconnect(DisconnectReason::LogoutComplete);
+            return;
+        }
+        self.send_admin(now, MsgType::LOGOUT, |_| {});
+        self.events.push_back(SessionEvent::LoggedOut {
+            session: self.config.session_id,
+        });
+        self.disconnect(DisconnectReason::PeerLogout);
+    }
+
+    /// ResendRequest (FIX 4.4 Vol. 2 "Resend Request"): resends stored application
+    /// messages with PossDupFlag=Y and OrigSendingTime, and gap-fills over admin
+    /// messages with SequenceReset-GapFill.
+    fn on_resend_request(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
+        let begin = match msg.get_uint(tag::BEGIN_SEQ_NO) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                self.reject(
+                    now,
+                    seq,
+                    MsgType::RESEND_REQUEST,
+                    tag::BEGIN_SEQ_NO,
+                    SessionRejectReason::RequiredTagMissing,
+                );
+                return;
+            }
+            Err((t, reason)) => {
+                self.reject(now, seq, MsgType::RESEND_REQUEST, t, reason);
+                return;
+            }
+        };
+        let end = match msg.get_uint(tag::END_SEQ_NO) {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                self.reject(
+                    now,
+                    seq,
+                    MsgType::RESEND_REQUEST,
+                    tag::END_SEQ_NO,
+                    SessionRejectReason::RequiredTagMissing,
+                );
+                return;
+            }
+            Err((t, reason)) => {
+                self.reject(now, seq, MsgType::RESEND_REQUEST, t, reason);
+                return;
+            }
+        };
+        let last = self.seq.next_out.saturating_sub(1);
+        let end = if end == 0 || end > last { last } else { end };
+        let begin = begin.max(1);
+        if begin > end {
+            return;
+        }
+        let Session {
+            store, tx, config, ..
+        } = self;
+        let mut gap_start = begin;
+        let mut resend = |msg_seq: u64, frame: &[u8]| {
+            let Ok(stored) = Message::decode(frame) else {
+                return;
+            };
+            if msg_seq > gap_start {
+                write_gap_fill(tx, config, now.wall, gap_start, msg_seq);
+            }
+            let orig = stored.get(tag::SENDING_TIME).unwrap_or_default();
+            let mut w = MessageWriter::begin(tx, stored.msg_type());
+            Self::header(&mut w, config, msg_seq, now.wall);
+            w.flag(tag::POSS_DUP_FLAG, true)
+                .bytes(tag::ORIG_SENDING_TIME, orig);
+            for (t, v) in stored.fields() {
+                if t != tag::MSG_TYPE && !is_header_tag(t) {
+                    w.bytes(t, v);
+                }
+            }
+            let _ = w.finish();
+            gap_start = msg_seq + 1;
+        };
+        let result = store.for_each_outbound(begin, end, &mut resend);
+        if gap_start <= end {
+            write_gap_fill(tx, config, now.wall, gap_start, end + 1);
+        }
+        self.last_sent = now.mono;
+        if let Err(e) = result {
+            self.store_failed(&e);
+        }
+    }
+}
+
+/// A SequenceReset-GapFill with MsgSeqNum `from` and NewSeqNo `to`.
+fn write_gap_fill(tx: &mut Vec<u8>, config: &SessionConfig, wall: UnixNanos, from: u64, to: u64) {
+    let mut w = MessageWriter::begin(tx, MsgType::SEQUENCE_RESET);
+    w.uint(tag::MSG_SEQ_NUM, from)
+        .str(tag::SENDER_COMP_ID, &config.sender_comp_id)
+        .timestamp(tag::SENDING_TIME, wall)
+        .str(tag::TARGET_COMP_ID, &config.target_comp_id)
+        .flag(tag::POSS_DUP_FLAG, true)
+        .timestamp(tag::ORIG_SENDING_TIME, wall)
+        .flag(tag::GAP_FILL_FLAG, true)
+        .uint(tag::NEW_SEQ_NO, to);
+    let _ = w.finish();
+}

@@ -1,0 +1,417 @@
+//! Persistence of a FIX session: its next inbound/outbound MsgSeqNum and the outbound
+//! application messages a ResendRequest may ask for (FIX 4.4 Vol. 2 "Message Recovery").
+//!
+//! [`SessionStore`] is the seam; [`MemoryStore`] keeps everything in memory (tests, or a
+//! session that resets every logon), [`JournalStore`] writes it to a `tickwarp-wire`
+//! journal so a restarted gateway continues the sequence numbers and answers resends.
+//! Stores never read a clock (time is an argument) and never interpret message contents.
+//!
+//! Allocation: both stores reuse their buffers, so appending allocates only when an
+//! arena or index `Vec` doubles (amortized, no allocation per message once grown);
+//! [`JournalStore`] opens a `JournalReader` (which allocates) only to answer a resend.
+
+use std::path::{Path, PathBuf};
+
+use tickwarp_runtime::{Nanos, UnixNanos};
+use tickwarp_wire::SeqNo;
+use tickwarp_wire::journal::{JournalConfig, JournalError, JournalReader, JournalWriter};
+
+/// The sequence numbers a session persists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqNums {
+    /// MsgSeqNum expected on the next inbound message.
+    pub next_in: u64,
+    /// MsgSeqNum of the next outbound message.
+    pub next_out: u64,
+}
+
+impl SeqNums {
+    /// A fresh session: both at 1.
+    pub const INITIAL: SeqNums = SeqNums {
+        next_in: 1,
+        next_out: 1,
+    };
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The journal failed.
+    #[error("session journal: {0}")]
+    Journal(#[from] JournalError),
+    /// A journal record is not one this store wrote.
+    #[error("session journal record {seq} is corrupt: {reason}")]
+    Corrupt {
+        /// Journal sequence number of the record.
+        seq: u64,
+        /// What was wrong.
+        reason: &'static str,
+    },
+}
+
+/// Where a session keeps its sequence numbers and outbound messages.
+pub trait SessionStore {
+    /// The sequence numbers as last saved (or [`SeqNums::INITIAL`]).
+    fn seq_nums(&self) -> SeqNums;
+
+    /// Saves the sequence numbers.
+    fn save_seq_nums(
+        &mut self,
+        seq: SeqNums,
+        wall: UnixNanos,
+        now: Nanos,
+    ) -> Result<(), StoreError>;
+
+    /// Stores outbound application message `msg_seq` (the whole frame) and `seq`.
+    fn append_outbound(
+        &mut self,
+        msg_seq: u64,
+        frame: &[u8],
+        seq: SeqNums,
+        wall: UnixNanos,
+        now: Nanos,
+    ) -> Result<(), StoreError>;
+
+    /// Calls `f(msg_seq, frame)` for each stored message in `begin..=end`, in order.
+    fn for_each_outbound(
+        &mut self,
+        begin: u64,
+        end: u64,
+        f: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<(), StoreError>;
+
+    /// Forgets every message and sets both sequence numbers to 1 (ResetSeqNumFlag).
+    fn reset(&mut self, wall: UnixNanos, now: Nanos) -> Result<(), StoreError>;
+}
+
+/// A store in memory: one byte arena and an index of `(msg_seq, start, end)`.
+#[derive(Clone, Debug)]
+pub struct MemoryStore {
+    seq: SeqNums,
+    arena: Vec<u8>,
+    index: Vec<(u64, usize, usize)>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store at [`SeqNums::INITIAL`].
+    pub fn new() -> MemoryStore {
+        MemoryStore {
+            seq: SeqNums::INITIAL,
+            arena: Vec::with_capacity(64 << 10),
+            index: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Number of stored outbound messages.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no outbound message is stored.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn seq_nums(&self) -> SeqNums {
+        self.seq
+    }
+
+    fn save_seq_nums(&mut self, seq: SeqNums, _: UnixNanos, _: Nanos) -> Result<(), StoreError> {
+        self.seq = seq;
+        Ok(())
+    }
+
+    fn append_outbound(
+        &mut self,
+        msg_seq: u64,
+        frame: &[u8],
+        seq: SeqNums,
+        _: UnixNanos,
+        _: Nanos,
+    ) -> Result<(), StoreError> {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(frame);
+        self.index.push((msg_seq, start, self.arena.len()));
+        self.seq = seq;
+        Ok(())
+    }
+
+    fn for_each_outbound(
+        &mut self,
+        begin: u64,
+        end: u64,
+        f: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<(), StoreError> {
+        let first = self.index.partition_point(|&(s, _, _)| s < begin);
+        for &(msg_seq, start, stop) in self.index.iter().skip(first) {
+            if msg_seq > end {
+                break;
+            }
+            f(msg_seq, self.arena.get(start..stop).unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self, _: UnixNanos, _: Nanos) -> Result<(), StoreError> {
+        self.arena.clear();
+        self.index.clear();
+        self.seq = SeqNums::INITIAL;
+        Ok(())
+    }
+}
+
+/// Journal record type: an outbound message (`next_in`, `next_out`, `msg_seq`, frame).
+pub const RECORD_OUTBOUND: u16 = 0x4601;
+/// Journal record type: sequence numbers (`next_in`, `next_out`).
+pub const RECORD_SEQ_NUMS: u16 = 0x4602;
+/// Journal record type: a reset to 1/1 that forgets earlier messages.
+pub const RECORD_RESET: u16 = 0x4603;
+
+/// A store backed by a `tickwarp-wire` journal directory (one directory per session).
+///
+/// Every change is one journal record carrying the sequence numbers after it, synced by
+/// the journal's [`JournalConfig::fsync`] policy. Opening replays the journal to rebuild
+/// the sequence numbers and an index from MsgSeqNum to journal record (16 bytes per
+/// stored message); a resend reads the frames back from the files.
+#[derive(Debug)]
+pub struct JournalStore {
+    writer: JournalWriter,
+    dir: PathBuf,
+    seq: SeqNums,
+    index: Vec<(u64, SeqNo)>,
+    payload: Vec<u8>,
+}
+
+/// `(next_in, next_out)` from the first 16 bytes of a record payload.
+fn read_seq(payload: &[u8]) -> Option<SeqNums> {
+    let next_in = u64::from_le_bytes(payload.get(0..8)?.try_into().ok()?);
+    let next_out = u64::from_le_bytes(payload.get(8..16)?.try_into().ok()?);
+    Some(SeqNums { next_in, next_out })
+}
+
+/// The MsgSeqNum and frame of an outbound record payload.
+fn read_outbound(payload: &[u8]) -> Option<(u64, &[u8])> {
+    let msg_seq = u64::from_le_bytes(payload.get(16..24)?.try_into().ok()?);
+    Some((msg_seq, payload.get(24..)?))
+}
+
+impl JournalStore {
+    /// Opens (creating if needed) the session journal in `dir` and replays it.
+    pub fn open(dir: impl AsRef<Path>, config: JournalConfig) -> Result<JournalStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let (writer, report) = JournalWriter::open(&dir, config)?;
+        if report.dropped.is_some() {
+            tracing::warn!(dir = %dir.display(), ?report, "session journal had a torn tail");
+        }
+        let mut seq = SeqNums::INITIAL;
+        let mut index = Vec::new();
+        let mut reader = JournalReader::open(&dir, SeqNo(1))?;
+        while let Some(record) = reader.next()? {
+            let corrupt = |reason| StoreError::Corrupt {
+                seq: record.seq.get(),
+                reason,
+            };
+            seq = read_seq(record.payload).ok_or(corrupt("payload shorter than 16 bytes"))?;
+            match record.record_type {
+                RECORD_OUTBOUND => {
+                    let (msg_seq, _) = read_outbound(record.payload)
+                        .ok_or(corrupt("outbound record too short"))?;
+                    index.push((msg_seq, record.seq));
+                }
+                RECORD_RESET => index.clear(),
+                RECORD_SEQ_NUMS => {}
+                _ => return Err(corrupt("unknown record type")),
+            }
+        }
+        Ok(JournalStore {
+            writer,
+            dir,
+            seq,
+            index,
+            payload: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Appends one record of `record_type` with the sequence numbers and `extra`.
+    fn write(
+        &mut self,
+        record_type: u16,
+        seq: SeqNums,
+        extra: &[&[u8]],
+        wall: UnixNanos,
+        now: Nanos,
+    ) -> Result<SeqNo, StoreError> {
+        self.payload.clear();
+        self.payload.extend_from_slice(&seq.next_in.to_le_bytes());
+        self.payload.extend_from_slice(&seq.next_out.to_le_bytes());
+        for part in extra {
+            self.payload.extend_from_slice(part);
+        }
+        let at = self.writer.append(record_type, wall, &self.payload, now)?;
+        self.seq = seq;
+        Ok(at)
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl SessionStore for JournalStore {
+    fn seq_nums(&self) -> SeqNums {
+        self.seq
+    }
+
+    fn save_seq_nums(
+        &mut self,
+        seq: SeqNums,
+        wall: UnixNanos,
+        now: Nanos,
+    ) -> Result<(), StoreError> {
+        if seq != self.seq {
+            self.write(RECORD_SEQ_NUMS, seq, &[], wall, now)?;
+        }
+        Ok(())
+    }
+
+    fn append_outbound(
+        &mut self,
+        msg_seq: u64,
+        frame: &[u8],
+        seq: SeqNums,
+        wall: UnixNanos,
+        now: Nanos,
+    ) -> Result<(), StoreError> {
+        let at = self.write(
+            RECORD_OUTBOUND,
+            seq,
+            &[&msg_seq.to_le_bytes(), frame],
+            wall,
+            now,
+        )?;
+        self.index.push((msg_seq, at));
+        Ok(())
+    }
+
+    fn for_each_outbound(
+        &mut self,
+        begin: u64,
+        end: u64,
+        f: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<(), StoreError> {
+        let first = self.index.partition_point(|&(s, _)| s < begin);
+        let Some(&(_, from)) = self.index.get(first) else {
+            return Ok(());
+        };
+        let mut reader = JournalReader::open(&self.dir, from)?;
+        while let Some(record) = reader.next()? {
+            if record.record_type != RECORD_OUTBOUND {
+                continue;
+            }
+            let (msg_seq, frame) = read_outbound(record.payload).ok_or(StoreError::Corrupt {
+                seq: record.seq.get(),
+                reason: "outbound record too short",
+            })?;
+            if msg_seq > end {
+                break;
+            }
+            if msg_seq >= begin {
+                f(msg_seq, frame);
+            }
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self, wall: UnixNanos, now: Nanos) -> Result<(), StoreError> {
+        self.write(RECORD_RESET, SeqNums::INITIAL, &[], wall, now)?;
+        self.index.clear();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: UnixNanos = UnixNanos(1);
+    const N: Nanos = Nanos(1);
+
+    fn collect(store: &mut impl SessionStore, begin: u64, end: u64) -> Vec<(u64, Vec<u8>)> {
+        let mut got = Vec::new();
+        store
+            .for_each_outbound(begin, end, &mut |s, f| got.push((s, f.to_vec())))
+            .unwrap_or_else(|e| panic!("{e}"));
+        got
+    }
+
+    fn exercise(store: &mut impl SessionStore) {
+        assert_eq!(store.seq_nums(), SeqNums::INITIAL);
+        let seq = |next_in, next_out| SeqNums { next_in, next_out };
+        store
+            .save_seq_nums(seq(2, 2), T, N)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for msg_seq in [2, 3, 5] {
+            let frame = format!("frame {msg_seq}");
+            store
+                .append_outbound(msg_seq, frame.as_bytes(), seq(2, msg_seq + 1), T, N)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(store.seq_nums(), seq(2, 6));
+        let got = collect(store, 3, 5);
+        assert_eq!(got, [(3, b"frame 3".to_vec()), (5, b"frame 5".to_vec())]);
+        assert_eq!(collect(store, 1, 2).len(), 1);
+        assert!(collect(store, 6, 9).is_empty());
+    }
+
+    #[test]
+    fn memory_store_keeps_messages_and_resets() {
+        let mut store = MemoryStore::new();
+        exercise(&mut store);
+        assert_eq!(store.len(), 3);
+        store.reset(T, N).unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.is_empty());
+        assert_eq!(store.seq_nums(), SeqNums::INITIAL);
+    }
+
+    #[test]
+    fn journal_store_survives_reopen_and_reset() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut store = JournalStore::open(dir.path(), JournalConfig::default())?;
+        exercise(&mut store);
+        drop(store);
+        let mut store = JournalStore::open(dir.path(), JournalConfig::default())?;
+        assert_eq!(
+            store.seq_nums(),
+            SeqNums {
+                next_in: 2,
+                next_out: 6
+            }
+        );
+        assert_eq!(collect(&mut store, 1, 10).len(), 3);
+        store.reset(T, N)?;
+        store.append_outbound(
+            1,
+            b"after",
+            SeqNums {
+                next_in: 1,
+                next_out: 2,
+            },
+            T,
+            N,
+        )?;
+        drop(store);
+        let mut store = JournalStore::open(dir.path(), JournalConfig::default())?;
+        assert_eq!(collect(&mut store, 1, 10), [(1, b"after".to_vec())]);
+        assert_eq!(store.dir(), dir.path());
+        Ok(())
+    }
+}
