@@ -11,19 +11,27 @@
 //!   order flow (Poisson arrivals, random-walk prices, consistent order lifecycles), so
 //!   the whole decode path runs without a market data licence.
 //!
+//! - [`publisher`]: the publisher agent — ITCH in, books updated, normalized records
+//!   fanned out to each subscriber's RDMA ring, heartbeats, and snapshot resync over a
+//!   control channel for lapped subscribers — and the subscriber side.
+//! - [`recorder`]: every published record into a `tickwarp-wire` journal for replay.
+//!
 //! A decode loop for benchmarks: [`itch::stream::StreamDecoder`] over a byte buffer
 //! (zero-copy frames through `next_frame`, parsed messages as an iterator), each message
 //! into [`book::FeedHandler::handle_message`].
 //!
 //! # What this crate must not do
 //!
-//! No network or file I/O in these modules (callers own sockets and files and hand bytes
-//! over; the one exception is [`synth::SynthFeed::write_sample`], which writes to the
-//! `std::io::Write` its caller passes), no clock reads (receive and scheduled times are
-//! arguments or outputs, never read here), no threads, and no panics on any input: bad
-//! bytes and inconsistent streams are typed, counted errors. The RDMA publisher, the
-//! recorder and the strategy engine live elsewhere.
+//! Decoding, books and the synthetic venue do no network or file I/O (callers own sockets
+//! and files and hand bytes over; [`synth::SynthFeed::write_sample`] writes to the
+//! `std::io::Write` its caller passes) and read no clock (receive and scheduled times are
+//! arguments or outputs). I/O lives in [`publisher`] (RDMA connections, driven by the
+//! agent's duty cycle) and [`recorder`] (the journal) only. No module spawns threads,
+//! and none panics on any input: bad bytes and inconsistent streams are typed, counted
+//! errors. The strategy engine lives in `tickwarp-strategies`.
 
 pub mod book;
 pub mod itch;
+pub mod publisher;
+pub mod recorder;
 pub mod synth;

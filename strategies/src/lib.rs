@@ -29,6 +29,7 @@ pub mod ctx;
 pub mod engine;
 pub mod event;
 pub mod order;
+pub mod rdma;
 pub mod replay;
 pub mod state;
 pub mod strategy;
