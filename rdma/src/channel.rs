@@ -310,7 +310,8 @@ impl MessageChannel {
             p2p: true,
             ..params.clone()
         };
-        let (qp, info) = pd.connect(addr, &init, &params)?;
+        let (qp, info) =
+            pd.connect_prepared(addr, &init, &params, |qp| post_all_slots(qp, &recv, local))?;
         let peer = match ChannelParams::from_bytes(&info.private_data) {
             Ok(peer) => peer,
             Err(e) => {
@@ -340,12 +341,14 @@ impl MessageChannel {
         let recv = alloc_recv(pd, local)?;
         let cq = dev.create_cq(config.send_depth as usize + config.slots as usize)?;
         let init = qp_init(&cq, config);
-        let (qp, _) = request.accept(&init, &local.to_bytes())?;
+        let (qp, _) = request.accept_prepared(&init, &local.to_bytes(), |qp| {
+            post_all_slots(qp, &recv, local)
+        })?;
         MessageChannel::start(pd, qp, cq, recv, local, peer, config.send_depth)
     }
 
-    /// Posts every receive slot and allocates the send staging memory; runs before
-    /// the QP is first progressed.
+    /// Allocates the send staging memory and builds the channel; every receive slot
+    /// was posted already, before the connection was established.
     fn start(
         pd: &ProtectionDomain,
         qp: QueuePair,
@@ -357,7 +360,7 @@ impl MessageChannel {
     ) -> Result<MessageChannel, ChannelSetupError> {
         let send_depth = send_depth as usize;
         let staging = pd.alloc_mr(send_depth * peer.slot_size as usize, Access::NONE)?;
-        let mut channel = MessageChannel {
+        let channel = MessageChannel {
             qp,
             cq,
             recv,
@@ -376,11 +379,8 @@ impl MessageChannel {
             failed: None,
             completions: [Completion::default(); POLL_BATCH],
         };
-        for slot in 0..local.slots {
-            channel.post_slot(slot)?;
-        }
-        // Posting counted nothing as owed: the peer starts with every slot as credit.
-        channel.owed = 0;
+        // Every slot was posted before the connection was established
+        // (`post_all_slots`): the peer starts with every slot as credit.
         Ok(channel)
     }
 
@@ -532,14 +532,7 @@ impl MessageChannel {
 
     /// Reposts receive slot `slot`; its credit is now owed to the peer.
     fn post_slot(&mut self, slot: u32) -> Result<(), PostError> {
-        let slot_size = self.local.slot_size;
-        let sgl = [self
-            .recv
-            .sge(u64::from(slot) * u64::from(slot_size), slot_size)];
-        self.qp.post_recv(&RecvWr {
-            wr_id: u64::from(slot),
-            sgl: &sgl,
-        })?;
+        post_slot_on(&self.qp, &self.recv, self.local.slot_size, slot)?;
         self.owed += 1;
         Ok(())
     }
@@ -639,6 +632,30 @@ fn alloc_recv(
         local.slots as usize * local.slot_size as usize,
         Access::LOCAL_WRITE,
     )?)
+}
+
+/// Posts receive slot `slot` of `recv` on `qp`.
+fn post_slot_on(
+    qp: &QueuePair,
+    recv: &MemoryRegion,
+    slot_size: u32,
+    slot: u32,
+) -> Result<(), PostError> {
+    let sgl = [recv.sge(u64::from(slot) * u64::from(slot_size), slot_size)];
+    qp.post_recv(&RecvWr {
+        wr_id: u64::from(slot),
+        sgl: &sgl,
+    })
+}
+
+/// Posts every receive slot; runs between creating the QP and establishing the
+/// connection, so the peer's first SEND finds a buffer on any backend.
+fn post_all_slots(
+    qp: &QueuePair,
+    recv: &MemoryRegion,
+    local: ChannelParams,
+) -> Result<(), PostError> {
+    (0..local.slots).try_for_each(|slot| post_slot_on(qp, recv, local.slot_size, slot))
 }
 
 /// QP sizes for a configuration: the send queue holds `send_depth`, the receive queue

@@ -638,6 +638,9 @@ impl RingReader {
         desc.validate()?;
         let mr = pd.alloc_mr(desc.ring_bytes() as usize, Access::REMOTE_WRITE)?;
         desc.stag = mr.rkey();
+        // Zero on the soft stack; the region's address on hardware (tagged offsets are
+        // virtual addresses there).
+        desc.offset = mr.remote(0).offset;
         Ok(RingReader {
             mr,
             qp: None,

@@ -11,10 +11,16 @@
 //! [`QueuePair::progress`] does it for one QP (a passive RDMA WRITE target that polls
 //! memory), and [`ProgressAgent`] does it for a set of QPs on an agent thread.
 //!
+//! On hardware ([`Backend::Hardware`], cargo feature `hw`) the device progresses QPs
+//! itself: polling a CQ only reads completions and [`QueuePair::progress`] is a no-op.
+//! Connection setup ([`ProtectionDomain::connect_prepared`],
+//! [`ConnectRequest::accept_prepared`]) posts receives before the connection exists,
+//! because a hardware peer may send as soon as it is connected.
+//!
 //! This module holds no protocol logic and does no I/O itself; it must stay a thin,
 //! allocation-free dispatch layer over the backends.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tickwarp_runtime::Nanos;
 use tickwarp_runtime::agent::{Agent, AgentError};
+use tracing::{info, warn};
 
 use crate::hw;
 use crate::soft;
@@ -33,8 +40,9 @@ pub use crate::soft::driver::{FrameTap, TapDirection};
 pub use crate::soft::mem::{Access, MemError};
 /// The local data of a send work request: registered memory or inline bytes.
 pub use crate::soft::proto::conn::Payload;
-/// A scatter/gather element: `len` bytes at tagged offset `addr` (the offset in the
-/// region) of the region with local key `lkey` (libibverbs `ibv_sge`).
+/// A scatter/gather element: `len` bytes at tagged offset `addr` of the region with
+/// local key `lkey` (libibverbs `ibv_sge`); build it with [`MemoryRegion::sge`], which
+/// knows whether the backend's offsets are zero-based (soft) or addresses (hardware).
 pub use crate::soft::proto::conn::Sge;
 
 /// Which implementation serves the verbs.
@@ -62,6 +70,14 @@ pub enum VerbsError {
     /// A creation parameter is out of range.
     #[error("invalid parameter {0}")]
     InvalidParameter(&'static str),
+    /// A libibverbs/librdmacm call of the hardware backend failed.
+    #[error("{call} failed: errno {errno}")]
+    Device {
+        /// The failing call.
+        call: &'static str,
+        /// Its `errno`.
+        errno: i32,
+    },
 }
 
 /// Why a work request was not posted (nothing was queued).
@@ -97,6 +113,12 @@ pub enum PostError {
     /// The operation is not available on this QP or backend.
     #[error("operation not supported: {0}")]
     Unsupported(&'static str),
+    /// The device refused the work request (`ibv_post_send`/`ibv_post_recv` errno).
+    #[error("the device refused the work request: errno {errno}")]
+    Rejected {
+        /// The provider's error number.
+        errno: i32,
+    },
 }
 
 /// State of an RC queue pair as the application sees it.
@@ -117,17 +139,46 @@ pub struct Device {
 #[derive(Clone, Debug)]
 enum DeviceInner {
     Soft(Arc<soft::Device>),
-    #[cfg(feature = "hw")]
-    Hw(hw::Device),
+    /// A hardware device and its default PD (what [`Device::alloc_pd`] falls back to).
+    Hw(hw::Device, hw::Pd),
 }
 
 impl Device {
-    /// Opens a device of the given backend.
+    /// Opens a device of the given backend. [`Backend::Auto`] takes the first verbs
+    /// device with an active port, else the soft stack, and logs which and why.
     pub fn open(backend: Backend) -> Result<Device, VerbsError> {
         match backend {
             Backend::Soft => Ok(Device::soft()),
-            Backend::Hardware => Device::hardware(),
-            Backend::Auto => Device::hardware().or_else(|_| Ok(Device::soft())),
+            Backend::Hardware => Device::hardware(hw::Device::open()),
+            Backend::Auto => Ok(Device::auto(Device::hardware(hw::Device::open()), None)),
+        }
+    }
+
+    /// Opens a device of the given backend for traffic on the local address `local`.
+    /// [`Backend::Hardware`] needs a verbs device that rdma_cm binds `local` to;
+    /// [`Backend::Auto`] uses that device when there is one, else the soft stack, and
+    /// logs which and why.
+    pub fn open_for(backend: Backend, local: IpAddr) -> Result<Device, VerbsError> {
+        match backend {
+            Backend::Soft => Ok(Device::soft()),
+            Backend::Hardware => Device::hardware(hw::Device::open_for(local)),
+            Backend::Auto => Ok(Device::auto(
+                Device::hardware(hw::Device::open_for(local)),
+                Some(local),
+            )),
+        }
+    }
+
+    fn auto(hardware: Result<Device, VerbsError>, local: Option<IpAddr>) -> Device {
+        match hardware {
+            Ok(dev) => {
+                info!(device = dev.name(), ?local, "backend auto: verbs device");
+                dev
+            }
+            Err(why) => {
+                info!(%why, ?local, "backend auto: soft iWARP stack");
+                Device::soft()
+            }
         }
     }
 
@@ -137,35 +188,56 @@ impl Device {
         }
     }
 
-    #[cfg(feature = "hw")]
-    fn hardware() -> Result<Device, VerbsError> {
-        hw::Device::open().map(|d| Device {
-            inner: DeviceInner::Hw(d),
+    fn hardware(dev: Result<hw::Device, VerbsError>) -> Result<Device, VerbsError> {
+        let dev = dev?;
+        let pd = dev.alloc_pd()?;
+        Ok(Device {
+            inner: DeviceInner::Hw(dev, pd),
         })
-    }
-
-    #[cfg(not(feature = "hw"))]
-    fn hardware() -> Result<Device, VerbsError> {
-        Err(hw::unsupported())
     }
 
     /// The backend actually serving this device (never [`Backend::Auto`]).
     pub fn backend(&self) -> Backend {
         match &self.inner {
             DeviceInner::Soft(_) => Backend::Soft,
-            #[cfg(feature = "hw")]
-            DeviceInner::Hw(_) => Backend::Hardware,
+            DeviceInner::Hw(..) => Backend::Hardware,
         }
     }
 
-    /// Allocates a protection domain.
+    /// The device name: the verbs device (`siw0`, `mlx5_0`) or `soft-iwarp`.
+    pub fn name(&self) -> &str {
+        match &self.inner {
+            DeviceInner::Soft(_) => SOFT_DEVICE_NAME,
+            DeviceInner::Hw(dev, _) => dev.name(),
+        }
+    }
+
+    /// Allocates a protection domain. Should a hardware device refuse another PD, this
+    /// logs the error and returns a handle to the device's default PD (opened with the
+    /// device); use [`Device::try_alloc_pd`] to see the error instead.
     pub fn alloc_pd(&self) -> ProtectionDomain {
         match &self.inner {
             DeviceInner::Soft(dev) => ProtectionDomain {
                 inner: PdInner::Soft(soft::Pd::new(dev)),
             },
-            #[cfg(feature = "hw")]
-            DeviceInner::Hw(d) => match *d {},
+            DeviceInner::Hw(_, default) => self.try_alloc_pd().unwrap_or_else(|e| {
+                warn!(error = %e, "ibv_alloc_pd refused; sharing the device's default PD");
+                ProtectionDomain {
+                    inner: PdInner::Hw(default.clone()),
+                }
+            }),
+        }
+    }
+
+    /// Allocates a protection domain, reporting a device's refusal.
+    pub fn try_alloc_pd(&self) -> Result<ProtectionDomain, VerbsError> {
+        match &self.inner {
+            DeviceInner::Soft(dev) => Ok(ProtectionDomain {
+                inner: PdInner::Soft(soft::Pd::new(dev)),
+            }),
+            DeviceInner::Hw(dev, _) => Ok(ProtectionDomain {
+                inner: PdInner::Hw(dev.alloc_pd()?),
+            }),
         }
     }
 
@@ -178,10 +250,60 @@ impl Device {
             DeviceInner::Soft(_) => Ok(CompletionQueue {
                 inner: CqInner::Soft(soft::cq::Cq::new(depth)),
             }),
-            #[cfg(feature = "hw")]
-            DeviceInner::Hw(d) => match *d {},
+            DeviceInner::Hw(dev, _) => Ok(CompletionQueue {
+                inner: CqInner::Hw(dev.create_cq(depth)?),
+            }),
         }
     }
+}
+
+/// Name [`Device::name`] and [`list_devices`] give the soft stack.
+const SOFT_DEVICE_NAME: &str = "soft-iwarp";
+
+/// One port of a verbs device, as `tickwarp devices` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    /// Port number (from 1).
+    pub port: u8,
+    /// Port state (`PORT_ACTIVE`, `PORT_DOWN`, ...).
+    pub state: String,
+    /// The non-zero entries of the GID table (at most 8).
+    pub gids: Vec<Ipv6Addr>,
+}
+
+/// A device `tickwarp devices` lists: a verbs device or the soft stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Device name (`siw0`, `mlx5_0`, `soft-iwarp`).
+    pub name: String,
+    /// The backend that would serve it.
+    pub backend: Backend,
+    /// Transport (`iWARP`, `InfiniBand/RoCE`, ...).
+    pub transport: String,
+    /// Ports with state and GIDs (none for the soft stack).
+    pub ports: Vec<PortInfo>,
+    /// Local addresses rdma_cm binds to this device (the soft stack serves any).
+    pub addresses: Vec<IpAddr>,
+}
+
+/// Lists the verbs devices (with the `hw` feature) and the soft stack, which is always
+/// last. A failing device enumeration is logged and leaves only the soft stack.
+pub fn list_devices() -> Vec<DeviceInfo> {
+    let mut out = match hw::list_devices() {
+        Ok(devices) => devices,
+        Err(e) => {
+            info!(reason = %e, "no verbs devices listed");
+            Vec::new()
+        }
+    };
+    out.push(DeviceInfo {
+        name: String::from(SOFT_DEVICE_NAME),
+        backend: Backend::Soft,
+        transport: String::from("iWARP (userspace MPA/DDP/RDMAP over kernel TCP)"),
+        ports: Vec::new(),
+        addresses: Vec::new(),
+    });
+    out
 }
 
 /// A protection domain: memory regions and QPs of one PD may only reach each other.
@@ -193,26 +315,27 @@ pub struct ProtectionDomain {
 #[derive(Clone, Debug)]
 enum PdInner {
     Soft(soft::Pd),
+    Hw(hw::Pd),
 }
 
 impl ProtectionDomain {
-    /// Registers `len` zeroed bytes with `access` rights.
+    /// Registers `len` zeroed bytes with `access` rights (hardware: at least one byte).
     pub fn alloc_mr(&self, len: usize, access: Access) -> Result<MemoryRegion, VerbsError> {
-        match &self.inner {
-            PdInner::Soft(pd) => Ok(MemoryRegion {
-                inner: MrInner::Soft(pd.alloc_mr(len, access)?),
-            }),
-        }
+        let inner = match &self.inner {
+            PdInner::Soft(pd) => MrInner::Soft(pd.alloc_mr(len, access)?),
+            PdInner::Hw(pd) => MrInner::Hw(pd.alloc_mr(len, access)?),
+        };
+        Ok(MemoryRegion { inner })
     }
 
     /// Registers a copy of `bytes` (a one-time copy into aligned, shareable memory; the
     /// region is independent of `bytes` afterwards).
     pub fn register(&self, bytes: &[u8], access: Access) -> Result<MemoryRegion, VerbsError> {
-        match &self.inner {
-            PdInner::Soft(pd) => Ok(MemoryRegion {
-                inner: MrInner::Soft(pd.register(bytes, access)?),
-            }),
-        }
+        let inner = match &self.inner {
+            PdInner::Soft(pd) => MrInner::Soft(pd.register(bytes, access)?),
+            PdInner::Hw(pd) => MrInner::Hw(pd.register(bytes, access)?),
+        };
+        Ok(MemoryRegion { inner })
     }
 
     /// Starts listening for connection requests on `addr` (port 0 picks a free port).
@@ -220,13 +343,14 @@ impl ProtectionDomain {
         self.listen_with(addr, ListenParams::default())
     }
 
-    /// Starts listening on `addr` with explicit responder options (CRC, markers).
+    /// Starts listening on `addr` with explicit responder options (CRC, markers). A
+    /// hardware device negotiates MPA itself and ignores `params`.
     pub fn listen_with(&self, addr: SocketAddr, params: ListenParams) -> Result<Listener, CmError> {
-        match &self.inner {
-            PdInner::Soft(pd) => Ok(Listener {
-                inner: ListenerInner::Soft(soft::qp::Listener::bind(pd, addr, params)?),
-            }),
-        }
+        let inner = match &self.inner {
+            PdInner::Soft(pd) => ListenerInner::Soft(soft::qp::Listener::bind(pd, addr, params)?),
+            PdInner::Hw(pd) => ListenerInner::Hw(pd.listen(addr)?),
+        };
+        Ok(Listener { inner })
     }
 
     /// Connects an RC QP to a listener at `addr` (MPA initiator); returns the connected
@@ -237,12 +361,41 @@ impl ProtectionDomain {
         init: &QpInit<'_>,
         params: &ConnectParams,
     ) -> Result<(QueuePair, ConnectInfo), CmError> {
+        self.connect_prepared(addr, init, params, |_| Ok(()))
+    }
+
+    /// Like [`ProtectionDomain::connect`], but runs `prepare` on the new QP before the
+    /// connection is established: post there the receives the peer's first SENDs need
+    /// (a hardware peer may send as soon as it is connected). On a hardware device the
+    /// MPA options of `params` (CRC, revision, markers, peer-to-peer) are the device's
+    /// business and ignored, `settle` and `timeout` apply, and the private data is
+    /// limited to 255 bytes (rdma_cm).
+    pub fn connect_prepared(
+        &self,
+        addr: SocketAddr,
+        init: &QpInit<'_>,
+        params: &ConnectParams,
+        mut prepare: impl FnMut(&QueuePair) -> Result<(), PostError>,
+    ) -> Result<(QueuePair, ConnectInfo), CmError> {
         match &self.inner {
             PdInner::Soft(pd) => {
                 let (qp, info) = soft::qp::connect(pd, addr, &soft_init(init)?, params)?;
+                let qp = QueuePair {
+                    inner: QpInner::Soft(qp),
+                };
+                prepare_soft(&qp, &mut prepare)?;
+                Ok((qp, info))
+            }
+            PdInner::Hw(pd) => {
+                let mut hw_prepare = |qp: &hw::Qp| {
+                    prepare(&QueuePair {
+                        inner: QpInner::Hw(qp.clone()),
+                    })
+                };
+                let (qp, info) = pd.connect(addr, &hw_config(init)?, params, &mut hw_prepare)?;
                 Ok((
                     QueuePair {
-                        inner: QpInner::Soft(qp),
+                        inner: QpInner::Hw(qp),
                     },
                     info,
                 ))
@@ -251,16 +404,34 @@ impl ProtectionDomain {
     }
 }
 
+/// Runs `prepare` on a soft QP, which is not progressed before its first poll, so
+/// receives posted here precede every SEND from the peer that this side processes.
+fn prepare_soft(
+    qp: &QueuePair,
+    prepare: &mut impl FnMut(&QueuePair) -> Result<(), PostError>,
+) -> Result<(), CmError> {
+    prepare(qp).map_err(|e| {
+        qp.disconnect();
+        CmError::Io(std::io::Error::other(format!(
+            "posting before the first progress failed: {e}"
+        )))
+    })
+}
+
 /// A registered memory region; dropping it deregisters it and invalidates its STag.
 ///
 /// Concurrency contract: the memory is shared with the peer as with an RNIC. Remote
 /// placement (RDMA WRITE, SEND payload, READ response) may happen at any time while the
-/// owner reads or writes; every access is defined behaviour (atomic 8-byte words) but
-/// bytes written concurrently may be seen torn. Synchronise as with hardware: the
-/// writer places the payload first and an 8-aligned sequence word last (in its own
-/// WRITE); the reader [`MemoryRegion::load_u64_acquire`]s that word, and once it sees
-/// the new value every byte placed before it is visible. Sequence words are
-/// little-endian on every host.
+/// owner reads or writes; word accesses are atomic, but bytes written concurrently may
+/// be seen torn. Synchronise as with hardware: the writer places the payload first and
+/// an 8-aligned sequence word last (in its own WRITE); the reader
+/// [`MemoryRegion::load_u64_acquire`]s that word, and once it sees the new value every
+/// byte placed before it is visible. Sequence words are little-endian on every host.
+///
+/// Addresses: always build SGEs with [`MemoryRegion::sge`] and advertise
+/// [`MemoryRegion::remote`]. The soft stack's tagged offsets are zero-based; a hardware
+/// region's are virtual addresses (kernel `siw` and most RNICs register at the
+/// buffer's address), so `remote(0).offset` is not 0 there.
 #[derive(Debug)]
 pub struct MemoryRegion {
     inner: MrInner,
@@ -269,6 +440,7 @@ pub struct MemoryRegion {
 #[derive(Debug)]
 enum MrInner {
     Soft(soft::Mr),
+    Hw(hw::Mr),
 }
 
 impl MemoryRegion {
@@ -276,6 +448,7 @@ impl MemoryRegion {
     pub fn lkey(&self) -> u32 {
         match &self.inner {
             MrInner::Soft(mr) => mr.stag(),
+            MrInner::Hw(mr) => mr.lkey(),
         }
     }
 
@@ -283,10 +456,11 @@ impl MemoryRegion {
     pub fn rkey(&self) -> u32 {
         match &self.inner {
             MrInner::Soft(mr) => mr.stag(),
+            MrInner::Hw(mr) => mr.rkey(),
         }
     }
 
-    /// The STag (`index << 8 | key`; the same value as [`MemoryRegion::rkey`]).
+    /// The STag (the same value as [`MemoryRegion::rkey`]).
     pub fn stag(&self) -> u32 {
         self.rkey()
     }
@@ -295,6 +469,7 @@ impl MemoryRegion {
     pub fn len(&self) -> usize {
         match &self.inner {
             MrInner::Soft(mr) => mr.buffer().len(),
+            MrInner::Hw(mr) => mr.len(),
         }
     }
 
@@ -307,6 +482,16 @@ impl MemoryRegion {
     pub fn access(&self) -> Access {
         match &self.inner {
             MrInner::Soft(mr) => mr.access(),
+            MrInner::Hw(mr) => mr.access(),
+        }
+    }
+
+    /// The tagged offset of byte `offset` of this region (zero-based on the soft stack,
+    /// a virtual address on hardware).
+    fn tagged(&self, offset: u64) -> u64 {
+        match &self.inner {
+            MrInner::Soft(_) => offset,
+            MrInner::Hw(mr) => mr.tagged(offset),
         }
     }
 
@@ -314,7 +499,7 @@ impl MemoryRegion {
     pub fn sge(&self, offset: u64, len: u32) -> Sge {
         Sge {
             lkey: self.lkey(),
-            addr: offset,
+            addr: self.tagged(offset),
             len,
         }
     }
@@ -323,7 +508,7 @@ impl MemoryRegion {
     pub fn remote(&self, offset: u64) -> RemoteAddr {
         RemoteAddr {
             stag: self.rkey(),
-            offset,
+            offset: self.tagged(offset),
         }
     }
 
@@ -331,6 +516,7 @@ impl MemoryRegion {
     pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), MemError> {
         match &self.inner {
             MrInner::Soft(mr) => mr.buffer().read(offset, dst),
+            MrInner::Hw(mr) => mr.read(offset, dst),
         }
     }
 
@@ -338,6 +524,7 @@ impl MemoryRegion {
     pub fn write(&self, offset: usize, src: &[u8]) -> Result<(), MemError> {
         match &self.inner {
             MrInner::Soft(mr) => mr.buffer().write(offset, src),
+            MrInner::Hw(mr) => mr.write(offset, src),
         }
     }
 
@@ -351,6 +538,7 @@ impl MemoryRegion {
     ) -> Result<(), MemError> {
         match &self.inner {
             MrInner::Soft(mr) => mr.buffer().fill_with(offset, len, fill),
+            MrInner::Hw(mr) => mr.fill_with(offset, len, fill),
         }
     }
 
@@ -358,6 +546,7 @@ impl MemoryRegion {
     pub fn load_u64_acquire(&self, offset: usize) -> Result<u64, MemError> {
         match &self.inner {
             MrInner::Soft(mr) => mr.buffer().load_u64_acquire(offset),
+            MrInner::Hw(mr) => mr.load_u64_acquire(offset),
         }
     }
 
@@ -365,23 +554,29 @@ impl MemoryRegion {
     pub fn store_u64_release(&self, offset: usize, value: u64) -> Result<(), MemError> {
         match &self.inner {
             MrInner::Soft(mr) => mr.buffer().store_u64_release(offset, value),
+            MrInner::Hw(mr) => mr.store_u64_release(offset, value),
         }
     }
 
     /// False once the peer invalidated the STag (Send with Invalidate, RFC 5040 §5.4).
+    /// A hardware region reports true while registered: the device does not expose
+    /// invalidation of a plain MR (the receiver's completion carries the STag).
     pub fn is_valid(&self) -> bool {
         match &self.inner {
             MrInner::Soft(mr) => mr.is_valid(),
+            MrInner::Hw(_) => true,
         }
     }
 }
 
-/// A remote buffer: STag and tagged offset as advertised by the peer.
+/// A remote buffer: STag and tagged offset as advertised by the peer
+/// ([`MemoryRegion::remote`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RemoteAddr {
     /// The peer's STag (rkey).
     pub stag: u32,
-    /// Tagged offset in the peer's region (zero-based: the offset in the region).
+    /// Tagged offset in the peer's region: zero-based on a soft peer, a virtual address
+    /// on a hardware peer; add offsets to the advertised value.
     pub offset: u64,
 }
 
@@ -553,14 +748,16 @@ pub struct CompletionQueue {
 #[derive(Clone, Debug)]
 enum CqInner {
     Soft(Arc<soft::cq::Cq>),
+    Hw(hw::Cq),
 }
 
 impl CompletionQueue {
-    /// Progresses the attached QPs, then moves up to `out.len()` completions into `out`;
-    /// returns how many. Never blocks, never allocates.
+    /// Progresses the attached QPs (soft), then moves up to `out.len()` completions
+    /// into `out`; returns how many. Never blocks, never allocates.
     pub fn poll(&self, out: &mut [Completion]) -> usize {
         match &self.inner {
             CqInner::Soft(cq) => cq.poll(out),
+            CqInner::Hw(cq) => cq.poll(out),
         }
     }
 
@@ -568,6 +765,7 @@ impl CompletionQueue {
     pub fn depth(&self) -> usize {
         match &self.inner {
             CqInner::Soft(cq) => cq.depth(),
+            CqInner::Hw(cq) => cq.depth(),
         }
     }
 
@@ -575,10 +773,10 @@ impl CompletionQueue {
     pub fn overrun(&self) -> bool {
         match &self.inner {
             CqInner::Soft(cq) => cq.overrun(),
+            CqInner::Hw(cq) => cq.overrun(),
         }
     }
 }
-
 /// Creation parameters of an RC queue pair (fixed for its lifetime).
 #[derive(Clone, Copy, Debug)]
 pub struct QpInit<'a> {
@@ -629,7 +827,12 @@ impl<'a> QpInit<'a> {
 /// Translates verbs-level creation parameters for the soft backend.
 fn soft_init(init: &QpInit<'_>) -> Result<soft::qp::QpConfig, CmError> {
     let (CqInner::Soft(send_cq), CqInner::Soft(recv_cq)) =
-        (&init.send_cq.inner, &init.recv_cq.inner);
+        (&init.send_cq.inner, &init.recv_cq.inner)
+    else {
+        return Err(CmError::InvalidParameter(
+            "completion queues of another backend than the PD's",
+        ));
+    };
     if init.sq_depth == 0 || init.rq_depth == 0 || init.max_sge == 0 {
         return Err(CmError::InvalidParameter(
             "queue depths and max_sge must be at least 1",
@@ -650,6 +853,30 @@ fn soft_init(init: &QpInit<'_>) -> Result<soft::qp::QpConfig, CmError> {
     })
 }
 
+/// Translates verbs-level creation parameters for the hardware backend (the tap and
+/// busy polling concern the soft stack's socket and are ignored). Without the `hw`
+/// feature the hardware CQs are uninhabited and everything after the match is dead.
+#[cfg_attr(not(feature = "hw"), allow(unreachable_code, unused_variables))]
+fn hw_config(init: &QpInit<'_>) -> Result<hw::QpConfig, CmError> {
+    let (CqInner::Hw(send_cq), CqInner::Hw(recv_cq)) = (&init.send_cq.inner, &init.recv_cq.inner)
+    else {
+        return Err(CmError::InvalidParameter(
+            "completion queues of another backend than the PD's",
+        ));
+    };
+    Ok(hw::QpConfig {
+        send_cq: send_cq.clone(),
+        recv_cq: recv_cq.clone(),
+        sq_depth: init.sq_depth,
+        rq_depth: init.rq_depth,
+        max_sge: init.max_sge,
+        max_inline: init.max_inline,
+        max_message_size: init.max_message_size,
+        ird: init.ird,
+        ord: init.ord,
+    })
+}
+
 /// A listening endpoint (rdma_cm `rdma_listen`).
 #[derive(Debug)]
 pub struct Listener {
@@ -659,6 +886,7 @@ pub struct Listener {
 #[derive(Debug)]
 enum ListenerInner {
     Soft(soft::qp::Listener),
+    Hw(hw::Listener),
 }
 
 impl Listener {
@@ -680,17 +908,18 @@ impl Listener {
     pub fn local_addr(&self) -> SocketAddr {
         match &self.inner {
             ListenerInner::Soft(l) => l.local_addr(),
+            ListenerInner::Hw(l) => l.local_addr(),
         }
     }
 
     /// Waits up to `timeout` for a peer's connection request (its MPA Request received);
     /// the caller then accepts or rejects it.
     pub fn accept(&self, timeout: Duration) -> Result<ConnectRequest, CmError> {
-        match &self.inner {
-            ListenerInner::Soft(l) => Ok(ConnectRequest {
-                inner: RequestInner::Soft(l.accept(timeout)?),
-            }),
-        }
+        let inner = match &self.inner {
+            ListenerInner::Soft(l) => RequestInner::Soft(l.accept(timeout)?),
+            ListenerInner::Hw(l) => RequestInner::Hw(l.accept(timeout)?),
+        };
+        Ok(ConnectRequest { inner })
     }
 }
 
@@ -703,6 +932,7 @@ pub struct ConnectRequest {
 #[derive(Debug)]
 enum RequestInner {
     Soft(soft::qp::Request),
+    Hw(hw::Request),
 }
 
 impl ConnectRequest {
@@ -710,6 +940,7 @@ impl ConnectRequest {
     pub fn private_data(&self) -> &[u8] {
         match &self.inner {
             RequestInner::Soft(r) => r.private_data(),
+            RequestInner::Hw(r) => r.private_data(),
         }
     }
 
@@ -717,6 +948,7 @@ impl ConnectRequest {
     pub fn peer_addr(&self) -> SocketAddr {
         match &self.inner {
             RequestInner::Soft(r) => r.peer_addr(),
+            RequestInner::Hw(r) => r.peer_addr(),
         }
     }
 
@@ -726,12 +958,36 @@ impl ConnectRequest {
         init: &QpInit<'_>,
         private_data: &[u8],
     ) -> Result<(QueuePair, ConnectInfo), CmError> {
+        self.accept_prepared(init, private_data, |_| Ok(()))
+    }
+
+    /// Like [`ConnectRequest::accept`], but runs `prepare` on the new QP before the
+    /// connection is established: post there the receives the peer's first SENDs need.
+    pub fn accept_prepared(
+        self,
+        init: &QpInit<'_>,
+        private_data: &[u8],
+        mut prepare: impl FnMut(&QueuePair) -> Result<(), PostError>,
+    ) -> Result<(QueuePair, ConnectInfo), CmError> {
         match self.inner {
             RequestInner::Soft(r) => {
                 let (qp, info) = r.accept(&soft_init(init)?, private_data)?;
+                let qp = QueuePair {
+                    inner: QpInner::Soft(qp),
+                };
+                prepare_soft(&qp, &mut prepare)?;
+                Ok((qp, info))
+            }
+            RequestInner::Hw(r) => {
+                let mut hw_prepare = |qp: &hw::Qp| {
+                    prepare(&QueuePair {
+                        inner: QpInner::Hw(qp.clone()),
+                    })
+                };
+                let (qp, info) = r.accept(&hw_config(init)?, private_data, &mut hw_prepare)?;
                 Ok((
                     QueuePair {
-                        inner: QpInner::Soft(qp),
+                        inner: QpInner::Hw(qp),
                     },
                     info,
                 ))
@@ -743,6 +999,7 @@ impl ConnectRequest {
     pub fn reject(self, reason: &[u8]) -> Result<(), CmError> {
         match self.inner {
             RequestInner::Soft(r) => r.reject(reason),
+            RequestInner::Hw(r) => r.reject(reason),
         }
     }
 }
@@ -756,6 +1013,7 @@ pub struct QueuePair {
 #[derive(Clone, Debug)]
 enum QpInner {
     Soft(soft::qp::Qp),
+    Hw(hw::Qp),
 }
 
 impl QueuePair {
@@ -763,13 +1021,15 @@ impl QueuePair {
     pub fn qp_num(&self) -> u32 {
         match &self.inner {
             QpInner::Soft(qp) => qp.qp_num(),
+            QpInner::Hw(qp) => qp.qp_num(),
         }
     }
 
-    /// The current state.
+    /// The current state (hardware: handles a pending disconnect event first).
     pub fn state(&self) -> QpState {
         match &self.inner {
             QpInner::Soft(qp) => qp.state(),
+            QpInner::Hw(qp) => qp.state(),
         }
     }
 
@@ -777,6 +1037,7 @@ impl QueuePair {
     pub fn post_send(&self, wr: &SendWr<'_>) -> Result<(), PostError> {
         match &self.inner {
             QpInner::Soft(qp) => qp.post_send(wr),
+            QpInner::Hw(qp) => qp.post_send(wr),
         }
     }
 
@@ -784,13 +1045,16 @@ impl QueuePair {
     pub fn post_recv(&self, wr: &RecvWr<'_>) -> Result<(), PostError> {
         match &self.inner {
             QpInner::Soft(qp) => qp.post_recv(wr),
+            QpInner::Hw(qp) => qp.post_recv(wr),
         }
     }
 
     /// Drives I/O once (reads, places, transmits, completes); returns the work done.
+    /// A no-op returning 0 on hardware, where the device progresses by itself.
     pub fn progress(&self) -> usize {
         match &self.inner {
             QpInner::Soft(qp) => qp.progress(),
+            QpInner::Hw(_) => 0,
         }
     }
 
@@ -799,6 +1063,18 @@ impl QueuePair {
     pub fn disconnect(&self) {
         match &self.inner {
             QpInner::Soft(qp) => qp.disconnect(),
+            QpInner::Hw(qp) => qp.disconnect(),
+        }
+    }
+
+    /// True when one RDMA WRITE is placed in address order at the target, the property
+    /// [`crate::ring::SeqPlacement::InWrite`] needs: always on the soft stack; on
+    /// hardware what `ibv_query_qp_data_in_order` reports (kernel `siw` does not
+    /// implement the query and answers no, although it places a stream in order).
+    pub fn write_placed_in_order(&self) -> bool {
+        match &self.inner {
+            QpInner::Soft(_) => true,
+            QpInner::Hw(qp) => qp.write_placed_in_order(),
         }
     }
 }
@@ -914,7 +1190,9 @@ mod tests {
         let sge = mr.sge(2, 4);
         assert_eq!((sge.lkey, sge.addr, sge.len), (mr.lkey(), 2, 4));
         let stag = mr.stag();
-        let PdInner::Soft(soft_pd) = &pd.inner;
+        let PdInner::Soft(soft_pd) = &pd.inner else {
+            panic!("a soft device gives soft PDs");
+        };
         drop(mr);
         assert!(!soft_pd.table().is_valid(stag), "drop deregisters");
     }
