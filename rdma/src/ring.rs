@@ -669,8 +669,12 @@ impl RingReader {
             rq_depth: 1,
             ..QpInit::new(&cq, &cq)
         };
+        // Peer-to-peer setup (RFC 6581): the writer, as responder, sends first, which
+        // plain RFC 5044 setup forbids until the initiator (this reader, which never
+        // sends) has sent an FPDU; the RTR is that FPDU.
         let params = ConnectParams {
             private_data: reader.desc.to_bytes().to_vec(),
+            p2p: true,
             ..params.clone()
         };
         let (qp, _) = pd.connect(addr, &init, &params)?;

@@ -965,11 +965,16 @@ impl FrameTap for FirstRead {
     }
 }
 
-/// The server WRITEs into a region the client advertised in its private data as soon
-/// as it accepted; the proxy holds the Reply until that FPDU is behind it, then hands
-/// both on in one write, so the initiator reads FPDU bytes together with the Reply
-/// (the "early" bytes of connection setup) and must place them.
-fn write_arriving_with_the_reply(mut params: ConnectParams, listen: ListenParams) -> Result<()> {
+/// RFC 5044 §7.1.4 ("Responder mode" waits for the initiator's first FPDU): the server
+/// posts an RDMA WRITE into a region the client advertised in its private data as soon
+/// as it accepted, but the WRITE must not follow the Reply until the client's first FPDU
+/// arrived (Linux `siw` as initiator fails the connection when it does). The proxy
+/// holds what the server sends; after many server progress rounds it holds the Reply
+/// and nothing else; the client's first SEND then releases the WRITE, which lands.
+fn responder_waits_for_the_first_fpdu(
+    mut params: ConnectParams,
+    listen: ListenParams,
+) -> Result<()> {
     const LEN: usize = 64;
     let client = Side::new(16)?;
     let server = Side::new(16)?;
@@ -978,10 +983,8 @@ fn write_arriving_with_the_reply(mut params: ConnectParams, listen: ListenParams
     let landing = client.pd.alloc_mr(LEN, Access::REMOTE_WRITE)?;
     let data = pattern(LEN, 0x77);
     params.private_data = landing.rkey().to_be_bytes().to_vec();
-    let markers = params.markers && listen.markers == MarkerPolicy::Request;
-    // Reply (header + IRD/ORD), then one FPDU: length, tagged header, payload, CRC; a
-    // marker in front of it when markers run (RFC 5044 §4.3).
-    let held = 20 + 4 + (2 + 14 + LEN + 4) + if markers { MARKER_LEN } else { 0 };
+    // The Reply: header and the RFC 6581 IRD/ORD words.
+    let reply = 20 + 4;
     let first_read = Arc::new(FirstRead::default());
     let tap: Arc<dyn FrameTap> = first_read.clone();
     let init = QpInit {
@@ -989,19 +992,27 @@ fn write_arriving_with_the_reply(mut params: ConnectParams, listen: ListenParams
         ..client.init()
     };
     proxy.stall(Dir::ToClient);
-    let (cqp, _sqp) = thread::scope(|s| -> Result<_> {
+    let src = server.pd.register(&data, Access::NONE)?;
+    let inbox = server.pd.alloc_mr(8, Access::LOCAL_WRITE)?;
+    let hello = client.pd.register(b"hello!!!", Access::NONE)?;
+    let (cqp, sqp) = thread::scope(|s| -> Result<_> {
         let srv = s.spawn(|| -> Result<QueuePair> {
             let req = listener.accept(WAIT)?;
             let rkey = <[u8; 4]>::try_from(req.private_data()).context("rkey")?;
             let (sqp, _) = req.accept(&server.init(), b"")?;
-            let src = server.pd.register(&data, Access::NONE)?;
+            sqp.post_recv(&RecvWr {
+                wr_id: 7,
+                sgl: &[inbox.sge(0, 8)],
+            })?;
             let remote = RemoteAddr {
                 stag: u32::from_be_bytes(rkey),
                 offset: 0,
             };
             sqp.post_send(&SendWr::rdma_write(1, &[src.sge(0, LEN as u32)], remote))?;
-            let done = poll_until(&server.cq, 1, WAIT, &[])?;
-            ensure!(done[0].status == WcStatus::Success, "{done:?}");
+            for _ in 0..STALL_ROUNDS {
+                sqp.progress();
+                thread::yield_now();
+            }
             Ok(sqp)
         });
         let cli = s.spawn(|| client.pd.connect(proxy.addr(), &init, &params));
@@ -1010,10 +1021,16 @@ fn write_arriving_with_the_reply(mut params: ConnectParams, listen: ListenParams
             .map_err(|_| anyhow!("server thread panicked"))??;
         let deadline = Deadline::after(WAIT);
         let mut idle = Idle::new();
-        while proxy.stats(Dir::ToClient).held() < held as u64 {
-            ensure!(!deadline.passed(), "the proxy never held Reply and WRITE");
+        while proxy.stats(Dir::ToClient).held() < reply as u64 {
+            ensure!(!deadline.passed(), "the proxy never held the Reply");
             idle.idle(0);
         }
+        let held = proxy.stats(Dir::ToClient).held();
+        ensure!(
+            held == reply as u64,
+            "the responder sent {} bytes after its Reply before the initiator's first FPDU",
+            held - reply as u64
+        );
         proxy.resume(Dir::ToClient);
         let (cqp, _) = cli
             .join()
@@ -1022,28 +1039,32 @@ fn write_arriving_with_the_reply(mut params: ConnectParams, listen: ListenParams
     })?;
     let first = *first_read.0.lock().unwrap_or_else(PoisonError::into_inner);
     ensure!(
-        first == Some(held),
-        "the initiator read {first:?} bytes first, not Reply and FPDU ({held})"
+        first == Some(reply),
+        "the initiator read {first:?} bytes first, not just the Reply ({reply})"
     );
+    cqp.post_send(&SendWr::send(2, &[hello.sge(0, 8)]))?;
     let mut out = [0u8; LEN];
-    progress_until(&[&cqp], WAIT, "the early WRITE landed", || {
-        landing.read(0, &mut out).is_ok() && out[..] == data[..]
-    })?;
-    ensure!(cqp.state() == QpState::Rts);
+    progress_until(
+        &[&cqp, &sqp],
+        WAIT,
+        "the WRITE landed after the first SEND",
+        || landing.read(0, &mut out).is_ok() && out[..] == data[..],
+    )?;
+    ensure!(cqp.state() == QpState::Rts && sqp.state() == QpState::Rts);
     proxy.stop()
 }
 
 #[test]
-fn a_write_arriving_with_the_mpa_reply_is_placed() -> Result<()> {
+fn the_responder_sends_nothing_before_the_first_fpdu() -> Result<()> {
     let params = ConnectParams {
         crc: true,
         ..ConnectParams::default()
     };
-    write_arriving_with_the_reply(params, ListenParams::default())
+    responder_waits_for_the_first_fpdu(params, ListenParams::default())
 }
 
 #[test]
-fn a_marked_write_arriving_with_the_mpa_reply_is_placed() -> Result<()> {
+fn a_marked_responder_sends_nothing_before_the_first_fpdu() -> Result<()> {
     let params = ConnectParams {
         crc: true,
         markers: true,
@@ -1053,7 +1074,7 @@ fn a_marked_write_arriving_with_the_mpa_reply_is_placed() -> Result<()> {
         markers: MarkerPolicy::Request,
         ..ListenParams::default()
     };
-    write_arriving_with_the_reply(params, listen)
+    responder_waits_for_the_first_fpdu(params, listen)
 }
 
 #[test]

@@ -159,8 +159,11 @@ impl Subscriber {
         };
         let mut private_data = reader.descriptor().to_bytes().to_vec();
         private_data.extend_from_slice(&config.token.to_le_bytes());
+        // Peer-to-peer setup (RFC 6581): the publisher, as responder, writes first, and
+        // this side never sends; the RTR is the initiator's first FPDU RFC 5044 asks for.
         let params = ConnectParams {
             private_data,
+            p2p: true,
             ..ConnectParams::default()
         };
         let (ring_qp, _) = pd.connect(addr, &init, &params)?;

@@ -262,6 +262,10 @@ pub(crate) struct Negotiated {
     pub(crate) send_rtr: Option<RtrKind>,
     /// Responder in peer-to-peer mode: send nothing until the peer's RTR arrived.
     pub(crate) await_rtr: bool,
+    /// Responder without peer-to-peer mode: send nothing until the initiator's first
+    /// FPDU arrived (RFC 5044 §7.1.4; Linux `siw` as initiator fails the connection
+    /// when data follows the MPA Reply before it sent anything).
+    pub(crate) await_first_fpdu: bool,
     /// Markers in received bytes.
     pub(crate) markers_rx: bool,
     /// Markers in sent bytes.
@@ -320,6 +324,7 @@ fn finish(
             None
         },
         await_rtr: !initiator && params.p2p.is_some(),
+        await_first_fpdu: !initiator && params.p2p.is_none(),
         markers_rx: params.markers_rx,
         markers_tx: params.markers_tx,
     };

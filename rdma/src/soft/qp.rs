@@ -51,6 +51,9 @@ struct Inner {
     /// RFC 6581 §3: a responder in the peer-to-peer model sends nothing until the
     /// initiator's ready-to-receive message arrived.
     awaiting_rtr: bool,
+    /// Responder without peer-to-peer mode: nothing is sent before the initiator's first
+    /// bytes arrived (RFC 5044 §7.1.4).
+    awaiting_first_fpdu: bool,
     /// The stream is gone (closed, failed, or shut down after a Terminate).
     closed: bool,
     /// A Terminate is queued: shut the stream down once it has been written.
@@ -91,6 +94,7 @@ impl Qp {
             pd: pd.id(),
         };
         let mut conn = Connection::new(conn_cfg).map_err(CmError::Config)?;
+        let sends_rtr = neg.send_rtr.is_some();
         if let Some(kind) = neg.send_rtr {
             conn.send_rtr(kind);
         }
@@ -118,11 +122,20 @@ impl Qp {
                 conn,
                 driver,
                 awaiting_rtr: neg.await_rtr,
+                awaiting_first_fpdu: neg.await_first_fpdu && neg.early.is_empty(),
                 closed: false,
                 close_after_flush: failed_early,
                 markers,
             }),
         });
+        // An initiator's RTR (RFC 6581) goes out now, with the connection, not at the
+        // application's first progress call: the responder sends nothing before it.
+        // Transmit only: receiving before the caller posted its receives (see
+        // `accept_prepared`) could find a SEND with no buffer for it.
+        if sends_rtr {
+            let mut inner = shared.lock();
+            shared.transmit(&mut inner);
+        }
         shared.send_cq.attach(&shared);
         if !Arc::ptr_eq(&shared.send_cq, &shared.recv_cq) {
             shared.recv_cq.attach(&shared);
@@ -175,7 +188,11 @@ impl Qp {
         // posted work request, rather than at the next progress call, which reads the
         // socket first (one wasted read per message: ~10% of a 64 B ping-pong's p50
         // here, `bench --bin rdma_pingpong`).
-        if !inner.closed {
+        // While the peer's RTR or first FPDU is still awaited, a full progress step
+        // reads it (if it is there) before transmitting.
+        if inner.awaiting_rtr || inner.awaiting_first_fpdu {
+            self.shared.progress_locked(inner);
+        } else if !inner.closed {
             self.shared.transmit(inner);
         }
         Ok(())
@@ -221,7 +238,11 @@ impl QpShared {
     /// One progress step: receive, react to events, transmit, complete.
     pub(crate) fn progress(&self) -> usize {
         let mut guard = self.lock();
-        let inner = &mut *guard;
+        self.progress_locked(&mut guard)
+    }
+
+    /// [`QpShared::progress`] with the lock held.
+    fn progress_locked(&self, inner: &mut Inner) -> usize {
         let mut work = 0;
         if !inner.closed {
             work += self.receive(inner);
@@ -260,6 +281,7 @@ impl QpShared {
             match inner.driver.read() {
                 Ok(Received::Bytes(n)) => {
                     work += n;
+                    inner.awaiting_first_fpdu = false;
                     let Inner {
                         conn,
                         driver,
@@ -309,7 +331,7 @@ impl QpShared {
                     return work;
                 }
             }
-            if inner.awaiting_rtr && !inner.conn.is_error() {
+            if (inner.awaiting_rtr || inner.awaiting_first_fpdu) && !inner.conn.is_error() {
                 return work;
             }
             if let Some(m) = inner.markers.as_mut().filter(|m| m.inserts()) {
