@@ -8,8 +8,8 @@ use std::thread;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_runtime::Nanos;
+use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_strategies::agent::{MdSource, SourceError};
 use tickwarp_strategies::builtin::{self, Builtin};
 use tickwarp_strategies::replay::{
@@ -129,7 +129,10 @@ fn replay<F: FillModel>(
     engine: Engine<Builtin>,
     fill: F,
     total: u64,
-) -> Result<(tickwarp_strategies::replay::ReplaySummary, Vec<OrderCommand>)> {
+) -> Result<(
+    tickwarp_strategies::replay::ReplaySummary,
+    Vec<OrderCommand>,
+)> {
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}")
             .context("progress bar template")?,
