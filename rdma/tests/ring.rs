@@ -27,13 +27,27 @@ const CHECK: usize = 12;
 struct RingPair {
     writer: RingWriter,
     reader: RingReader,
-    _sides: (Side, Side),
+    _sides: (Side, Option<Side>),
 }
 
 /// A reader connected to a writer through a listener (the writer accepts).
 fn ring_pair(config: RingConfig, wconfig: RingWriterConfig) -> Result<RingPair> {
+    ring_pair_on(config, wconfig, false)
+}
+
+/// [`ring_pair`], with writer and reader on one device and PD when `one_device`.
+fn ring_pair_on(
+    config: RingConfig,
+    wconfig: RingWriterConfig,
+    one_device: bool,
+) -> Result<RingPair> {
     let wside = Side::new(16)?;
-    let rside = Side::new(16)?;
+    let other = if one_device {
+        None
+    } else {
+        Some(Side::new(16)?)
+    };
+    let rside = other.as_ref().unwrap_or(&wside);
     let listener = Listener::bind(&wside.pd, any_port())?;
     let addr = listener.local_addr();
     let (writer, reader) = thread::scope(|s| -> Result<_> {
@@ -57,7 +71,7 @@ fn ring_pair(config: RingConfig, wconfig: RingWriterConfig) -> Result<RingPair> 
     Ok(RingPair {
         writer,
         reader,
-        _sides: (wside, rside),
+        _sides: (wside, other),
     })
 }
 
@@ -117,6 +131,15 @@ fn poll_next(reader: &mut RingReader, out: &mut [u8]) -> Result<RingPoll> {
 
 #[test]
 fn ordered_delivery_of_many_messages() -> Result<()> {
+    ordered_delivery(false)
+}
+
+#[test]
+fn ordered_delivery_with_writer_and_reader_on_one_device() -> Result<()> {
+    ordered_delivery(true)
+}
+
+fn ordered_delivery(one_device: bool) -> Result<()> {
     for placement in [SeqPlacement::InWrite, SeqPlacement::SeparateWrite] {
         let config = RingConfig {
             slot_size: 128,
@@ -127,7 +150,7 @@ fn ordered_delivery_of_many_messages() -> Result<()> {
             mut writer,
             mut reader,
             ..
-        } = ring_pair(config, RingWriterConfig::default())?;
+        } = ring_pair_on(config, RingWriterConfig::default(), one_device)?;
         assert_eq!(writer.descriptor(), reader.descriptor());
         let capacity = reader.capacity();
         let (mut buf, mut out) = (vec![0u8; capacity], vec![0u8; capacity]);
