@@ -2,7 +2,12 @@
 //! into the library crates, which hold the logic.
 
 mod capture_cmd;
+mod config;
+mod demo;
+mod doctor;
+mod gateway_cmd;
 mod replay_cmd;
+mod run_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +31,18 @@ enum Command {
     /// Replay a recorded market-data journal through strategies (the same engine that
     /// runs live) against a fill model; optionally diff the orders against a recording.
     Replay(replay_cmd::ReplayArgs),
+    /// Run the order gateway (FIX acceptor, RDMA order entry, risk, write-ahead order
+    /// journal, venue simulator) from a configuration file until SIGINT/SIGTERM.
+    Gateway(gateway_cmd::GatewayArgs),
+    /// Run the whole pipeline in one process (venue simulator, feed, strategies,
+    /// gateway) over soft iWARP on loopback, with live progress and a tick-to-trade
+    /// summary.
+    Demo(demo::DemoArgs),
+    /// Start one node of a topology file (`--check` only validates the file).
+    Run(run_cmd::RunArgs),
+    /// Check this host for low-latency RDMA work (devices, memlock, isolated cores,
+    /// governor, clock source, NIC IRQ affinity, transparent huge pages).
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +57,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Capture(args) => capture_cmd::run(&args).map(|()| true),
         Command::Replay(args) => replay_cmd::run(&args),
+        Command::Gateway(args) => gateway_cmd::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

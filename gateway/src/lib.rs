@@ -12,4 +12,5 @@
 pub mod fix;
 pub mod orders;
 pub mod risk;
+pub mod service;
 pub mod venue;

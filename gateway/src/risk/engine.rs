@@ -366,6 +366,17 @@ impl RiskEngine {
         self.throttle(now, session)
     }
 
+    /// Restores an order accepted before a restart (journal replay, no checks): claims
+    /// its ClOrdID and reserves `qty` at `exposure` (zero for a replace request, whose
+    /// reservation moves only when the venue confirms it).
+    pub fn restore(&mut self, cl_ord_id: ClientOrderId, exposure: &Exposure, qty: Qty) {
+        self.seen.insert(OrderKey {
+            account: exposure.account,
+            cl_ord_id,
+        });
+        self.reserve(exposure, qty);
+    }
+
     /// `last_qty` of the order held as `exposure` traded at `last_px`.
     pub fn on_fill(&mut self, exposure: &Exposure, last_px: Price, last_qty: Qty) {
         let account = self.accounts.entry(exposure.account).or_default();

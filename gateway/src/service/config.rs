@@ -1,0 +1,562 @@
+//! [`GatewayConfig`]: the gateway's TOML configuration — where it listens (FIX over TCP,
+//! optionally binary orders over RDMA), the FIX sessions it accepts, the risk limits (a
+//! file or an inline table), the order journal and its fsync policy, and the instruments
+//! and house liquidity of the built-in venue simulator.
+//!
+//! ```toml
+//! listen = "127.0.0.1:9878"         # FIX acceptor; the default binds loopback only
+//! max_orders = 100000               # order store capacity (open and done orders)
+//!
+//! [journal]
+//! dir = "/var/lib/tickwarp/gateway" # orders/ and fix/<session>/ live under it
+//! fsync = "every_record"            # or "never", or { batched = { max_records = 64, max_delay_us = 500 } }
+//!
+//! risk_file = "risk.toml"           # relative to this file; or an inline [risk] table
+//!
+//! [[instruments]]
+//! symbol = "ACME"
+//! id = 1
+//! reference_price = "100"           # optional: collars market orders before any trade
+//!
+//! [[sessions]]
+//! id = 1                            # stable: the journal routes executions by it
+//! sender_comp_id = "TICKWARP"       # our CompID
+//! target_comp_id = "CLIENT1"        # the client's CompID
+//! password = "secret"
+//! account = 101
+//!
+//! [rdma]
+//! listen = "127.0.0.1:9879"
+//! accounts = [201]
+//!
+//! [[venue.liquidity]]               # resting orders of the house account, seeded at start
+//! symbol = "ACME"
+//! side = "sell"
+//! price = "100.5"
+//! qty = 1000
+//! ```
+//!
+//! This module reads files (the configuration and the risk file) and nothing else; it
+//! never opens sockets or journals.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tickwarp_rdma::verbs::Backend;
+use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
+use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Price, Qty, Side};
+
+use crate::risk::{LoadLimitsError, RiskLimits};
+
+/// The default FIX listen address: loopback only, port 9878.
+pub const DEFAULT_FIX_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9878);
+/// The default order store capacity.
+pub const DEFAULT_MAX_ORDERS: usize = 100_000;
+/// The default house account of the simulator's seeded liquidity.
+pub const DEFAULT_HOUSE_ACCOUNT: AccountId = AccountId(0);
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The text is not a valid gateway configuration.
+    #[error("gateway config: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// The risk limits are unusable.
+    #[error(transparent)]
+    Risk(#[from] LoadLimitsError),
+    /// The configuration is well formed but inconsistent.
+    #[error("gateway config: {0}")]
+    Invalid(String),
+}
+
+/// When the order journal syncs, as written in TOML.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FsyncSetting {
+    /// Sync every record before it is acknowledged (the default).
+    #[default]
+    EveryRecord,
+    /// Group commit: acknowledgements wait for a sync, which happens once per duty cycle
+    /// or when a limit is reached.
+    Batched {
+        /// Records that trigger a sync.
+        max_records: u32,
+        /// Age in microseconds of the oldest unsynced record that triggers a sync.
+        max_delay_us: u64,
+    },
+    /// Never sync (the OS writes back when it likes): acknowledged orders may be lost
+    /// by a host crash, not by a process crash.
+    Never,
+}
+
+impl FsyncSetting {
+    /// The journal policy.
+    pub fn policy(self) -> FsyncPolicy {
+        match self {
+            FsyncSetting::EveryRecord => FsyncPolicy::EveryRecord,
+            FsyncSetting::Batched {
+                max_records,
+                max_delay_us,
+            } => FsyncPolicy::Batched {
+                max_records,
+                max_delay: Duration::from_micros(max_delay_us),
+            },
+            FsyncSetting::Never => FsyncPolicy::Never,
+        }
+    }
+}
+
+/// The journal section.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// Root directory: the order journal is `orders/`, each FIX session's store
+    /// `fix/<sender>-<target>/`.
+    pub dir: PathBuf,
+    /// Sync policy of the order journal (FIX session stores always sync every record:
+    /// a message may not reach the wire before its MsgSeqNum is durable).
+    #[serde(default)]
+    pub fsync: FsyncSetting,
+    /// Segment file size in MiB.
+    #[serde(default = "default_segment_mib")]
+    pub segment_mib: u64,
+}
+
+fn default_segment_mib() -> u64 {
+    64
+}
+
+impl JournalSection {
+    /// The journal writer settings.
+    pub fn journal_config(&self) -> JournalConfig {
+        JournalConfig {
+            segment_bytes: self.segment_mib.max(1) << 20,
+            fsync: self.fsync.policy(),
+        }
+    }
+
+    /// The order journal directory.
+    pub fn orders_dir(&self) -> PathBuf {
+        self.dir.join("orders")
+    }
+
+    /// The store directory of the FIX session between `sender` (us) and `target`.
+    pub fn session_dir(&self, sender: &str, target: &str) -> PathBuf {
+        self.dir.join("fix").join(format!("{sender}-{target}"))
+    }
+}
+
+/// One tradable instrument.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// FIX Symbol (55), at most 8 ASCII characters.
+    pub symbol: String,
+    /// The instrument id on the wire.
+    pub id: InstrumentId,
+    /// Reference price for collars until the venue trades.
+    #[serde(default)]
+    pub reference_price: Option<Price>,
+}
+
+/// One FIX session the acceptor accepts.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixSessionConfig {
+    /// Stable session id (executions are routed by it across restarts).
+    pub id: u32,
+    /// Our CompID.
+    pub sender_comp_id: String,
+    /// The client's CompID.
+    pub target_comp_id: String,
+    /// Username (553) the Logon must carry.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (554) the Logon must carry.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The account every order of the session trades for.
+    pub account: AccountId,
+    /// Smallest HeartBtInt accepted, seconds.
+    #[serde(default)]
+    pub min_heartbeat_secs: Option<u64>,
+    /// Largest HeartBtInt accepted, seconds.
+    #[serde(default)]
+    pub max_heartbeat_secs: Option<u64>,
+}
+
+/// Binary order entry over RDMA.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RdmaConfig {
+    /// Listen address of the soft-iWARP listener.
+    #[serde(default = "default_rdma_listen")]
+    pub listen: SocketAddr,
+    /// Accounts RDMA clients may trade for.
+    pub accounts: Vec<AccountId>,
+    /// `auto` (a verbs device serving the address, else soft iWARP), `soft` or
+    /// `hardware`.
+    #[serde(default)]
+    pub backend: Backend,
+}
+
+fn default_rdma_listen() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9879)
+}
+
+/// A resting order of the house account, seeded into the simulator at start.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HouseOrder {
+    /// The instrument's symbol.
+    pub symbol: String,
+    /// Buy or sell.
+    pub side: SideSetting,
+    /// Limit price.
+    pub price: Price,
+    /// Quantity.
+    pub qty: Qty,
+}
+
+/// A side, as written in TOML.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideSetting {
+    /// Buy.
+    Buy,
+    /// Sell.
+    Sell,
+}
+
+impl SideSetting {
+    /// The wire side.
+    pub fn side(self) -> Side {
+        match self {
+            SideSetting::Buy => Side::Buy,
+            SideSetting::Sell => Side::Sell,
+        }
+    }
+}
+
+/// The venue simulator section.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueSection {
+    /// The account of the seeded liquidity (its executions go nowhere).
+    #[serde(default)]
+    pub house_account: Option<AccountId>,
+    /// Most orders resting at once.
+    #[serde(default)]
+    pub max_resting_orders: Option<usize>,
+    /// Resting orders seeded at start (and again at every restart: the simulator keeps
+    /// no state of its own).
+    #[serde(default)]
+    pub liquidity: Vec<HouseOrder>,
+}
+
+/// The whole gateway configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// FIX listen address.
+    #[serde(default = "default_fix_listen")]
+    pub listen: SocketAddr,
+    /// Order store capacity.
+    #[serde(default = "default_max_orders")]
+    pub max_orders: usize,
+    /// Journals.
+    pub journal: JournalSection,
+    /// Risk limits file (relative paths are relative to the configuration file).
+    #[serde(default)]
+    pub risk_file: Option<PathBuf>,
+    /// Inline risk limits (after loading, also the limits read from `risk_file`).
+    #[serde(default)]
+    pub risk: Option<RiskLimits>,
+    /// Instruments.
+    pub instruments: Vec<InstrumentConfig>,
+    /// FIX sessions.
+    #[serde(default)]
+    pub sessions: Vec<FixSessionConfig>,
+    /// RDMA order entry, if enabled.
+    #[serde(default)]
+    pub rdma: Option<RdmaConfig>,
+    /// The venue simulator.
+    #[serde(default)]
+    pub venue: VenueSection,
+}
+
+fn default_fix_listen() -> SocketAddr {
+    DEFAULT_FIX_LISTEN
+}
+
+fn default_max_orders() -> usize {
+    DEFAULT_MAX_ORDERS
+}
+
+impl GatewayConfig {
+    /// Reads and validates the configuration file at `path` (and its risk file).
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = read(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        GatewayConfig::from_toml(&text, base)
+    }
+
+    /// Parses and validates configuration text; `base` resolves a relative `risk_file`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<GatewayConfig, ConfigError> {
+        let mut config: GatewayConfig = toml::from_str(text)?;
+        match (&config.risk_file, &config.risk) {
+            (Some(file), None) => {
+                let path = base.join(file);
+                config.risk = Some(RiskLimits::from_toml(&read(&path)?)?);
+            }
+            (None, Some(limits)) => {
+                limits
+                    .validate()
+                    .map_err(|e| ConfigError::Risk(LoadLimitsError::Invalid(e)))?;
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid("give either risk_file or [risk], not both"));
+            }
+            (None, None) => return Err(invalid("risk limits missing: give risk_file or [risk]")),
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The risk limits (always present after loading).
+    pub fn risk_limits(&self) -> Result<&RiskLimits, ConfigError> {
+        self.risk
+            .as_ref()
+            .ok_or_else(|| invalid("risk limits missing"))
+    }
+
+    /// The instrument table (symbol ↔ id).
+    pub fn instrument_table(&self) -> Result<InstrumentTable, ConfigError> {
+        let mut table = InstrumentTable::new();
+        for i in &self.instruments {
+            table
+                .insert_str(&i.symbol, i.id)
+                .map_err(|e| invalid(format!("instrument {}: {e}", i.symbol)))?;
+        }
+        Ok(table)
+    }
+
+    /// The house account of the seeded liquidity.
+    pub fn house_account(&self) -> AccountId {
+        self.venue.house_account.unwrap_or(DEFAULT_HOUSE_ACCOUNT)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_orders == 0 {
+            return Err(invalid("max_orders must be at least 1"));
+        }
+        let table = self.instrument_table()?;
+        let mut ids = HashSet::new();
+        let mut comps = HashSet::new();
+        let house = self.house_account();
+        for s in &self.sessions {
+            if s.id >= 1 << 31 {
+                return Err(invalid(format!("session id {} must be below 2^31", s.id)));
+            }
+            if !ids.insert(s.id) {
+                return Err(invalid(format!("session id {} listed twice", s.id)));
+            }
+            if !comps.insert((s.sender_comp_id.as_str(), s.target_comp_id.as_str())) {
+                return Err(invalid(format!(
+                    "session {}-{} listed twice",
+                    s.sender_comp_id, s.target_comp_id
+                )));
+            }
+            if s.sender_comp_id.is_empty() || s.target_comp_id.is_empty() {
+                return Err(invalid(format!("session {}: empty CompID", s.id)));
+            }
+            let safe = |c: &str| c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !safe(&s.sender_comp_id) || !safe(&s.target_comp_id) {
+                return Err(invalid(format!(
+                    "session {}: CompIDs must be ASCII letters, digits or _",
+                    s.id
+                )));
+            }
+            if s.account == house && !self.venue.liquidity.is_empty() {
+                return Err(invalid(format!(
+                    "session {} trades for the house account {house}",
+                    s.id
+                )));
+            }
+        }
+        if let Some(rdma) = &self.rdma {
+            if rdma.accounts.contains(&house) && !self.venue.liquidity.is_empty() {
+                return Err(invalid("an RDMA account is the house account"));
+            }
+        }
+        for h in &self.venue.liquidity {
+            if table.id_of_str(&h.symbol).is_none() {
+                return Err(invalid(format!(
+                    "liquidity for unknown symbol {}",
+                    h.symbol
+                )));
+            }
+            if h.price <= Price::ZERO || h.qty.is_zero() {
+                return Err(invalid(format!(
+                    "liquidity for {} needs a positive price and quantity",
+                    h.symbol
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(msg.into())
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RISK: &str = r#"
+        [risk]
+        max_order_qty = 1000
+        max_notional = "1000000"
+        collar_bps = 0
+        credit_limit = "10000000"
+        max_position = 100000
+        max_orders_per_day = 100000
+    "#;
+
+    fn parse(extra: &str) -> Result<GatewayConfig, ConfigError> {
+        let text = format!(
+            r#"
+            [journal]
+            dir = "/tmp/j"
+            {extra}
+            [[instruments]]
+            symbol = "ACME"
+            id = 1
+            [[sessions]]
+            id = 1
+            sender_comp_id = "GW"
+            target_comp_id = "C1"
+            account = 7
+            {RISK}
+            "#
+        );
+        GatewayConfig::from_toml(&text, Path::new("."))
+    }
+
+    #[test]
+    fn defaults_bind_loopback_and_sync_every_record() {
+        let c = parse("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.listen, DEFAULT_FIX_LISTEN);
+        assert!(c.listen.ip().is_loopback());
+        assert_eq!(c.journal.fsync, FsyncSetting::EveryRecord);
+        assert_eq!(c.journal.journal_config().fsync, FsyncPolicy::EveryRecord);
+        assert_eq!(c.max_orders, DEFAULT_MAX_ORDERS);
+        assert_eq!(
+            c.journal.session_dir("GW", "C1"),
+            PathBuf::from("/tmp/j/fix/GW-C1")
+        );
+    }
+
+    #[test]
+    fn batched_fsync_parses() {
+        let c = parse("fsync = { batched = { max_records = 8, max_delay_us = 250 } }")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.journal.fsync.policy(),
+            FsyncPolicy::Batched {
+                max_records: 8,
+                max_delay: Duration::from_micros(250)
+            }
+        );
+    }
+
+    #[test]
+    fn missing_risk_is_refused() {
+        let text = r#"
+            instruments = []
+            [journal]
+            dir = "/tmp/j"
+        "#;
+        let err = GatewayConfig::from_toml(text, Path::new("."))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("gateway config: risk limits missing: give risk_file or [risk]")
+        );
+    }
+
+    #[test]
+    fn risk_file_is_read_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let risk = RISK.replace("[risk]", "");
+        std::fs::write(dir.path().join("risk.toml"), risk).unwrap_or_else(|e| panic!("{e}"));
+        let text = r#"
+            risk_file = "risk.toml"
+            instruments = []
+            [journal]
+            dir = "/tmp/j"
+        "#;
+        let c = GatewayConfig::from_toml(text, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.risk_limits().map(|r| r.max_order_qty).ok(),
+            Some(Qty(1000))
+        );
+    }
+
+    #[test]
+    fn unsafe_comp_ids_are_refused() {
+        let text = format!(
+            r#"
+            instruments = []
+            [journal]
+            dir = "/tmp/j"
+            [[sessions]]
+            id = 1
+            sender_comp_id = "../x"
+            target_comp_id = "C1"
+            account = 7
+            {RISK}
+            "#
+        );
+        assert!(matches!(
+            GatewayConfig::from_toml(&text, Path::new(".")),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn the_deploy_example_is_valid() {
+        let text = include_str!("../../../deploy/gateway.example.toml");
+        let c = GatewayConfig::from_toml(text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.sessions.len(), 2);
+        assert!(c.listen.ip().is_loopback());
+        assert_eq!(c.venue.liquidity.len(), 2);
+        assert!(c.rdma.is_some());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(matches!(parse("colour = 1"), Err(ConfigError::Toml(_))));
+    }
+}

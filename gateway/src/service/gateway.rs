@@ -1,0 +1,275 @@
+//! [`GatewayAgent`]: the whole gateway as one [`Agent`] — the FIX acceptor, RDMA order
+//! entry, the order-flow core and the venue simulator, driven in one duty cycle:
+//! read input → core requests → journal flush and venue → reports routed to their
+//! origins → write output. Built from a [`GatewayConfig`], recovering from its journals.
+//!
+//! The clock is read once per duty cycle ([`Agent::do_work`] gets monotonic time and
+//! reads the wall clock through `tickwarp_runtime::clock`); [`GatewayAgent::step`] takes
+//! both as arguments for callers that run their own clock. Nothing here blocks.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tickwarp_rdma::channel::ChannelConfig;
+use tickwarp_runtime::{Agent, AgentError, Nanos, clock};
+use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
+use tickwarp_wire::{ClientOrderId, NewOrder, OrderSpec, OrderType, Price, TickCause, TimeInForce};
+
+use super::acceptor::FixAcceptor;
+use super::config::{ConfigError, GatewayConfig};
+use super::core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
+use super::rdma_entry::{RdmaEntry, RdmaEntryError};
+use crate::fix::{JournalStore, Now, SessionConfig, SessionId, StoreError};
+use crate::venue::{MdEvent, VenueConfig, VenueSim, VenueTime};
+
+/// Why the gateway could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The order core failed (journal).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// A FIX session store could not be opened.
+    #[error("FIX session store: {0}")]
+    SessionStore(#[from] StoreError),
+    /// The FIX listener could not bind.
+    #[error("FIX listener on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: io::Error,
+    },
+    /// RDMA order entry could not start.
+    #[error(transparent)]
+    Rdma(#[from] RdmaEntryError),
+}
+
+/// The gateway agent (see the module docs).
+#[derive(Debug)]
+pub struct GatewayAgent {
+    core: OrderCore<VenueSim>,
+    fix: FixAcceptor,
+    rdma: Option<RdmaEntry>,
+    recovery: RecoveryReport,
+}
+
+/// The ClOrdID of the `i`th house order.
+fn house_id(i: usize) -> Option<ClientOrderId> {
+    ClientOrderId::new(&format!("HOUSE{i}")).ok()
+}
+
+impl GatewayAgent {
+    /// Builds the gateway from `config` at `now`: seeds the simulator, recovers the order
+    /// journal and the FIX session stores, binds the listeners.
+    pub fn from_config(config: &GatewayConfig, now: Now) -> Result<GatewayAgent, ServiceError> {
+        let table = config.instrument_table()?;
+        let vt = VenueTime {
+            wall: now.wall,
+            mono: now.mono,
+        };
+        let mut venue_config = VenueConfig {
+            instruments: config.instruments.iter().map(|i| i.id).collect(),
+            ..VenueConfig::default()
+        };
+        if let Some(max) = config.venue.max_resting_orders {
+            venue_config.max_resting_orders = max;
+        }
+        let mut venue = VenueSim::new(&venue_config);
+        for (i, h) in config.venue.liquidity.iter().enumerate() {
+            let (Some(instrument), Some(cl_ord_id)) = (table.id_of_str(&h.symbol), house_id(i))
+            else {
+                continue;
+            };
+            let spec = OrderSpec {
+                instrument,
+                account: config.house_account(),
+                side: h.side.side(),
+                ord_type: OrderType::Limit,
+                tif: TimeInForce::Gtc,
+                price: h.price,
+                qty: h.qty,
+            };
+            venue.handle_new(vt, &NewOrder::new(cl_ord_id, &spec, TickCause::NONE));
+        }
+        let core_config = CoreConfig {
+            journal_dir: config.journal.orders_dir(),
+            journal: config.journal.journal_config(),
+            max_orders: config.max_orders,
+            limits: config.risk_limits()?.clone(),
+            instruments: config.instruments.iter().map(|i| i.id).collect(),
+            references: config
+                .instruments
+                .iter()
+                .filter_map(|i| Some((i.id, i.reference_price?)))
+                .collect(),
+        };
+        let (mut core, recovery) = OrderCore::open(core_config, venue, vt)?;
+        tracing::info!(?recovery, "order journal recovered");
+        let mut sessions = Vec::with_capacity(config.sessions.len());
+        for s in &config.sessions {
+            let mut sc = SessionConfig::new(
+                SessionId(s.id),
+                &s.sender_comp_id,
+                &s.target_comp_id,
+                s.account,
+            );
+            sc.username.clone_from(&s.username);
+            sc.password.clone_from(&s.password);
+            if let Some(secs) = s.min_heartbeat_secs {
+                sc.min_heartbeat = std::time::Duration::from_secs(secs);
+            }
+            if let Some(secs) = s.max_heartbeat_secs {
+                sc.max_heartbeat = std::time::Duration::from_secs(secs);
+            }
+            let dir = config
+                .journal
+                .session_dir(&s.sender_comp_id, &s.target_comp_id);
+            // A FIX message may not reach the wire before its MsgSeqNum is durable, so
+            // session stores sync every record whatever the order journal's policy.
+            let store_config = JournalConfig {
+                fsync: FsyncPolicy::EveryRecord,
+                ..config.journal.journal_config()
+            };
+            let store = JournalStore::open(dir, store_config)?;
+            sessions.push((sc, store));
+        }
+        let fix = FixAcceptor::bind(config.listen, sessions, table).map_err(|source| {
+            ServiceError::Listen {
+                addr: config.listen,
+                source,
+            }
+        })?;
+        let rdma = match &config.rdma {
+            Some(r) => Some(RdmaEntry::bind(
+                r.backend,
+                r.listen,
+                ChannelConfig::default(),
+                &r.accounts,
+                core.next_rdma_client(),
+            )?),
+            None => None,
+        };
+        update_references(&mut core);
+        let mut agent = GatewayAgent {
+            core,
+            fix,
+            rdma,
+            recovery,
+        };
+        agent.route_reports(now);
+        Ok(agent)
+    }
+
+    /// The FIX listen address.
+    pub fn fix_addr(&self) -> SocketAddr {
+        self.fix.local_addr()
+    }
+
+    /// The RDMA listen address, when RDMA order entry is on.
+    pub fn rdma_addr(&self) -> Option<SocketAddr> {
+        self.rdma.as_ref().map(RdmaEntry::local_addr)
+    }
+
+    /// What recovery found at start.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// The order core.
+    pub fn core(&self) -> &OrderCore<VenueSim> {
+        &self.core
+    }
+
+    /// The order core (kill switch, limits reload, seeding the simulator).
+    pub fn core_mut(&mut self) -> &mut OrderCore<VenueSim> {
+        &mut self.core
+    }
+
+    /// The FIX acceptor.
+    pub fn fix(&self) -> &FixAcceptor {
+        &self.fix
+    }
+
+    /// One duty cycle at `now`; returns the work done.
+    pub fn step(&mut self, now: Now) -> Result<usize, ServiceError> {
+        let vt = VenueTime {
+            wall: now.wall,
+            mono: now.mono,
+        };
+        let mut work = self.fix.poll_input(now, &mut self.core)?;
+        if let Some(rdma) = self.rdma.as_mut() {
+            work += rdma.poll_input(vt, &mut self.core)?;
+        }
+        work += self.core.flush(vt)?;
+        work += update_references(&mut self.core);
+        work += self.route_reports(now);
+        work += self.fix.poll_output();
+        if let Some(rdma) = self.rdma.as_mut() {
+            work += rdma.poll_output();
+        }
+        Ok(work)
+    }
+
+    /// Sends every ready report to its origin.
+    fn route_reports(&mut self, now: Now) -> usize {
+        let mut routed = 0;
+        while let Some(report) = self.core.poll_report() {
+            routed += 1;
+            self.route(now, report);
+        }
+        routed
+    }
+
+    fn route(&mut self, now: Now, report: Report) {
+        match report.origin {
+            Origin::Fix(id) => self.fix.deliver(now, id, report),
+            Origin::Rdma(id) => match self.rdma.as_mut() {
+                Some(rdma) => rdma.deliver(id, &report),
+                None => tracing::debug!(client = id, "RDMA entry off: execution dropped"),
+            },
+            Origin::Gateway => {}
+        }
+    }
+}
+
+/// Takes the simulator's market data as reference prices for risk: trades, else the
+/// middle of a two-sided top of book.
+fn update_references(core: &mut OrderCore<VenueSim>) -> usize {
+    let mut n = 0;
+    while let Some(md) = core.venue_mut().poll_market_data() {
+        n += 1;
+        match md {
+            MdEvent::Trade(trade, _) => {
+                core.risk_mut()
+                    .update_reference(trade.instrument(), trade.price());
+            }
+            MdEvent::Bbo(bbo) => {
+                let (bid, ask) = (bbo.bid(), bbo.ask());
+                if !bid.qty.is_zero() && !ask.qty.is_zero() {
+                    let mid = (bid.px.ticks() / 2).saturating_add(ask.px.ticks() / 2);
+                    core.risk_mut()
+                        .update_reference(bbo.instrument(), Price::from_ticks(mid));
+                }
+            }
+            MdEvent::Add(_) | MdEvent::Cancel(_) => {}
+        }
+    }
+    n
+}
+
+impl Agent for GatewayAgent {
+    fn role_name(&self) -> &str {
+        "gateway"
+    }
+
+    fn do_work(&mut self, now: Nanos) -> Result<usize, AgentError> {
+        let now = Now {
+            mono: now,
+            wall: clock::unix_now(),
+        };
+        Ok(self.step(now)?)
+    }
+}

@@ -1,0 +1,30 @@
+//! The gateway service: the order-flow core and the drivers around it.
+//!
+//! - [`core`]: [`OrderCore`], sans-IO: validation → risk → order state → write-ahead
+//!   journal → venue, and executions back, as [`Report`]s for each origin.
+//! - [`recovery`]: the journal record types and the replay that rebuilds orders,
+//!   pending requests, risk usage and kill switches after a restart.
+//! - [`acceptor`]: [`FixAcceptor`], many FIX sessions over non-blocking mio sockets on
+//!   one thread, each connection routed to its session by the CompIDs of its Logon.
+//! - [`rdma_entry`]: [`RdmaEntry`], binary wire orders from `MessageChannel` clients.
+//! - [`gateway`]: [`GatewayAgent`], the [`tickwarp_runtime::Agent`] that runs the core,
+//!   the venue simulator and both front ends in one duty cycle.
+//! - [`config`]: [`GatewayConfig`], the TOML configuration.
+//!
+//! What this module must not do: read a clock except once per duty cycle in the agent
+//! (through `tickwarp_runtime::clock`), block in a duty cycle, or acknowledge anything the
+//! journal does not hold.
+
+pub mod acceptor;
+pub mod config;
+pub mod core;
+pub mod gateway;
+pub mod rdma_entry;
+pub mod recovery;
+
+pub use acceptor::FixAcceptor;
+pub use config::{ConfigError, GatewayConfig};
+pub use core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
+pub use gateway::{GatewayAgent, ServiceError};
+pub use rdma_entry::RdmaEntry;
+pub use recovery::{Recovered, read_journal};

@@ -1,0 +1,396 @@
+//! The gateway component: the gateway's order-flow core ([`OrderCore`]: validation →
+//! pre-trade risk → order state → write-ahead journal → venue, executions back) serving
+//! the engines' RDMA order channels and, when the topology configures FIX sessions, the
+//! gateway's FIX 4.4 acceptor ([`FixAcceptor`]), with the venue session
+//! ([`RemoteVenue`]) an RDMA channel to the venue component.
+//!
+//! Tick-to-trade is recorded when the core hands a new order to the venue session
+//! ([`RemoteVenue::submit_new`]): from the tick's `recv_ts` at the feed, through the
+//! strategy's `send_ts` and the moment the gateway took the order (read at intake), to
+//! the hand-off (read there). Those two clock reads are the gateway's own: the duty
+//! cycle's `now` would hide the time spent in risk and the journal.
+//!
+//! What this module must not do: decide anything about orders (the core does), or drop
+//! a command or an execution (a channel without credit is progressed until it has
+//! some; a dead channel stops the agent).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tickwarp_bench::pipeline::HopHistograms;
+use tickwarp_gateway::fix::session::Now;
+use tickwarp_gateway::service::core::execution_bytes;
+use tickwarp_gateway::service::{CoreError, FixAcceptor, OrderCore, Origin};
+use tickwarp_gateway::venue::{Execution, VenueSession, VenueTime};
+use tickwarp_rdma::channel::{ChannelError, MessageChannel};
+use tickwarp_runtime::clock::{monotonic_now, unix_now};
+use tickwarp_runtime::{Agent, AgentError, Nanos};
+use tickwarp_wire::{
+    AccountId, CancelOrder, ClientOrderId, InstrumentId, IntoBytes, Message, MessageType, NewOrder,
+    ReplaceOrder, Side, decode,
+};
+
+use super::stats::{GatewayResult, NodeStats};
+
+/// Records handled per channel per duty cycle at most.
+const BATCH: usize = 32;
+/// How often the gateway merges its latency samples into the shared histograms.
+const SHARE_EVERY: Nanos = Nanos(100_000_000);
+/// Sends without credit retried (progressing the channel) before the peer counts as
+/// stuck.
+const SEND_RETRIES: u32 = 1_000_000;
+/// New orders taken but not yet handed to the venue, held without allocating.
+const PRESIZED_INTAKE: usize = 1_024;
+
+/// Why the gateway stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GatewayError {
+    /// A peer channel failed.
+    #[error("{peer} channel: {error}")]
+    Channel {
+        /// Which peer.
+        peer: &'static str,
+        /// What failed.
+        error: ChannelError,
+    },
+    /// The order core stopped (journal failure or state disagreement).
+    #[error("order core: {0}")]
+    Core(#[from] CoreError),
+}
+
+/// Sends `bytes`, progressing the channel while it has no credit.
+fn send(
+    channel: &mut MessageChannel,
+    bytes: &[u8],
+    peer: &'static str,
+) -> Result<(), GatewayError> {
+    let mut retries = 0;
+    loop {
+        match channel.try_send(bytes) {
+            Ok(()) => return Ok(()),
+            Err(ChannelError::WouldBlock) if retries < SEND_RETRIES => {
+                retries += 1;
+                channel
+                    .progress()
+                    .map_err(|error| GatewayError::Channel { peer, error })?;
+            }
+            Err(error) => return Err(GatewayError::Channel { peer, error }),
+        }
+    }
+}
+
+/// The venue session over an RDMA message channel to the venue component; records the
+/// tick-to-trade of every new order at the hand-off.
+#[derive(Debug)]
+pub(crate) struct RemoteVenue {
+    channel: MessageChannel,
+    buf: [u8; MessageType::MAX_LEN],
+    /// When the gateway took each new order not yet handed on, oldest first.
+    intake: VecDeque<(ClientOrderId, Nanos)>,
+    latency: HopHistograms,
+    /// The first channel failure (the agent stops on it unless the venue just left).
+    failed: Option<ChannelError>,
+    /// Whether the venue's departure was logged.
+    reported_gone: bool,
+    sent: u64,
+}
+
+impl RemoteVenue {
+    /// A session on `channel`.
+    pub(crate) fn new(channel: MessageChannel) -> anyhow::Result<RemoteVenue> {
+        Ok(RemoteVenue {
+            channel,
+            buf: [0; MessageType::MAX_LEN],
+            intake: VecDeque::with_capacity(PRESIZED_INTAKE),
+            latency: HopHistograms::new()?,
+            failed: None,
+            reported_gone: false,
+            sent: 0,
+        })
+    }
+
+    /// Notes that the gateway took new order `id` at `at`.
+    fn took(&mut self, id: ClientOrderId, at: Nanos) {
+        self.intake.push_back((id, at));
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        match send(&mut self.channel, bytes, "venue") {
+            Ok(()) => self.sent += 1,
+            Err(GatewayError::Channel { error, .. }) => self.failed = Some(error),
+            Err(GatewayError::Core(_)) => {}
+        }
+    }
+}
+
+impl VenueSession for RemoteVenue {
+    fn submit_new(&mut self, _now: VenueTime, order: &NewOrder) {
+        self.send(order.as_bytes());
+        let venue_out = monotonic_now();
+        // Orders the core refused never come here: skip their intake entries.
+        while let Some((id, at)) = self.intake.pop_front() {
+            if id == order.cl_ord_id() {
+                self.latency.record(&order.cause(), at, venue_out);
+                break;
+            }
+        }
+    }
+
+    fn submit_cancel(&mut self, _now: VenueTime, cancel: &CancelOrder) {
+        self.send(cancel.as_bytes());
+    }
+
+    fn submit_replace(&mut self, _now: VenueTime, replace: &ReplaceOrder) {
+        self.send(replace.as_bytes());
+    }
+
+    fn poll_execution(&mut self) -> Option<Execution> {
+        if self.failed.is_some() {
+            return None;
+        }
+        let len = match self.channel.try_recv(&mut self.buf) {
+            Ok(Some(len)) => len,
+            Ok(None) => return None,
+            Err(e) => {
+                self.failed = Some(e);
+                return None;
+            }
+        };
+        match decode(self.buf.get(..len).unwrap_or_default()) {
+            Ok(Message::OrderAccepted(e)) => Some(Execution::Accepted(*e)),
+            Ok(Message::OrderRejected(e)) => Some(Execution::Rejected(*e)),
+            Ok(Message::OrderFilled(e)) => Some(Execution::Filled(*e)),
+            Ok(Message::OrderCanceled(e)) => Some(Execution::Canceled(*e)),
+            Ok(Message::CancelRejected(e)) => Some(Execution::CancelRejected(*e)),
+            Ok(Message::OrderReplaced(e)) => Some(Execution::Replaced(*e)),
+            _ => {
+                tracing::warn!(len, "the venue sent a record that is not an execution");
+                None
+            }
+        }
+    }
+}
+
+/// The gateway agent (module docs).
+#[derive(Debug)]
+pub(crate) struct GatewayAgent {
+    core: OrderCore<RemoteVenue>,
+    fix: Option<FixAcceptor>,
+    /// Engine channels; engine `i` is RDMA client `first_client + i`.
+    sessions: Vec<MessageChannel>,
+    first_client: u32,
+    buf: [u8; MessageType::MAX_LEN],
+    last_share: Nanos,
+    filled_qty: u64,
+    positions: HashMap<(AccountId, InstrumentId), i128>,
+    stats: Arc<NodeStats>,
+}
+
+impl GatewayAgent {
+    /// A gateway running `core` for the engines on `sessions`.
+    pub(crate) fn new(
+        core: OrderCore<RemoteVenue>,
+        fix: Option<FixAcceptor>,
+        sessions: Vec<MessageChannel>,
+        stats: Arc<NodeStats>,
+    ) -> GatewayAgent {
+        let first_client = core.next_rdma_client();
+        GatewayAgent {
+            core,
+            fix,
+            sessions,
+            first_client,
+            buf: [0; MessageType::MAX_LEN],
+            last_share: Nanos::ZERO,
+            filled_qty: 0,
+            positions: HashMap::with_capacity(64),
+            stats,
+        }
+    }
+
+    /// Hands one command from engine `session` (in `self.buf[..len]`) to the core.
+    fn handle_command(&mut self, session: usize, len: usize) -> Result<(), GatewayError> {
+        let intake = monotonic_now();
+        let at = VenueTime {
+            wall: unix_now(),
+            mono: intake,
+        };
+        let origin = Origin::Rdma(self.first_client.saturating_add(session as u32));
+        self.stats.gw_commands.fetch_add(1, Ordering::Relaxed);
+        match decode(self.buf.get(..len).unwrap_or_default()) {
+            Ok(Message::NewOrder(n)) => {
+                self.stats.gw_new.fetch_add(1, Ordering::Relaxed);
+                self.core.venue_mut().took(n.cl_ord_id(), intake);
+                self.core.handle_new(at, origin, n)?;
+            }
+            Ok(Message::CancelOrder(c)) => self.core.handle_cancel(at, origin, c)?,
+            Ok(Message::ReplaceOrder(r)) => self.core.handle_replace(at, origin, r)?,
+            _ => tracing::warn!(
+                session,
+                len,
+                "an engine sent a record that is not a command"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Sends the core's ready reports to their engines and FIX sessions; returns how
+    /// many.
+    fn deliver_reports(&mut self, now: Now) -> Result<usize, GatewayError> {
+        let mut n = 0;
+        while let Some(report) = self.core.poll_report() {
+            n += 1;
+            match &report.event {
+                Execution::Filled(f) => {
+                    let fill = f.fill();
+                    self.stats.gw_fills.fetch_add(1, Ordering::Relaxed);
+                    self.filled_qty = self.filled_qty.saturating_add(fill.last_qty.get());
+                    let q = i128::from(fill.last_qty.get());
+                    let net = self
+                        .positions
+                        .entry((f.account(), f.instrument()))
+                        .or_default();
+                    *net += if f.side() == Side::Buy { q } else { -q };
+                }
+                Execution::Rejected(_) => {
+                    self.stats.gw_risk_rejects.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            let client = match report.origin {
+                Origin::Rdma(client) => client,
+                Origin::Fix(id) => {
+                    if let Some(fix) = self.fix.as_mut() {
+                        fix.deliver(now, id, report);
+                    }
+                    continue;
+                }
+                Origin::Gateway => continue,
+            };
+            let session = client.wrapping_sub(self.first_client) as usize;
+            if let Some(channel) = self.sessions.get_mut(session) {
+                send(channel, execution_bytes(&report.event), "engine")?;
+                self.stats.gw_execs_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Merges the latency samples into the shared histograms.
+    fn share_latency(&mut self) {
+        let latency = &mut self.core.venue_mut().latency;
+        if latency.orders() > 0 {
+            self.stats.live.add(latency);
+            self.stats.total.add(latency);
+            latency.reset();
+        }
+    }
+}
+
+impl Agent for GatewayAgent {
+    fn role_name(&self) -> &str {
+        "gateway"
+    }
+
+    fn do_work(&mut self, now: Nanos) -> Result<usize, AgentError> {
+        let mut work = 0;
+        for session in 0..self.sessions.len() {
+            for _ in 0..BATCH {
+                let Some(channel) = self.sessions.get_mut(session) else {
+                    break;
+                };
+                let got = match channel.try_recv(&mut self.buf) {
+                    Ok(got) => got,
+                    // An engine that went away leaves its orders working at the venue.
+                    Err(ChannelError::Disconnected) => None,
+                    Err(error) => {
+                        return Err(GatewayError::Channel {
+                            peer: "engine",
+                            error,
+                        }
+                        .into());
+                    }
+                };
+                let Some(len) = got else {
+                    break;
+                };
+                self.handle_command(session, len)?;
+                work += 1;
+            }
+        }
+        let at = VenueTime {
+            wall: unix_now(),
+            mono: now,
+        };
+        let fix_now = Now {
+            mono: now,
+            wall: at.wall,
+        };
+        if let Some(fix) = self.fix.as_mut() {
+            work += fix
+                .poll_input(fix_now, &mut self.core)
+                .map_err(GatewayError::from)?;
+        }
+        let sent_before = self.core.venue().sent;
+        let execs = self.core.flush(at).map_err(GatewayError::from)?;
+        let venue = self.core.venue_mut();
+        match venue.failed {
+            // The venue went away: orders are still checked and journaled, and wait
+            // there for a restart (the core resubmits open orders on recovery).
+            Some(ChannelError::Disconnected) if !venue.reported_gone => {
+                venue.reported_gone = true;
+                tracing::warn!("the venue closed its order channel");
+            }
+            Some(ChannelError::Disconnected) => {}
+            Some(error) => {
+                return Err(GatewayError::Channel {
+                    peer: "venue",
+                    error,
+                }
+                .into());
+            }
+            None => {}
+        }
+        // The flush handed on every order the core accepted; the rest were refused.
+        venue.intake.clear();
+        let sent = venue.sent - sent_before;
+        self.stats.gw_to_venue.fetch_add(sent, Ordering::Relaxed);
+        self.stats.gw_journaled.fetch_add(sent, Ordering::Relaxed);
+        self.stats
+            .gw_execs_in
+            .fetch_add(execs as u64, Ordering::Relaxed);
+        work += execs + sent as usize;
+        work += self.deliver_reports(fix_now)?;
+        if let Some(fix) = self.fix.as_mut() {
+            work += fix.poll_output();
+        }
+        if now.saturating_sub(self.last_share) >= SHARE_EVERY {
+            self.share_latency();
+            self.last_share = now;
+        }
+        Ok(work)
+    }
+
+    fn on_close(&mut self) {
+        self.share_latency();
+        let mut positions: Vec<_> = self
+            .positions
+            .iter()
+            .map(|(&(account, instrument), &net)| (account, instrument, net))
+            .collect();
+        positions.sort_unstable();
+        let open_orders = self.core.orders().open_orders(None).count();
+        let result = GatewayResult {
+            positions,
+            filled_qty: self.filled_qty,
+            open_orders,
+        };
+        if let Ok(mut slot) = self.stats.gateway.lock() {
+            *slot = Some(result);
+        }
+    }
+}

@@ -1,0 +1,589 @@
+//! One node of a [`Topology`]: connects its components to each other and to the
+//! components of other nodes over RDMA, launches them as agents in the node's threading
+//! mode, and stops them in order (house flow first, then a drain until the counters
+//! settle, then the agents).
+//!
+//! Connections (each an RC queue pair; who listens, who connects):
+//!
+//! ```text
+//!  feed ──connect──▶ venue.md_listen       ITCH, MessageChannel (venue sends)
+//!  gateway ─connect─▶ venue.orders_listen  orders / executions, MessageChannel
+//!  engine ──connect──▶ feed.listen         ring (RDMA WRITE) + control channel
+//!  engine ──connect──▶ gateway.listen      orders / executions, MessageChannel
+//!  FIX client ─TCP──▶ gateway.fix_listen    FIX 4.4 sessions (the gateway's acceptor)
+//! ```
+//!
+//! Each component gets its own verbs device and protection domain, as it would in a
+//! process of its own.
+//!
+//! Set-up blocks (bounded by [`SETUP_TIMEOUT`]); a connector retries while the peer's
+//! listener is not up yet (another process still starting). This module must not be on
+//! the hot path: it wires, launches and stops, and holds no trading logic.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use tickwarp_feed::book::FeedConfig;
+use tickwarp_feed::publisher::{
+    Join, Publisher, PublisherConfig, Subscriber, SubscriberAcceptor, SubscriberConfig,
+    default_channel_config,
+};
+use tickwarp_gateway::fix::SessionId;
+use tickwarp_gateway::fix::session::SessionConfig;
+use tickwarp_gateway::fix::store::JournalStore;
+use tickwarp_gateway::service::{CoreConfig, FixAcceptor, OrderCore};
+use tickwarp_gateway::venue::VenueTime;
+use tickwarp_rdma::channel::{ChannelConfig, MessageChannel};
+use tickwarp_rdma::ring::{RingConfig, RingWriterConfig, SeqPlacement};
+use tickwarp_rdma::verbs::{ConnectParams, Device, Listener, ProtectionDomain};
+use tickwarp_runtime::clock::{monotonic_now, unix_now};
+use tickwarp_runtime::{Launched, NamedAgent, Nanos, RunnerConfig, launch};
+use tickwarp_strategies::builtin::by_name;
+use tickwarp_strategies::rdma::RingMdSource;
+use tickwarp_strategies::{Engine, EngineConfig};
+use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
+use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Symbol};
+
+use super::engine::EngineAgent;
+use super::feed::{ChannelItch, FeedAgent};
+use super::gateway::{GatewayAgent, RemoteVenue};
+use super::stats::NodeStats;
+use super::venue::{VenueAgent, VenueInstrument, itch_stock};
+use crate::config::{FsyncConfig, GatewayNodeConfig, NodeConfig, Topology};
+
+/// Bound of every connection set-up step.
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between connection attempts to a listener that is not up yet.
+const RETRY: Duration = Duration::from_millis(100);
+/// Orders the gateway's order store holds (open and done).
+const MAX_ORDERS: usize = 1 << 20;
+/// Longest drain at the end of a run.
+const DRAIN: Duration = Duration::from_secs(3);
+
+/// The order channels' geometry: room for any wire record, deep enough for bursts.
+fn order_channel_config() -> ChannelConfig {
+    ChannelConfig {
+        slots: 256,
+        slot_size: 256,
+        send_depth: 256,
+    }
+}
+
+/// A component's verbs device and protection domain.
+#[derive(Debug)]
+pub(crate) struct Verbs {
+    dev: Device,
+    pd: ProtectionDomain,
+}
+
+/// A node with its components connected and its agents running.
+pub(crate) struct RunningNode {
+    launched: Launched,
+    /// Shared counters and results.
+    pub(crate) stats: Arc<NodeStats>,
+    /// Where the gateway journals, if this node runs the gateway.
+    pub(crate) journal_dir: Option<PathBuf>,
+    /// When the agents started.
+    pub(crate) started: Nanos,
+    /// Keeps the devices alive as long as their resources.
+    _verbs: Vec<Verbs>,
+}
+
+impl std::fmt::Debug for RunningNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningNode")
+            .field("journal_dir", &self.journal_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Calls `f` until it succeeds or `SETUP_TIMEOUT` passes; the last error is returned.
+fn retry<T, E: std::fmt::Display>(
+    what: &str,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> anyhow::Result<T> {
+    let deadline = monotonic_now().saturating_add(SETUP_TIMEOUT);
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if monotonic_now() >= deadline => bail!("{what}: {e}"),
+            Err(_) => thread::sleep(RETRY),
+        }
+    }
+}
+
+/// Binds `addr` if this node listens there.
+fn bind(pd: &ProtectionDomain, addr: SocketAddr, what: &str) -> anyhow::Result<Listener> {
+    Listener::bind(pd, addr).with_context(|| format!("listening for {what} on {addr}"))
+}
+
+/// Accepts one order-style channel on `listener`.
+fn accept_channel(
+    dev: &Device,
+    pd: &ProtectionDomain,
+    listener: &Listener,
+    config: ChannelConfig,
+    what: &str,
+) -> anyhow::Result<MessageChannel> {
+    let req = listener
+        .accept(SETUP_TIMEOUT)
+        .with_context(|| format!("accepting {what}"))?;
+    MessageChannel::accept(dev, pd, req, config).with_context(|| format!("accepting {what}"))
+}
+
+/// Connects an order-style channel to `addr`, retrying while nobody listens yet.
+fn connect_channel(
+    dev: &Device,
+    pd: &ProtectionDomain,
+    addr: SocketAddr,
+    config: ChannelConfig,
+    what: &str,
+) -> anyhow::Result<MessageChannel> {
+    retry(&format!("connecting {what} to {addr}"), || {
+        MessageChannel::connect(dev, pd, addr, config, &ConnectParams::default())
+    })
+}
+
+/// The journal directory of `node` under `run_dir`.
+fn journal_root(node: &NodeConfig, run_dir: &Path) -> PathBuf {
+    match &node.journal_dir {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => run_dir.join(dir),
+        None => run_dir.join("journal"),
+    }
+}
+
+/// Connects and launches node `name` of `topology`, journaling under `run_dir`.
+pub(crate) fn start(
+    topology: &Topology,
+    name: &str,
+    run_dir: &Path,
+) -> anyhow::Result<RunningNode> {
+    let node = topology
+        .node(name)
+        .ok_or_else(|| anyhow!("the topology has no node {name:?}"))?;
+    let local_ip = [
+        node.venue.as_ref().map(|v| v.md_listen.ip()),
+        node.feed.as_ref().map(|f| f.listen.ip()),
+        node.gateway.as_ref().map(|g| g.listen.ip()),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    // One device and PD per component, as if each ran alone (and because the soft
+    // stack places a ring WRITE between two QPs of one device wrongly; see the report).
+    let open = || -> anyhow::Result<Verbs> {
+        let dev = match local_ip {
+            Some(ip) => Device::open_for(node.backend, ip),
+            None => Device::open(node.backend),
+        }
+        .with_context(|| format!("opening the {:?} verbs device", node.backend))?;
+        let pd = dev
+            .try_alloc_pd()
+            .context("allocating a protection domain")?;
+        Ok(Verbs { dev, pd })
+    };
+    let venue_v = open()?;
+    let feed_v = open()?;
+    let gw_v = open()?;
+    let engine_v = node
+        .engines
+        .iter()
+        .map(|_| open())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stats = Arc::new(NodeStats::default());
+    let (_, venue_cfg) = topology.venue().ok_or_else(|| anyhow!("no venue"))?;
+    let (_, feed_cfg) = topology.feed().ok_or_else(|| anyhow!("no feed"))?;
+    let (_, gw_cfg) = topology.gateway().ok_or_else(|| anyhow!("no gateway"))?;
+    let engine_count = topology.engines().count();
+
+    // Listeners of this node's components, then the addresses everybody connects to
+    // (ports 0 only ever reach components of this node: validated).
+    let venue_l = match &node.venue {
+        Some(v) => Some((
+            bind(&venue_v.pd, v.md_listen, "the feed")?,
+            bind(&venue_v.pd, v.orders_listen, "the gateway")?,
+        )),
+        None => None,
+    };
+    let feed_l = match &node.feed {
+        Some(f) => Some(bind(&feed_v.pd, f.listen, "engines")?),
+        None => None,
+    };
+    let gw_l = match &node.gateway {
+        Some(g) => Some(bind(&gw_v.pd, g.listen, "engines")?),
+        None => None,
+    };
+    let md_addr = venue_l
+        .as_ref()
+        .map_or(venue_cfg.md_listen, |(md, _)| md.local_addr());
+    let orders_addr = venue_l
+        .as_ref()
+        .map_or(venue_cfg.orders_listen, |(_, o)| o.local_addr());
+    let feed_addr = feed_l
+        .as_ref()
+        .map_or(feed_cfg.listen, Listener::local_addr);
+    let gw_addr = gw_l.as_ref().map_or(gw_cfg.listen, Listener::local_addr);
+
+    let instruments = topology
+        .instruments
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            let symbol = Symbol::new(&inst.symbol)?;
+            Ok(VenueInstrument {
+                id: InstrumentId(i as u32 + 1),
+                stock: itch_stock(i, symbol),
+                start: inst.start_price,
+                tick: inst.tick_size,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let journal_dir = node
+        .gateway
+        .as_ref()
+        .map(|_| journal_root(node, run_dir).join("gateway"));
+    let engine_offset = topology
+        .engines()
+        .position(|(n, _)| n.name == node.name)
+        .unwrap_or(0);
+
+    let mut agents: Vec<NamedAgent> = Vec::new();
+    let (venue_r, feed_r, gw_r) = (&venue_v, &feed_v, &gw_v);
+    thread::scope(|s| -> anyhow::Result<()> {
+        // Accepting sides.
+        let venue_acc = venue_l.as_ref().map(|(md_l, orders_l)| {
+            (
+                s.spawn(move || {
+                    let Verbs { dev, pd } = venue_r;
+                    accept_channel(
+                        dev,
+                        pd,
+                        md_l,
+                        order_channel_config(),
+                        "the feed's ITCH channel",
+                    )
+                }),
+                s.spawn(move || {
+                    let Verbs { dev, pd } = venue_r;
+                    accept_channel(dev, pd, orders_l, order_channel_config(), "the gateway")
+                }),
+            )
+        });
+        let ring_slots = feed_cfg.ring_slots;
+        let feed_acc = feed_l.as_ref().map(|l| {
+            s.spawn(move || -> anyhow::Result<Vec<_>> {
+                let mut acceptor = SubscriberAcceptor::new(
+                    l,
+                    &feed_r.dev,
+                    &feed_r.pd,
+                    RingWriterConfig::default(),
+                    default_channel_config(),
+                );
+                (0..engine_count)
+                    .map(|_| {
+                        acceptor
+                            .accept(SETUP_TIMEOUT)
+                            .context("accepting an engine's feed")
+                    })
+                    .collect()
+            })
+        });
+        let gw_acc = gw_l.as_ref().map(|l| {
+            s.spawn(move || -> anyhow::Result<Vec<_>> {
+                (0..engine_count)
+                    .map(|_| {
+                        accept_channel(&gw_r.dev, &gw_r.pd, l, order_channel_config(), "an engine")
+                    })
+                    .collect()
+            })
+        });
+        // Connecting sides.
+        let feed_in = node.feed.as_ref().map(|_| {
+            s.spawn(move || {
+                let Verbs { dev, pd } = feed_r;
+                connect_channel(dev, pd, md_addr, order_channel_config(), "the feed")
+            })
+        });
+        let gw_venue = node.gateway.as_ref().map(|_| {
+            s.spawn(move || {
+                let Verbs { dev, pd } = gw_r;
+                connect_channel(dev, pd, orders_addr, order_channel_config(), "the gateway")
+            })
+        });
+        let engine_conns: Vec<_> = node
+            .engines
+            .iter()
+            .zip(&engine_v)
+            .enumerate()
+            .map(|(j, (_, Verbs { dev, pd }))| {
+                let token = (engine_offset + j + 1) as u64;
+                s.spawn(move || -> anyhow::Result<(Subscriber, MessageChannel)> {
+                    let config = SubscriberConfig {
+                        ring: RingConfig {
+                            slot_size: 192,
+                            slot_count: ring_slots,
+                            placement: SeqPlacement::InWrite,
+                        },
+                        join: Join::FromStart,
+                        ..SubscriberConfig::new(token)
+                    };
+                    let sub = retry(
+                        &format!("connecting an engine to the feed at {feed_addr}"),
+                        || Subscriber::connect(dev, pd, feed_addr, &config),
+                    )?;
+                    let ch =
+                        connect_channel(dev, pd, gw_addr, order_channel_config(), "an engine")?;
+                    Ok((sub, ch))
+                })
+            })
+            .collect();
+
+        let join = |what: &str| anyhow!("{what} set-up thread panicked");
+        // Engines first: their connections complete the feed's and gateway's accepts.
+        let mut engines = Vec::new();
+        for h in engine_conns {
+            engines.push(h.join().map_err(|_| join("engine"))??);
+        }
+        if let Some((md, orders)) = venue_acc {
+            let md = md.join().map_err(|_| join("venue"))??;
+            let orders = orders.join().map_err(|_| join("venue"))??;
+            let v = node.venue.as_ref().ok_or_else(|| anyhow!("venue"))?;
+            let agent = VenueAgent::new(&instruments, md, orders, v.rate, v.seed, stats.clone());
+            agents.push(with_core(NamedAgent::new("tw-venue", agent), v.core));
+        }
+        if let (Some(links), Some(input)) = (feed_acc, feed_in) {
+            let links = links.join().map_err(|_| join("feed"))??;
+            let input = input.join().map_err(|_| join("feed"))??;
+            let f = node.feed.as_ref().ok_or_else(|| anyhow!("feed"))?;
+            let config = PublisherConfig {
+                name: "feed".to_owned(),
+                feed: FeedConfig::default(),
+                batch: 32,
+                ..PublisherConfig::default()
+            };
+            let mut publisher = Publisher::new(config, ChannelItch::new(input));
+            if f.record {
+                let dir = journal_root(node, run_dir).join("md");
+                let recorder = tickwarp_feed::recorder::Recorder::open(
+                    &dir,
+                    FsyncPolicy::Never,
+                    JournalConfig::default().segment_bytes,
+                )
+                .with_context(|| {
+                    format!("opening the market data recording in {}", dir.display())
+                })?;
+                publisher = publisher.with_recorder(recorder);
+            }
+            for link in links {
+                publisher.add_subscriber(link);
+            }
+            agents.push(with_core(
+                NamedAgent::new("tw-feed", FeedAgent::new(publisher, stats.clone())),
+                f.core,
+            ));
+        }
+        for ((sub, ch), cfg) in engines.into_iter().zip(&node.engines) {
+            let mut engine = Engine::new(EngineConfig {
+                id_tag: cfg.id_tag.clone(),
+                max_open_orders: cfg.max_open_orders,
+            })?;
+            for st in &cfg.strategies {
+                engine.add(by_name(&st.name, toml::Value::Table(st.fields.clone()))?)?;
+            }
+            let agent =
+                EngineAgent::new(&cfg.name, engine, RingMdSource::new(sub), ch, stats.clone());
+            agents.push(with_core(
+                NamedAgent::new(format!("tw-{}", cfg.name), agent),
+                cfg.core,
+            ));
+        }
+        if let (Some(sessions), Some(venue)) = (gw_acc, gw_venue) {
+            let sessions = sessions.join().map_err(|_| join("gateway"))??;
+            let venue = venue.join().map_err(|_| join("gateway"))??;
+            let g = node.gateway.as_ref().ok_or_else(|| anyhow!("gateway"))?;
+            let dir = journal_dir.clone().ok_or_else(|| anyhow!("journal"))?;
+            let fsync = match g.fsync {
+                FsyncConfig::EveryRecord => FsyncPolicy::EveryRecord,
+                FsyncConfig::Batched => FsyncPolicy::Batched {
+                    max_records: 256,
+                    max_delay: Duration::from_millis(1),
+                },
+                FsyncConfig::Never => FsyncPolicy::Never,
+            };
+            let core_config = CoreConfig {
+                journal_dir: dir.clone(),
+                journal: JournalConfig {
+                    fsync,
+                    ..JournalConfig::default()
+                },
+                max_orders: MAX_ORDERS,
+                limits: g.risk.clone(),
+                instruments: instruments.iter().map(|i| i.id).collect(),
+                references: instruments.iter().map(|i| (i.id, i.start)).collect(),
+            };
+            let now = VenueTime {
+                wall: unix_now(),
+                mono: monotonic_now(),
+            };
+            let (core, recovered) = OrderCore::open(core_config, RemoteVenue::new(venue)?, now)
+                .with_context(|| {
+                    format!("opening the gateway's order journal in {}", dir.display())
+                })?;
+            if recovered.records > 0 {
+                eprintln!(
+                    "gateway: recovered {} journal records, {} open orders resubmitted",
+                    recovered.records, recovered.open_orders
+                );
+            }
+            let fix = fix_acceptor(topology, node, g, run_dir)?;
+            let agent = GatewayAgent::new(core, fix, sessions, stats.clone());
+            agents.push(with_core(NamedAgent::new("tw-gateway", agent), g.core));
+        }
+        Ok(())
+    })?;
+
+    let mut template = RunnerConfig::new(format!("tw-{}", node.name)).with_idle(node.idle);
+    if let Some(core) = node.core {
+        template = template.with_core(core, false);
+    }
+    let launched = launch(node.threading, &template, agents).context("starting the agents")?;
+    Ok(RunningNode {
+        launched,
+        stats,
+        journal_dir,
+        started: monotonic_now(),
+        _verbs: [venue_v, feed_v, gw_v]
+            .into_iter()
+            .chain(engine_v)
+            .collect(),
+    })
+}
+
+/// The FIX acceptor for the gateway's configured sessions (none when there are none).
+/// Each session's sequence numbers live in a journal of their own under the node's
+/// journal directory, synced on every record whatever the order journal does.
+fn fix_acceptor(
+    topology: &Topology,
+    node: &NodeConfig,
+    gateway: &GatewayNodeConfig,
+    run_dir: &Path,
+) -> anyhow::Result<Option<FixAcceptor>> {
+    let Some(addr) = gateway.fix_listen else {
+        return Ok(None);
+    };
+    let mut table = InstrumentTable::new();
+    for (i, inst) in topology.instruments.iter().enumerate() {
+        table
+            .insert_str(&inst.symbol, InstrumentId(i as u32 + 1))
+            .with_context(|| format!("instrument {}", inst.symbol))?;
+    }
+    let mut sessions = Vec::with_capacity(gateway.fix_sessions.len());
+    for (k, s) in gateway.fix_sessions.iter().enumerate() {
+        // The session config speaks from the gateway's side: our CompID first.
+        let mut config = SessionConfig::new(
+            SessionId(k as u32 + 1),
+            &s.target_comp_id,
+            &s.sender_comp_id,
+            AccountId(s.account),
+        );
+        config.password.clone_from(&s.password);
+        config.max_heartbeat = Duration::from_secs(u64::from(s.heartbeat_secs));
+        config.min_heartbeat = config.min_heartbeat.min(config.max_heartbeat);
+        let dir = journal_root(node, run_dir)
+            .join("fix")
+            .join(format!("{}-{}", s.sender_comp_id, s.target_comp_id));
+        let store = JournalStore::open(
+            &dir,
+            JournalConfig {
+                fsync: FsyncPolicy::EveryRecord,
+                ..JournalConfig::default()
+            },
+        )
+        .with_context(|| format!("opening the FIX session store in {}", dir.display()))?;
+        sessions.push((config, store));
+    }
+    let acceptor = FixAcceptor::bind(addr, sessions, table)
+        .with_context(|| format!("listening for FIX clients on {addr}"))?;
+    Ok(Some(acceptor))
+}
+
+/// `agent` pinned to `core` when one is configured.
+fn with_core(agent: NamedAgent, core: Option<usize>) -> NamedAgent {
+    match core {
+        Some(c) => agent.on_core(c),
+        None => agent,
+    }
+}
+
+impl RunningNode {
+    /// Whether every agent thread still runs.
+    pub(crate) fn is_running(&self) -> bool {
+        self.launched.is_running()
+    }
+
+    /// Whether the agents run on the caller's thread ([`RunningNode::invoke`]).
+    pub(crate) fn is_invoker(&self) -> bool {
+        matches!(self.launched, Launched::Invoker(_))
+    }
+
+    /// Drives the agents when the node runs in invoker mode (a no-op otherwise).
+    pub(crate) fn invoke(&mut self) -> anyhow::Result<usize> {
+        match &mut self.launched {
+            Launched::Invoker(invoker) => {
+                invoker.invoke(monotonic_now()).map_err(|e| anyhow!("{e}"))
+            }
+            _ => Ok(0),
+        }
+    }
+
+    /// Stops the house flow, waits (at most [`DRAIN`]) until orders and executions in
+    /// flight have arrived, then stops the agents.
+    pub(crate) fn stop(mut self) -> anyhow::Result<Arc<NodeStats>> {
+        self.stats.quiesce.store(true, Ordering::Relaxed);
+        let deadline = monotonic_now().saturating_add(DRAIN);
+        let mut last = None;
+        let mut stable = 0;
+        while monotonic_now() < deadline && self.is_running() {
+            for _ in 0..1_000 {
+                self.invoke()?;
+            }
+            let s = &self.stats;
+            let now = [
+                s.gw_to_venue.load(Ordering::Relaxed),
+                s.venue_orders.load(Ordering::Relaxed),
+                s.gw_execs_out.load(Ordering::Relaxed),
+                s.engine_execs.load(Ordering::Relaxed),
+                s.engine_orders.load(Ordering::Relaxed),
+            ];
+            stable = if last == Some(now) { stable + 1 } else { 0 };
+            last = Some(now);
+            if stable >= 5 {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let stats = self.stats.clone();
+        self.launched
+            .stop()
+            .map_err(|e| anyhow!("an agent failed: {e}"))?;
+        Ok(stats)
+    }
+}
+
+/// A flag set by SIGINT and SIGTERM (the first asks for a drained stop).
+pub(crate) fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while draining ends the process at once (exit status 1).
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&flag))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&flag)))
+            .with_context(|| format!("installing the handler of signal {signal}"))?;
+    }
+    Ok(flag)
+}

@@ -1,0 +1,93 @@
+//! `tickwarp gateway --config FILE`: runs the order gateway — FIX acceptor, optional RDMA
+//! order entry, risk, order state, the write-ahead order journal and the built-in venue
+//! simulator — on one agent thread until SIGINT or SIGTERM.
+//!
+//! On start it recovers the journals and prints, one line each on stdout, what it
+//! recovered and where it listens (`FIX listening on ADDR`, `RDMA listening on ADDR`), so
+//! scripts and tests that bind port 0 learn the port. The logic lives in
+//! `tickwarp_gateway::service`; this is CLI and process plumbing only.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tickwarp_gateway::fix::Now;
+use tickwarp_gateway::service::{GatewayAgent, GatewayConfig};
+use tickwarp_runtime::{AgentRunner, IdleConfig, RunnerConfig, clock};
+
+/// How often the main thread checks for a signal or a stopped agent.
+const SUPERVISE_PERIOD: Duration = Duration::from_millis(50);
+
+/// Options of `tickwarp gateway`.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    /// The gateway configuration (TOML; see deploy/gateway.example.toml).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Pin the gateway thread to this core.
+    #[arg(long)]
+    core: Option<usize>,
+    /// Busy-spin when idle (an isolated core) instead of backing off to short parks.
+    #[arg(long)]
+    busy_spin: bool,
+}
+
+/// Runs the gateway until a signal (true) or until it fails (an error).
+pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
+    let config = GatewayConfig::load(&args.config)
+        .with_context(|| format!("loading {}", crate::shown(&args.config)))?;
+    let now = Now {
+        mono: clock::monotonic_now(),
+        wall: clock::unix_now(),
+    };
+    let agent = GatewayAgent::from_config(&config, now).context("starting the gateway")?;
+    let recovery = agent.recovery();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "tickwarp gateway: recovered {} orders ({} open, {} requests pending) from {} journal records",
+        recovery.orders, recovery.open_orders, recovery.pending_requests, recovery.records
+    )?;
+    writeln!(
+        out,
+        "tickwarp gateway: FIX listening on {}",
+        agent.fix_addr()
+    )?;
+    if let Some(addr) = agent.rdma_addr() {
+        writeln!(out, "tickwarp gateway: RDMA listening on {addr}")?;
+    }
+    out.flush()?;
+    drop(out);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let idle = if args.busy_spin {
+        IdleConfig::BusySpin
+    } else {
+        IdleConfig::Backoff {
+            max_spins: 10,
+            max_yields: 20,
+            min_park_ns: 1_000,
+            max_park_ns: 200_000,
+        }
+    };
+    let mut runner_config = RunnerConfig::new("gateway").with_idle(idle);
+    if let Some(core) = args.core {
+        runner_config = runner_config.with_core(core, false);
+    }
+    let runner = AgentRunner::start(runner_config, agent)?;
+    while runner.is_running() && !stop.load(Ordering::Acquire) {
+        thread::sleep(SUPERVISE_PERIOD);
+    }
+    let signaled = stop.load(Ordering::Acquire);
+    runner.stop().context("gateway agent")?;
+    Ok(signaled)
+}
