@@ -412,7 +412,8 @@ impl Topology {
                 feed: Some(FeedNodeConfig {
                     listen: loopback(()),
                     ring_slots: default_ring_slots(),
-                    record: false,
+                    // Recorded so that `tickwarp replay` can run on what the demo saw.
+                    record: true,
                     core: None,
                 }),
                 gateway: Some(GatewayNodeConfig {

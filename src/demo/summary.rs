@@ -458,6 +458,15 @@ pub(crate) fn print(s: &NodeSummary, files: &Files) -> anyhow::Result<()> {
     writeln!(out)?;
     if let Some(j) = &s.journal {
         writeln!(out, "  journal      {}", j.display())?;
+        let md = j.with_file_name("md");
+        if md.is_dir() {
+            writeln!(out, "  market data  {}", md.display())?;
+            writeln!(
+                out,
+                "               replay: tickwarp replay --journal {} --strategy market_maker",
+                md.display()
+            )?;
+        }
     }
     if let Some(h) = &files.hlog {
         writeln!(out, "  histograms   {}", h.display())?;
