@@ -4,9 +4,11 @@
 mod capture_cmd;
 mod config;
 mod demo;
+mod devices_cmd;
 mod doctor;
 mod gateway_cmd;
 mod replay_cmd;
+mod rping_cmd;
 mod run_cmd;
 
 use std::path::PathBuf;
@@ -43,6 +45,11 @@ enum Command {
     /// Check this host for low-latency RDMA work (devices, memlock, isolated cores,
     /// governor, clock source, NIC IRQ affinity, transparent huge pages).
     Doctor(doctor::DoctorArgs),
+    /// Ping over RDMA with rdma-core's `rping` protocol, as client or server; talks to
+    /// the real `rping` on kernel siw or an RNIC.
+    Rping(rping_cmd::RpingArgs),
+    /// List the verbs devices this build can use and the soft-iWARP stack.
+    Devices(devices_cmd::DevicesArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +68,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Rping(args) => rping_cmd::run(&args).map(|()| true),
+        Command::Devices(args) => devices_cmd::run(&args).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

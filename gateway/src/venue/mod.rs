@@ -9,6 +9,7 @@
 //! (see [`crate::risk`]) or track the client-side order lifecycle (see [`crate::orders`]).
 
 mod book;
+pub mod fix_initiator;
 pub mod itch;
 mod sim;
 
@@ -18,6 +19,7 @@ use tickwarp_wire::{
     OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderReplaced, ReplaceOrder,
 };
 
+pub use fix_initiator::{FixVenue, FixVenueConfig, FixVenueEvent, FixVenueState};
 pub use sim::{VenueConfig, VenueSim};
 
 /// The time of a venue event: wall clock for TransactTime and market data timestamps,
