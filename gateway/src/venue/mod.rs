@@ -1,7 +1,7 @@
 //! Venue sessions: the [`VenueSession`] seam through which the gateway sends orders to a
 //! venue and receives executions, and [`VenueSim`], the built-in price-time matching
-//! simulator that is its first implementation (a FIX initiator to an external venue is the
-//! planned second). [`itch`] turns the simulator's market data into ITCH 5.0 bytes, so the
+//! simulator, and [`FixVenue`], a FIX 4.4 initiator to an external venue (tested against
+//! QuickFIX's `executor`). [`itch`] turns the simulator's market data into ITCH 5.0 bytes, so the
 //! demo runs closed loop: the venue's own feed drives the strategies that trade on it.
 //!
 //! Sessions are sans-IO: commands and time go in, execution events come out through
