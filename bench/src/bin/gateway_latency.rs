@@ -38,7 +38,9 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail, ensure};
 use clap::Parser;
-use tickwarp_bench::report::{Run, Unit, new_histogram, print_ratio, print_table, write_hlog};
+use tickwarp_bench::report::{
+    Run, Unit, new_histogram, print_ratio, print_table, round_share, write_hlog,
+};
 use tickwarp_bench::spin::{Deadline, Idle, Spin};
 use tickwarp_gateway::fix::Now;
 use tickwarp_gateway::service::{GatewayAgent, GatewayConfig, Origin};
@@ -61,16 +63,21 @@ struct Args {
     /// Timed orders for `EveryRecord` and `Batched` (each pays fsyncs).
     #[arg(long, default_value_t = 1_000)]
     sync_orders: u64,
-    /// Untimed orders before the `Never` runs.
+    /// Untimed orders before each round of the `Never` runs.
     #[arg(long, default_value_t = 2_000)]
     warm_up: u64,
-    /// Untimed orders before the `EveryRecord` and `Batched` runs.
-    #[arg(long, default_value_t = 100)]
+    /// Untimed orders before each round of the `EveryRecord` and `Batched` runs.
+    #[arg(long, default_value_t = 50)]
     sync_warm_up: u64,
-    /// Longest timed phase of one run in seconds: a run on a slow disk stops early
-    /// with fewer samples (the table's count column says how many).
+    /// Longest timed phase of one configuration in seconds (over all rounds): a run on
+    /// a slow disk stops early with fewer samples (the table's count column says how
+    /// many).
     #[arg(long, default_value_t = 12)]
     budget_secs: u64,
+    /// Rounds: each configuration runs its share of the orders once per round, in turn
+    /// with the others, so a change in the machine's load spreads over all of them.
+    #[arg(long, default_value_t = 4)]
+    rounds: u32,
     /// Orders entering in one duty cycle in process (group commit with `Batched`).
     #[arg(long, default_value_t = 1)]
     burst: u64,
@@ -186,7 +193,10 @@ struct OrderFlow {
     resting: VecDeque<(ClientOrderId, Side)>,
     max_resting: usize,
     trade_every: u64,
+    /// ClOrdIDs issued (orders and cancels).
     next_id: u64,
+    /// Orders issued.
+    orders: u64,
 }
 
 impl OrderFlow {
@@ -196,6 +206,7 @@ impl OrderFlow {
             max_resting: args.resting,
             trade_every: args.trade_every,
             next_id: 0,
+            orders: 0,
         }
     }
 
@@ -205,10 +216,11 @@ impl OrderFlow {
             .map_err(|e| anyhow!("ClOrdID {prefix}{}: {e}", self.next_id))
     }
 
-    /// The next order and whether it trades (a trading order does not rest).
-    fn next_order(&mut self) -> anyhow::Result<(NewOrder, bool)> {
+    /// The next order (one that trades does not rest).
+    fn next_order(&mut self) -> anyhow::Result<NewOrder> {
         let cl_ord_id = self.fresh_id('N')?;
-        let n = self.next_id;
+        self.orders += 1;
+        let n = self.orders;
         let trades = self.trade_every > 0 && n % self.trade_every == 0;
         let side = if (n / 2) % 2 == 0 {
             Side::Buy
@@ -235,7 +247,7 @@ impl OrderFlow {
         if !trades {
             self.resting.push_back((cl_ord_id, side));
         }
-        Ok((NewOrder::new(cl_ord_id, &spec, TickCause::NONE), trades))
+        Ok(NewOrder::new(cl_ord_id, &spec, TickCause::NONE))
     }
 
     /// A cancel of the oldest resting order once too many rest.
@@ -269,16 +281,15 @@ fn now() -> VenueTime {
 /// Drives the order core of a gateway journaling with `fsync` for `count` timed orders,
 /// `--burst` of them per duty cycle.
 fn in_process(
-    base: &Path,
+    dir: &Path,
     name: &str,
     fsync: &str,
     (warm, count): (u64, u64),
     args: &Args,
 ) -> anyhow::Result<Run> {
     let total = warm + count;
-    let budget = Duration::from_secs(args.budget_secs);
-    let dir = base.join(name.replace([' ', ',', '{', '}'], "_"));
-    let config = gateway_config(&dir, fsync, total + 1_024, false)?;
+    let budget = Duration::from_secs(args.budget_secs) / args.rounds.max(1);
+    let config = gateway_config(dir, fsync, total + 1_024, false)?;
     let start = Now {
         mono: monotonic_now(),
         wall: unix_now(),
@@ -295,6 +306,7 @@ fn in_process(
     // The orders of the duty cycle not yet acknowledged: ClOrdID, entry time, timed.
     let mut waiting = Vec::with_capacity(burst as usize);
     let mut issued = 0;
+    let (mut fills, mut cancels) = (0u64, 0u64);
     let mut timed_from = None;
     while issued < total {
         ensure!(
@@ -310,7 +322,7 @@ fn in_process(
         }
         orders.clear();
         for _ in 0..burst.min(total - issued) {
-            orders.push(flow.next_order()?.0);
+            orders.push(flow.next_order()?);
         }
         let t = now();
         if issued >= warm && timed_from.is_none() {
@@ -325,8 +337,13 @@ fn in_process(
         core.flush(t)?;
         while core.venue_mut().poll_market_data().is_some() {}
         while let Some(report) = core.poll_report() {
-            let Execution::Accepted(accepted) = report.event else {
-                continue;
+            let accepted = match report.event {
+                Execution::Accepted(accepted) => accepted,
+                Execution::Filled(_) => {
+                    fills += 1;
+                    continue;
+                }
+                _ => continue,
             };
             let id = accepted.cl_ord_id();
             if let Some(slot) = waiting.iter().position(|w| w.0 == id) {
@@ -353,13 +370,15 @@ fn in_process(
                 canceled |= matches!(report.event, Execution::Canceled(c) if c.cl_ord_id() == id);
             }
             ensure!(canceled, "{name}: cancel {id} not done in its duty cycle");
+            cancels += 1;
         }
     }
     let elapsed = timed_from.map_or(Duration::ZERO, |from| {
         clock.now().saturating_sub(from).as_duration()
     });
     drop(agent);
-    settle(&dir)?;
+    settle(dir)?;
+    println!("    {name}: {issued} orders (warm-up included), {fills} fills, {cancels} cancels");
     Ok(Run {
         name: name.to_owned(),
         histogram,
@@ -451,13 +470,12 @@ impl Client {
 
 /// The same orders end to end over RDMA order entry to a gateway journaling with `Never`.
 fn over_rdma(
-    base: &Path,
+    dir: &Path,
     name: &str,
     (warm, count): (u64, u64),
     args: &Args,
 ) -> anyhow::Result<Run> {
-    let dir = base.join("rdma");
-    let config = gateway_config(&dir, "\"never\"", count + warm + 1_024, true)?;
+    let config = gateway_config(dir, "\"never\"", count + warm + 1_024, true)?;
     let start = Now {
         mono: monotonic_now(),
         wall: unix_now(),
@@ -513,7 +531,7 @@ fn over_rdma(
         }
     });
     drop(agent);
-    settle(&dir)?;
+    settle(dir)?;
     result
 }
 
@@ -534,7 +552,7 @@ fn client_run(
     let clock = Clock::new();
     let mut histogram = new_histogram()?;
     let mut timed_from = None;
-    let budget = Duration::from_secs(args.budget_secs);
+    let budget = Duration::from_secs(args.budget_secs) / args.rounds.max(1);
     for i in 0..warm + count {
         if timed_from
             .is_some_and(|from: Nanos| clock.now().saturating_sub(from).as_duration() > budget)
@@ -545,7 +563,7 @@ fn client_run(
             );
             break;
         }
-        let (order, _) = flow.next_order()?;
+        let order = flow.next_order()?;
         let id = order.cl_ord_id();
         let before = clock.now();
         if i == warm {
@@ -594,10 +612,11 @@ fn main() -> anyhow::Result<()> {
     }
     .context("creating the benchmark directory")?;
     println!(
-        "gateway_latency: {} orders ({} with fsync), {} warm-up ({} with fsync), {} per duty \
-         cycle in process, {} resting, 1 in {} trades, journals in {}",
+        "gateway_latency: {} orders ({} with fsync) in {} rounds, {} warm-up ({} with fsync) \
+         per round, {} per duty cycle in process, {} resting, 1 in {} trades, journals in {}",
         args.orders,
         args.sync_orders,
+        args.rounds,
         args.warm_up,
         args.sync_warm_up,
         args.burst,
@@ -614,10 +633,9 @@ fn main() -> anyhow::Result<()> {
         args.batch_records, args.batch_delay_us
     );
     let clock = Clock::new();
-    let mut runs = Vec::with_capacity(4);
     let never = (args.warm_up, args.orders);
     let synced = (args.sync_warm_up, args.sync_orders);
-    for (entry, name, fsync, (warm, count)) in [
+    let configs = [
         (Entry::InProcess, "in-process Never", "\"never\"", never),
         (
             Entry::InProcess,
@@ -632,18 +650,30 @@ fn main() -> anyhow::Result<()> {
             synced,
         ),
         (Entry::Rdma, "rdma Never", "\"never\"", never),
-    ] {
-        let began = clock.now();
-        let run = match entry {
-            Entry::InProcess => in_process(base.path(), name, fsync, (warm, count), &args)?,
-            Entry::Rdma => over_rdma(base.path(), name, (warm, count), &args)?,
-        };
-        let took = clock.now().saturating_sub(began).as_duration();
-        println!(
-            "  {name}: {count} orders, run took {:.1} s",
-            took.as_secs_f64()
-        );
-        runs.push(run);
+    ];
+    let rounds = u64::from(args.rounds.max(1));
+    let mut runs: Vec<Run> = Vec::with_capacity(configs.len());
+    for round in 0..rounds {
+        for (i, &(entry, name, fsync, (warm, total))) in configs.iter().enumerate() {
+            let count = round_share(total, rounds, round);
+            let dir = base.path().join(format!("{i}-{round}"));
+            let began = clock.now();
+            let run = match entry {
+                Entry::InProcess => in_process(&dir, name, fsync, (warm, count), &args)?,
+                Entry::Rdma => over_rdma(&dir, name, (warm, count), &args)?,
+            };
+            let took = clock.now().saturating_sub(began).as_duration();
+            println!(
+                "  round {}/{rounds} {name}: {} timed orders, {:.1} s",
+                round + 1,
+                run.histogram.len(),
+                took.as_secs_f64()
+            );
+            match runs.get_mut(i) {
+                Some(merged) => merged.merge(&run)?,
+                None => runs.push(run),
+            }
+        }
     }
     println!();
     print_table("order-in → ack-out latency", Unit::Micros, &runs)?;
