@@ -1,6 +1,8 @@
 //! `tickwarp gateway --config FILE`: runs the order gateway — FIX acceptor, optional RDMA
 //! order entry, risk, order state, the write-ahead order journal and the built-in venue
-//! simulator — on one agent thread until SIGINT or SIGTERM.
+//! simulator — on one agent thread until SIGINT or SIGTERM. SIGHUP reloads the risk
+//! limits from the configuration file without a restart (a file that does not load or
+//! validate is reported and the old limits stay).
 //!
 //! On start it recovers the journals and prints, one line each on stdout, what it
 //! recovered and where it listens (`FIX listening on ADDR`, `RDMA listening on ADDR`), so
@@ -17,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use tickwarp_gateway::fix::Now;
-use tickwarp_gateway::service::{GatewayAgent, GatewayConfig};
+use tickwarp_gateway::service::{GatewayAgent, GatewayConfig, LimitsReload};
 use tickwarp_runtime::{AgentRunner, IdleConfig, RunnerConfig, clock};
 
 /// How often the main thread checks for a signal or a stopped agent.
@@ -46,6 +48,7 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
         wall: clock::unix_now(),
     };
     let agent = GatewayAgent::from_config(&config, now).context("starting the gateway")?;
+    let reload = agent.limits_reload();
     let recovery = agent.recovery();
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -83,11 +86,37 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
     if let Some(core) = args.core {
         runner_config = runner_config.with_core(core, false);
     }
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
+        .context("installing the SIGHUP handler")?;
     let runner = AgentRunner::start(runner_config, agent)?;
     while runner.is_running() && !stop.load(Ordering::Acquire) {
+        if hangup.swap(false, Ordering::AcqRel) {
+            reload_limits(args, &reload);
+        }
         thread::sleep(SUPERVISE_PERIOD);
     }
     let signaled = stop.load(Ordering::Acquire);
     runner.stop().context("gateway agent")?;
     Ok(signaled)
+}
+
+/// Loads the configuration file again and hands its risk limits to the running agent.
+fn reload_limits(args: &GatewayArgs, reload: &LimitsReload) {
+    let limits = GatewayConfig::load(&args.config)
+        .map_err(anyhow::Error::from)
+        .and_then(|c| Ok(c.risk_limits()?.clone()));
+    match limits {
+        Ok(limits) => {
+            reload.request(limits);
+            eprintln!(
+                "tickwarp gateway: SIGHUP: risk limits reloaded from {}",
+                crate::shown(&args.config)
+            );
+        }
+        Err(e) => eprintln!(
+            "tickwarp gateway: SIGHUP: keeping the old risk limits: {} does not load: {e:#}",
+            crate::shown(&args.config)
+        ),
+    }
 }

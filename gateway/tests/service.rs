@@ -626,6 +626,35 @@ fn kill_switch_cancels_working_orders_and_refuses_new_ones() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn risk_limits_reload_while_running() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = config(dir.path())?;
+    let gw = Running::start(&config)?;
+    let (tx, rx) = channel();
+    gw.with_agent(move |agent| {
+        let _ = tx.send(agent.limits_reload());
+    })?;
+    let reload = rx.recv_timeout(WAIT).context("no reload handle")?;
+    let mut c2 = FixClient::connect(gw.fix, "C2", "GW")?;
+    c2.logon(None)?;
+    c2.new_order("R1", Side::Buy, "97", 500, TimeInForce::Day)?;
+    c2.expect_er("R1", "0")?;
+    // From another thread, as the CLI does on SIGHUP: a tighter maximum quantity.
+    let mut tighter = config.risk_limits()?.clone();
+    tighter.max_order_qty = tickwarp_wire::Qty(100);
+    reload.request(tighter);
+    c2.new_order("R2", Side::Buy, "97", 500, TimeInForce::Day)?;
+    let rej = c2.expect_er("R2", "8")?;
+    ensure!(
+        rej.get(tag::TEXT) == Some("order quantity 500 above the limit of 100"),
+        "{rej:?}"
+    );
+    c2.new_order("R3", Side::Buy, "97", 100, TimeInForce::Day)?;
+    c2.expect_er("R3", "0")?;
+    Ok(())
+}
+
 /// An RDMA order-entry client.
 struct RdmaClient {
     channel: MessageChannel,

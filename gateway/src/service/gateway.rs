@@ -9,6 +9,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tickwarp_rdma::channel::ChannelConfig;
 use tickwarp_runtime::{Agent, AgentError, Nanos, clock};
@@ -20,6 +22,7 @@ use super::config::{ConfigError, GatewayConfig};
 use super::core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
 use super::rdma_entry::{RdmaEntry, RdmaEntryError};
 use crate::fix::{JournalStore, Now, SessionConfig, SessionId, StoreError};
+use crate::risk::RiskLimits;
 use crate::venue::{MdEvent, VenueConfig, VenueSim, VenueTime};
 
 /// Why the gateway could not start or stopped.
@@ -54,6 +57,33 @@ pub struct GatewayAgent {
     fix: FixAcceptor,
     rdma: Option<RdmaEntry>,
     recovery: RecoveryReport,
+    limits: LimitsReload,
+}
+
+/// Hands new risk limits to a running [`GatewayAgent`] from another thread (the CLI
+/// does it on SIGHUP): the agent applies them at the start of its next duty cycle.
+/// Checking costs one relaxed atomic load per cycle when nothing is pending.
+#[derive(Clone, Debug, Default)]
+pub struct LimitsReload {
+    pending: Arc<(AtomicBool, Mutex<Option<RiskLimits>>)>,
+}
+
+impl LimitsReload {
+    /// Queues `limits` for the agent (replacing any not yet applied).
+    pub fn request(&self, limits: RiskLimits) {
+        let (flag, slot) = &*self.pending;
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(limits);
+        flag.store(true, Ordering::Release);
+    }
+
+    /// The queued limits, if any.
+    fn take(&self) -> Option<RiskLimits> {
+        let (flag, slot) = &*self.pending;
+        if !flag.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
 }
 
 /// The ClOrdID of the `i`th house order.
@@ -158,6 +188,7 @@ impl GatewayAgent {
             fix,
             rdma,
             recovery,
+            limits: LimitsReload::default(),
         };
         agent.route_reports(now);
         Ok(agent)
@@ -188,6 +219,11 @@ impl GatewayAgent {
         &mut self.core
     }
 
+    /// A handle that reloads the risk limits of this agent while it runs.
+    pub fn limits_reload(&self) -> LimitsReload {
+        self.limits.clone()
+    }
+
     /// The FIX acceptor.
     pub fn fix(&self) -> &FixAcceptor {
         &self.fix
@@ -199,6 +235,12 @@ impl GatewayAgent {
             wall: now.wall,
             mono: now.mono,
         };
+        if let Some(limits) = self.limits.take() {
+            match self.core.risk_mut().reload(limits, now.mono) {
+                Ok(()) => tracing::info!("risk limits reloaded"),
+                Err(e) => tracing::warn!(%e, "risk limits reload refused; the old limits stay"),
+            }
+        }
         let mut work = self.fix.poll_input(now, &mut self.core)?;
         if let Some(rdma) = self.rdma.as_mut() {
             work += rdma.poll_input(vt, &mut self.core)?;

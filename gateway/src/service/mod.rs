@@ -25,6 +25,6 @@ pub mod recovery;
 pub use acceptor::FixAcceptor;
 pub use config::{ConfigError, GatewayConfig};
 pub use core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
-pub use gateway::{GatewayAgent, ServiceError};
+pub use gateway::{GatewayAgent, LimitsReload, ServiceError};
 pub use rdma_entry::RdmaEntry;
 pub use recovery::{Recovered, read_journal};
