@@ -188,9 +188,9 @@ fi
 stop_vm
 
 echo "hw-conformance summary:"
-echo "  A host soft initiator -> guest siw0 responder (ring + channel) [siw $VARIANT_AB]: ${RESULT[A]}"
+echo "  A host soft initiator -> guest siw0 responder (ring + channel + READ) [siw $VARIANT_AB]: ${RESULT[A]}"
 echo "  B conformance suite hw:: on siw0 in the guest              [siw $VARIANT_AB]: ${RESULT[B]}"
-echo "  C guest siw0 initiator -> host soft responder (ring + channel) [siw $VARIANT_C]: ${RESULT[C]}"
+echo "  C guest siw0 initiator -> host soft responder (ring + channel + READ) [siw $VARIANT_C]: ${RESULT[C]}"
 for ph in A B C; do
   case ${RESULT[$ph]} in pass*|skipped) ;; *) exit 1 ;; esac
 done

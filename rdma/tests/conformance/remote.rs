@@ -9,7 +9,9 @@
 //! - `TICKWARP_REMOTE_LOCAL` (optional): the local address that picks the device.
 //!
 //! The initiator reads a ring the responder fills with RDMA WRITEs, then runs a message
-//! channel whose every message the responder echoes. Each side checks every byte.
+//! channel whose every message the responder echoes, then RDMA READs a region the
+//! responder advertises in its private data (several segments' worth) and tells it
+//! with a SEND that it is done. Each side checks every byte.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -17,12 +19,19 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use tickwarp_rdma::channel::{ChannelConfig, ChannelError, MessageChannel};
 use tickwarp_rdma::ring::{RingConfig, RingPoll, RingReader, RingWriter, RingWriterConfig};
-use tickwarp_rdma::verbs::{Backend, ConnectParams, Device, Listener};
+use tickwarp_rdma::verbs::{
+    Access, Backend, Completion, CompletionQueue, ConnectParams, Device, Listener, QpInit,
+    QueuePair, RecvWr, RemoteAddr, SendWr, WcStatus,
+};
 
 use crate::util::{Deadline, Idle};
 
 /// Messages through the ring and through the channel.
 const MESSAGES: u64 = 500;
+/// Bytes the initiator RDMA READs from the responder (more than one FPDU).
+const READ_LEN: usize = 40_000;
+/// Private data advertising the READ source: STag (4), tagged offset (8), length (4).
+const READ_ADVERT: usize = 16;
 /// Bound on each phase: a TCG guest is slow.
 const PHASE: Duration = Duration::from_secs(120);
 
@@ -152,7 +161,60 @@ pub(crate) fn responder() -> Result<()> {
         ensure!(!deadline.passed(), "channel: echoed {echoed} of {MESSAGES}");
         idle.idle(work);
     }
-    println!("REMOTE PASS responder ring={MESSAGES} channel={echoed}");
+    serve_read(&dev, &pd, &listener)?;
+    println!("REMOTE PASS responder ring={MESSAGES} channel={echoed} read={READ_LEN}");
+    Ok(())
+}
+
+/// The READ source's bytes.
+fn read_pattern() -> Vec<u8> {
+    (0..READ_LEN)
+        .map(|i| (i as u8).wrapping_mul(7) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// Polls `cq` for one completion, progressing `qp` (soft), within [`PHASE`].
+fn one_completion(cq: &CompletionQueue, qp: &QueuePair, what: &str) -> Result<Completion> {
+    let deadline = Deadline::after(PHASE);
+    let mut idle = Idle::new();
+    let mut out = [Completion::default(); 1];
+    loop {
+        let work = qp.progress();
+        if cq.poll(&mut out) == 1 {
+            ensure!(out[0].status == WcStatus::Success, "{what}: {:?}", out[0]);
+            return Ok(out[0]);
+        }
+        ensure!(!deadline.passed(), "{what}: no completion within {PHASE:?}");
+        idle.idle(work);
+    }
+}
+
+/// Responder side of the READ phase: advertises a remotely readable region in its
+/// private data and serves the READ until the initiator's "done" SEND arrives.
+fn serve_read(
+    dev: &Device,
+    pd: &tickwarp_rdma::verbs::ProtectionDomain,
+    listener: &Listener,
+) -> Result<()> {
+    let source = pd.register(&read_pattern(), Access::REMOTE_READ)?;
+    let inbox = pd.alloc_mr(8, Access::LOCAL_WRITE)?;
+    let cq = dev.create_cq(8)?;
+    let init = QpInit::new(&cq, &cq);
+    let remote = source.remote(0);
+    let mut advert = Vec::with_capacity(READ_ADVERT);
+    advert.extend_from_slice(&remote.stag.to_be_bytes());
+    advert.extend_from_slice(&remote.offset.to_be_bytes());
+    advert.extend_from_slice(&(READ_LEN as u32).to_be_bytes());
+    let req = listener.accept(PHASE).context("read connection")?;
+    let (qp, _) = req.accept_prepared(&init, &advert, |qp| {
+        qp.post_recv(&RecvWr {
+            wr_id: 1,
+            sgl: &[inbox.sge(0, 8)],
+        })
+    })?;
+    let done = one_completion(&cq, &qp, "the initiator's done SEND")?;
+    ensure!(done.byte_len == 4, "done SEND of {} bytes", done.byte_len);
+    println!("REMOTE read served {READ_LEN}");
     Ok(())
 }
 
@@ -209,6 +271,51 @@ pub(crate) fn initiator() -> Result<()> {
         idle.idle(work);
     }
     ch.disconnect();
-    println!("REMOTE PASS initiator ring={MESSAGES} channel={got}");
+    read_remote(&dev, &pd, peer)?;
+    println!("REMOTE PASS initiator ring={MESSAGES} channel={got} read={READ_LEN}");
+    Ok(())
+}
+
+/// Initiator side of the READ phase: RDMA READ of the advertised region, byte check,
+/// then a 4-byte SEND that tells the responder it may go.
+fn read_remote(
+    dev: &Device,
+    pd: &tickwarp_rdma::verbs::ProtectionDomain,
+    peer: SocketAddr,
+) -> Result<()> {
+    let cq = dev.create_cq(8)?;
+    let init = QpInit::new(&cq, &cq);
+    let (qp, info) = pd.connect(peer, &init, &params())?;
+    let advert = info
+        .private_data
+        .get(..READ_ADVERT)
+        .context("no READ advert")?;
+    let field = |range: std::ops::Range<usize>| advert.get(range).unwrap_or_default();
+    let stag = u32::from_be_bytes(field(0..4).try_into()?);
+    let offset = u64::from_be_bytes(field(4..12).try_into()?);
+    let len = u32::from_be_bytes(field(12..16).try_into()?);
+    ensure!(len as usize == READ_LEN, "advertised {len} bytes");
+    let sink = pd.alloc_mr(READ_LEN, Access::LOCAL_WRITE)?;
+    qp.post_send(&SendWr::rdma_read(
+        1,
+        &[sink.sge(0, len)],
+        RemoteAddr { stag, offset },
+    ))?;
+    let read = one_completion(&cq, &qp, "the RDMA READ")?;
+    ensure!(
+        read.byte_len == len,
+        "READ completed {} bytes",
+        read.byte_len
+    );
+    let mut got = vec![0u8; READ_LEN];
+    sink.read(0, &mut got)?;
+    ensure!(
+        got == read_pattern(),
+        "READ data differs from the responder's region"
+    );
+    println!("REMOTE read {READ_LEN}");
+    qp.post_send(&SendWr::send_inline(2, b"done"))?;
+    one_completion(&cq, &qp, "the done SEND")?;
+    qp.disconnect();
     Ok(())
 }
