@@ -481,6 +481,29 @@ fn rping_mpa_v2_without_crc() -> Result<()> {
     pings_then_disconnect(client)
 }
 
+/// RFC 6581 peer-to-peer setup with us as the initiator: siw answers with the RTR type
+/// it picked and waits for our zero-length RTR before it sends anything.
+#[test]
+fn rping_peer_to_peer_rtr() -> Result<()> {
+    let Some(addr) = vm_addr("rping_peer_to_peer_rtr")? else {
+        return Ok(());
+    };
+    let params = ConnectParams {
+        p2p: true,
+        ..ConnectParams::default()
+    };
+    let mut client = Client::connect(addr, params)?;
+    let info = &client.info;
+    ensure!(
+        info.rtr.is_some(),
+        "peer-to-peer mode not negotiated: {info:?}"
+    );
+    ensure!(info.revision == 2, "revision {}: {info:?}", info.revision);
+    client.run_pings()?;
+    client.disconnect();
+    Ok(())
+}
+
 #[test]
 fn rping_mpa_v2_with_crc() -> Result<()> {
     let Some(addr) = vm_addr("rping_mpa_v2_with_crc")? else {
