@@ -23,7 +23,7 @@ use tickwarp_runtime::clock::monotonic_now;
 use crate::soft::driver::{FrameTap, TapDirection};
 use crate::soft::proto::conn::{ConfigError, RtrKind};
 use crate::soft::proto::mpa_setup::{
-    self, MpaConfig, MpaEvent, MpaParams, MpaSetup, PrivateData, RtrSet, RtrType,
+    self, MpaConfig, MpaEvent, MpaParams, MpaSetup, PrivateData, RtrSet,
 };
 pub use crate::soft::proto::mpa_setup::{CrcPolicy, MarkerPolicy, MpaError};
 use crate::soft::wire::mpa;
@@ -272,14 +272,6 @@ pub(crate) struct Negotiated {
     pub(crate) markers_tx: bool,
 }
 
-/// The connection kind of an RFC 6581 RTR type.
-fn rtr_kind(rtr: RtrType) -> RtrKind {
-    match rtr {
-        RtrType::Write => RtrKind::Write,
-        RtrType::Read => RtrKind::Read,
-    }
-}
-
 /// MULPDU for this stream: from the kernel's MSS (RFC 5044 §4.3, less the markers when
 /// this side sends them), and a conservative Ethernet MSS when the kernel will not say.
 fn stream_mulpdu(stream: &TcpStream, markers: bool) -> usize {
@@ -307,7 +299,7 @@ fn finish(
         markers_refused,
         markers_rx: params.markers_rx,
         markers_tx: params.markers_tx,
-        rtr: params.p2p.map(rtr_kind),
+        rtr: params.p2p,
         ird: params.ird,
         ord: params.ord,
     };
@@ -318,11 +310,7 @@ fn finish(
         crc: params.crc,
         ird: params.ird,
         ord: params.ord,
-        send_rtr: if initiator {
-            params.p2p.map(rtr_kind)
-        } else {
-            None
-        },
+        send_rtr: if initiator { params.p2p } else { None },
         await_rtr: !initiator && params.p2p.is_some(),
         await_first_fpdu: !initiator && params.p2p.is_none(),
         markers_rx: params.markers_rx,

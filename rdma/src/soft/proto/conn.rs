@@ -296,14 +296,10 @@ pub struct Completion {
     pub invalidated_stag: Option<u32>,
 }
 
-/// The kind of an RFC 6581 ready-to-receive message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RtrKind {
-    /// A zero-length RDMA Write (kernel `siw` sends STag 1, TO 0).
-    Write,
-    /// A zero-length RDMA Read Request (answered by a zero-length Read Response).
-    Read,
-}
+/// The kind of an RFC 6581 ready-to-receive message: the type MPA setup negotiated (a
+/// zero-length RDMA Write — kernel `siw` sends STag 1, TO 0 — or a zero-length RDMA Read
+/// Request, answered by a zero-length Read Response).
+pub use crate::soft::proto::mpa_setup::RtrType as RtrKind;
 
 /// Something the driver or application should know about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
