@@ -665,6 +665,11 @@ impl Connection {
         Some(c)
     }
 
+    /// True when [`Connection::poll_completion`] has something to return.
+    pub fn has_completion(&self) -> bool {
+        !self.cq.is_empty()
+    }
+
     /// The next event, oldest first.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<ConnEvent> {
