@@ -908,6 +908,103 @@ fn restart_with_journal_store_continues_and_answers_resend() -> anyhow::Result<(
     Ok(())
 }
 
+/// Frames, concatenated: what a client writes in one burst.
+fn burst(h: &mut Harness<JournalStore>, msgs: &[(&str, &str)]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (msg_type, body) in msgs {
+        bytes.extend(h.client_msg(msg_type, h.client_seq, body));
+        h.client_seq += 1;
+    }
+    bytes
+}
+
+#[test]
+fn every_record_group_commits_once_per_duty_cycle_and_sends_nothing_before_the_sync()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // The journal default is `EveryRecord`.
+    let mut h = Harness::new(JournalStore::open(dir.path(), JournalConfig::default())?);
+    h.logon();
+    let after_logon = h.session.store().syncs();
+    assert_eq!(after_logon, 1, "the Logon duty cycle costs one sync");
+
+    // One duty cycle: three orders and a TestRequest in, three reports out.
+    let nos = |id: &str| NOS.replace("ORD1", id);
+    let (a, b, c) = (nos("A"), nos("B"), nos("C"));
+    let bytes = burst(&mut h, &[("D", &a), ("D", &b), ("D", &c), ("1", "112=T|")]);
+    h.feed(&bytes);
+    assert_eq!(h.events().len(), 3);
+    for id in ["A", "B", "C"] {
+        h.session
+            .send_execution_report(h.now, &report(id))
+            .map_err(anyhow::Error::msg)?;
+    }
+    assert!(
+        h.session.transmit_queue().is_empty(),
+        "bytes offered to the socket before the sync that covers them"
+    );
+    assert!(h.session.needs_flush());
+    assert_eq!(
+        h.session.store().syncs(),
+        after_logon,
+        "synced inside the cycle"
+    );
+    h.session.flush();
+    assert_eq!(
+        h.session.store().syncs(),
+        after_logon + 1,
+        "one sync per cycle"
+    );
+    let out = h.outbound();
+    assert_eq!(types(&out), ["0", "8", "8", "8"]);
+    // A cycle with nothing new costs no sync.
+    h.session.flush();
+    assert_eq!(h.session.store().syncs(), after_logon + 1);
+    drop(h);
+
+    // What was acknowledged is in the files.
+    let store = JournalStore::open(dir.path(), JournalConfig::default())?;
+    assert_eq!(
+        store.seq_nums(),
+        SeqNums {
+            next_in: 6,
+            next_out: 6
+        }
+    );
+    Ok(())
+}
+
+#[test]
+fn a_refused_logon_costs_no_sync_and_changes_no_sequence_number() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut h = Harness::new(JournalStore::open(dir.path(), JournalConfig::default())?);
+    h.send("A", "98=0|108=30|553=alice|554=wrong|");
+    assert_eq!(types(&h.outbound()), ["5"]);
+    assert_eq!(h.session.store().syncs(), 0);
+    assert_eq!(h.session.store().seq_nums(), SeqNums::INITIAL);
+    drop(h);
+    let store = JournalStore::open(dir.path(), JournalConfig::default())?;
+    assert_eq!(store.seq_nums(), SeqNums::INITIAL);
+    Ok(())
+}
+
+#[test]
+fn fsync_never_still_orders_output_after_the_flush() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = JournalConfig {
+        fsync: tickwarp_wire::journal::FsyncPolicy::Never,
+        ..JournalConfig::default()
+    };
+    let mut h = Harness::new(JournalStore::open(dir.path(), config)?);
+    h.logon();
+    h.send("1", "112=T|");
+    assert!(h.session.transmit_queue().is_empty());
+    h.session.flush();
+    assert_eq!(h.session.store().syncs(), 0);
+    assert_eq!(types(&h.outbound()), ["0"]);
+    Ok(())
+}
+
 // --- framing under arbitrary splits ------------------------------------------------------------
 
 /// Logon, a NewOrderSingle, a garbled copy, a TestRequest, as one byte stream.

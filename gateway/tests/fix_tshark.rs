@@ -118,6 +118,7 @@ impl Recorder {
 
     /// Everything the session has to send, as one TCP segment.
     fn flush(&mut self) -> anyhow::Result<()> {
+        self.session.flush();
         let pending = self.session.transmit_queue().to_vec();
         self.session.consume_transmit(pending.len());
         if !pending.is_empty() {

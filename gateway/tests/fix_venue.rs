@@ -186,6 +186,7 @@ impl Driver {
     /// One duty cycle: flush, read (blocking up to [`READ_TIMEOUT`]), run due timers,
     /// collect outputs.
     fn step(&mut self) -> anyhow::Result<()> {
+        self.venue.flush();
         let pending = self.venue.transmit_queue();
         if !pending.is_empty() && !self.closed {
             self.stream.write_all(pending).context("write")?;

@@ -505,6 +505,7 @@ fn serve(
             }
             served.events.push(event);
         }
+        session.flush();
         let pending = session.transmit_queue();
         if !pending.is_empty() && !peer_closed {
             let bytes = on_the_wire(pending, &mut tamper)?;

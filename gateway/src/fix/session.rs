@@ -264,6 +264,8 @@ pub struct Session<S: SessionStore> {
     rx: Vec<u8>,
     tx: Vec<u8>,
     tx_pos: usize,
+    /// `tx[..tx_durable]` is covered by a store flush and may go to the socket.
+    tx_durable: usize,
     events: VecDeque<SessionEvent>,
 }
 
@@ -297,6 +299,7 @@ impl<S: SessionStore> Session<S> {
             rx: Vec::with_capacity(rx_capacity),
             tx: Vec::with_capacity(16 << 10),
             tx_pos: 0,
+            tx_durable: 0,
             events: VecDeque::with_capacity(64),
         }
     }
@@ -319,6 +322,11 @@ impl<S: SessionStore> Session<S> {
     /// The heartbeat interval agreed at Logon (30 s before it).
     pub fn heartbeat_interval(&self) -> Duration {
         self.heartbeat.as_duration()
+    }
+
+    /// The session store.
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// Ends this connection's session and returns its store for the next connection.
@@ -418,10 +426,29 @@ impl<S: SessionStore> Session<S> {
         }
     }
 
-    /// Copies pending outbound bytes into `buf`; returns how many.
+    /// Makes everything this session stored since the last flush durable (one store
+    /// sync, by its fsync policy) and releases the outbound bytes it covers to
+    /// [`Session::transmit_queue`]. A driver calls it once per duty cycle, after all
+    /// input and application sends, before writing. If the store fails, the bytes it
+    /// does not cover are dropped and the session disconnects.
+    pub fn flush(&mut self) {
+        match self.store.flush() {
+            Ok(()) => self.tx_durable = self.tx.len(),
+            Err(e) => {
+                self.tx.truncate(self.tx_durable);
+                self.store_failed(&e);
+            }
+        }
+    }
+
+    /// Flushes (see [`Session::flush`]), then copies pending outbound bytes into `buf`;
+    /// returns how many.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
-        let pending = self.tx.get(self.tx_pos..).unwrap_or_default();
+        if self.tx_durable < self.tx.len() {
+            self.flush();
+        }
+        let pending = self.transmit_queue();
         let n = pending.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), pending.get(..n)) {
             dst.copy_from_slice(src);
@@ -430,17 +457,25 @@ impl<S: SessionStore> Session<S> {
         n
     }
 
-    /// The pending outbound bytes, for a driver that writes them in place.
+    /// The outbound bytes a flush has covered, for a driver that writes them in place.
     pub fn transmit_queue(&self) -> &[u8] {
-        self.tx.get(self.tx_pos..).unwrap_or_default()
+        self.tx
+            .get(self.tx_pos..self.tx_durable)
+            .unwrap_or_default()
+    }
+
+    /// Whether outbound bytes wait for a [`Session::flush`].
+    pub fn needs_flush(&self) -> bool {
+        self.tx_durable < self.tx.len()
     }
 
     /// Marks `n` bytes of [`Session::transmit_queue`] as sent.
     pub fn consume_transmit(&mut self, n: usize) {
-        self.tx_pos = (self.tx_pos + n).min(self.tx.len());
+        self.tx_pos = (self.tx_pos + n).min(self.tx_durable);
         if self.tx_pos == self.tx.len() {
             self.tx.clear();
             self.tx_pos = 0;
+            self.tx_durable = 0;
         }
     }
 
@@ -559,8 +594,12 @@ impl<S: SessionStore> Session<S> {
         }
     }
 
-    /// Saves the sequence numbers; a failure disconnects.
+    /// Saves the sequence numbers; a failure disconnects. Before a Logon is accepted
+    /// nothing is saved: a refused Logon changes no state and costs no sync.
     fn persist(&mut self, now: Now) {
+        if self.state == SessionState::AwaitingLogon {
+            return;
+        }
         if let Err(e) = self.store.save_seq_nums(self.seq, now.wall, now.mono) {
             self.store_failed(&e);
         }

@@ -6,15 +6,24 @@
 //! journal so a restarted gateway continues the sequence numbers and answers resends.
 //! Stores never read a clock (time is an argument) and never interpret message contents.
 //!
+//! Durability is group commit: appends only write, and [`SessionStore::flush`] makes
+//! everything appended since the last flush durable with one sync (under the journal's
+//! fsync policy). A session calls it once per duty cycle, before any byte that a record
+//! covers goes to the socket; sequence-number updates are coalesced into one record per
+//! flush.
+//!
 //! Allocation: both stores reuse their buffers, so appending allocates only when an
 //! arena or index `Vec` doubles (amortized, no allocation per message once grown);
 //! [`JournalStore`] opens a `JournalReader` (which allocates) only to answer a resend.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tickwarp_runtime::{Nanos, UnixNanos};
 use tickwarp_wire::SeqNo;
-use tickwarp_wire::journal::{JournalConfig, JournalError, JournalReader, JournalWriter};
+use tickwarp_wire::journal::{
+    FsyncPolicy, JournalConfig, JournalError, JournalReader, JournalWriter,
+};
 
 /// The sequence numbers a session persists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +63,7 @@ pub trait SessionStore {
     /// The sequence numbers as last saved (or [`SeqNums::INITIAL`]).
     fn seq_nums(&self) -> SeqNums;
 
-    /// Saves the sequence numbers.
+    /// Saves the sequence numbers (durable at the next [`SessionStore::flush`]).
     fn save_seq_nums(
         &mut self,
         seq: SeqNums,
@@ -82,6 +91,13 @@ pub trait SessionStore {
 
     /// Forgets every message and sets both sequence numbers to 1 (ResetSeqNumFlag).
     fn reset(&mut self, wall: UnixNanos, now: Nanos) -> Result<(), StoreError>;
+
+    /// Makes every change since the last flush durable (one sync, by the fsync policy);
+    /// costs nothing when nothing changed.
+    fn flush(&mut self) -> Result<(), StoreError>;
+
+    /// Syncs performed so far (for tests and counters).
+    fn syncs(&self) -> u64;
 }
 
 /// A store in memory: one byte arena and an index of `(msg_seq, start, end)`.
@@ -166,6 +182,14 @@ impl SessionStore for MemoryStore {
         self.seq = SeqNums::INITIAL;
         Ok(())
     }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn syncs(&self) -> u64 {
+        0
+    }
 }
 
 /// Journal record type: an outbound message (`next_in`, `next_out`, `msg_seq`, frame).
@@ -177,15 +201,24 @@ pub const RECORD_RESET: u16 = 0x4603;
 
 /// A store backed by a `tickwarp-wire` journal directory (one directory per session).
 ///
-/// Every change is one journal record carrying the sequence numbers after it, synced by
-/// the journal's [`JournalConfig::fsync`] policy. Opening replays the journal to rebuild
+/// Every outbound message, and every flush that changed the sequence numbers, is one
+/// journal record carrying the sequence numbers after it. Records are synced at
+/// [`SessionStore::flush`] unless the policy is [`FsyncPolicy::Never`] (`Batched` may also
+/// sync on its own when its batch fills, as for the order journal). Opening replays the journal to rebuild
 /// the sequence numbers and an index from MsgSeqNum to journal record (16 bytes per
 /// stored message); a resend reads the frames back from the files.
 #[derive(Debug)]
 pub struct JournalStore {
     writer: JournalWriter,
     dir: PathBuf,
+    policy: FsyncPolicy,
+    /// Sequence numbers as last written to the journal.
+    written: SeqNums,
+    /// Sequence numbers as last saved (written at the next flush when they differ).
     seq: SeqNums,
+    /// Wall time of the last save, the timestamp of the record the flush writes.
+    seq_wall: UnixNanos,
+    syncs: u64,
     index: Vec<(u64, SeqNo)>,
     payload: Vec<u8>,
 }
@@ -205,9 +238,25 @@ fn read_outbound(payload: &[u8]) -> Option<(u64, &[u8])> {
 
 impl JournalStore {
     /// Opens (creating if needed) the session journal in `dir` and replays it.
+    ///
+    /// `config.fsync` is the durability policy: `EveryRecord` becomes group commit (the
+    /// writer never syncs on append; every [`SessionStore::flush`] syncs), `Batched` and
+    /// `Never` keep their meaning.
     pub fn open(dir: impl AsRef<Path>, config: JournalConfig) -> Result<JournalStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let (writer, report) = JournalWriter::open(&dir, config)?;
+        let policy = config.fsync;
+        let writer_config = match policy {
+            // Sync only when asked (and when a segment rolls, which stays durable).
+            FsyncPolicy::EveryRecord => JournalConfig {
+                fsync: FsyncPolicy::Batched {
+                    max_records: u32::MAX,
+                    max_delay: Duration::MAX,
+                },
+                ..config
+            },
+            FsyncPolicy::Batched { .. } | FsyncPolicy::Never => config,
+        };
+        let (writer, report) = JournalWriter::open(&dir, writer_config)?;
         if report.dropped.is_some() {
             tracing::warn!(dir = %dir.display(), ?report, "session journal had a torn tail");
         }
@@ -234,7 +283,11 @@ impl JournalStore {
         Ok(JournalStore {
             writer,
             dir,
+            policy,
+            written: seq,
             seq,
+            seq_wall: UnixNanos(0),
+            syncs: 0,
             index,
             payload: Vec::with_capacity(4096),
         })
@@ -257,6 +310,7 @@ impl JournalStore {
         }
         let at = self.writer.append(record_type, wall, &self.payload, now)?;
         self.seq = seq;
+        self.written = seq;
         Ok(at)
     }
 
@@ -271,15 +325,9 @@ impl SessionStore for JournalStore {
         self.seq
     }
 
-    fn save_seq_nums(
-        &mut self,
-        seq: SeqNums,
-        wall: UnixNanos,
-        now: Nanos,
-    ) -> Result<(), StoreError> {
-        if seq != self.seq {
-            self.write(RECORD_SEQ_NUMS, seq, &[], wall, now)?;
-        }
+    fn save_seq_nums(&mut self, seq: SeqNums, wall: UnixNanos, _: Nanos) -> Result<(), StoreError> {
+        self.seq = seq;
+        self.seq_wall = wall;
         Ok(())
     }
 
@@ -335,6 +383,25 @@ impl SessionStore for JournalStore {
         self.write(RECORD_RESET, SeqNums::INITIAL, &[], wall, now)?;
         self.index.clear();
         Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.seq != self.written {
+            let (seq, wall) = (self.seq, self.seq_wall);
+            // The journal's own batching clock is not used: a flush syncs below.
+            self.write(RECORD_SEQ_NUMS, seq, &[], wall, Nanos(0))?;
+        }
+        if self.policy != FsyncPolicy::Never
+            && self.writer.durable_seq().get() + 1 < self.writer.next_seq().get()
+        {
+            self.writer.sync()?;
+            self.syncs += 1;
+        }
+        Ok(())
+    }
+
+    fn syncs(&self) -> u64 {
+        self.syncs
     }
 }
 

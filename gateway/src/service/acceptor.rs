@@ -241,8 +241,9 @@ impl FixAcceptor {
         }
     }
 
-    /// Writes what the sessions queued and closes connections that are done. Returns the
-    /// bytes written.
+    /// Makes each session's stored state durable (one sync per session that changed),
+    /// then writes what the sessions queued and closes connections that are done.
+    /// Returns the bytes written.
     pub fn poll_output(&mut self) -> usize {
         let mut written = 0;
         let mut done: Vec<Token> = Vec::new();
@@ -254,6 +255,8 @@ impl FixAcceptor {
                 done.push(token);
                 continue;
             };
+            // One store sync covers everything this duty cycle queued for the session.
+            session.flush();
             loop {
                 let pending = session.transmit_queue();
                 if pending.is_empty() {

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tickwarp_rdma::channel::ChannelConfig;
 use tickwarp_runtime::{Agent, AgentError, Nanos, clock};
-use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
 use tickwarp_wire::{ClientOrderId, NewOrder, OrderSpec, OrderType, Price, TickCause, TimeInForce};
 
 use super::acceptor::FixAcceptor;
@@ -157,13 +156,9 @@ impl GatewayAgent {
             let dir = config
                 .journal
                 .session_dir(&s.sender_comp_id, &s.target_comp_id);
-            // A FIX message may not reach the wire before its MsgSeqNum is durable, so
-            // session stores sync every record whatever the order journal's policy.
-            let store_config = JournalConfig {
-                fsync: FsyncPolicy::EveryRecord,
-                ..config.journal.journal_config()
-            };
-            let store = JournalStore::open(dir, store_config)?;
+            // Session stores follow the order journal's fsync policy and group commit:
+            // the acceptor flushes each store once per duty cycle, before it writes.
+            let store = JournalStore::open(dir, config.journal.journal_config())?;
             sessions.push((sc, store));
         }
         let fix = FixAcceptor::bind(config.listen, sessions, table).map_err(|source| {

@@ -193,6 +193,8 @@ pub struct FixVenue<S: SessionStore> {
     rx: Vec<u8>,
     tx: Vec<u8>,
     tx_pos: usize,
+    /// `tx[..tx_durable]` is covered by a store flush and may go to the socket.
+    tx_durable: usize,
     events: VecDeque<FixVenueEvent>,
     executions: VecDeque<Execution>,
     orders: HashMap<ClientOrderId, LiveOrder>,
@@ -228,6 +230,7 @@ impl<S: SessionStore> FixVenue<S> {
             rx: Vec::with_capacity(rx_capacity),
             tx: Vec::with_capacity(16 << 10),
             tx_pos: 0,
+            tx_durable: 0,
             events: VecDeque::with_capacity(16),
             executions: VecDeque::with_capacity(256),
             orders: HashMap::with_capacity(1024),
@@ -376,10 +379,28 @@ impl<S: SessionStore> FixVenue<S> {
         }
     }
 
-    /// Copies pending outbound bytes into `buf`; returns how many.
+    /// Makes everything stored since the last flush durable (one store sync, by its
+    /// fsync policy) and releases the outbound bytes it covers to
+    /// [`FixVenue::transmit_queue`]; once per duty cycle, before writing. If the store
+    /// fails, the bytes it does not cover are dropped and the session disconnects.
+    pub fn flush(&mut self) {
+        match self.store.flush() {
+            Ok(()) => self.tx_durable = self.tx.len(),
+            Err(e) => {
+                self.tx.truncate(self.tx_durable);
+                self.store_failed(&e);
+            }
+        }
+    }
+
+    /// Flushes (see [`FixVenue::flush`]), then copies pending outbound bytes into
+    /// `buf`; returns how many.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
-        let pending = self.tx.get(self.tx_pos..).unwrap_or_default();
+        if self.tx_durable < self.tx.len() {
+            self.flush();
+        }
+        let pending = self.transmit_queue();
         let n = pending.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), pending.get(..n)) {
             dst.copy_from_slice(src);
@@ -388,17 +409,20 @@ impl<S: SessionStore> FixVenue<S> {
         n
     }
 
-    /// The pending outbound bytes, for a driver that writes them in place.
+    /// The outbound bytes a flush has covered, for a driver that writes them in place.
     pub fn transmit_queue(&self) -> &[u8] {
-        self.tx.get(self.tx_pos..).unwrap_or_default()
+        self.tx
+            .get(self.tx_pos..self.tx_durable)
+            .unwrap_or_default()
     }
 
     /// Marks `n` bytes of [`FixVenue::transmit_queue`] as sent.
     pub fn consume_transmit(&mut self, n: usize) {
-        self.tx_pos = (self.tx_pos + n).min(self.tx.len());
+        self.tx_pos = (self.tx_pos + n).min(self.tx_durable);
         if self.tx_pos == self.tx.len() {
             self.tx.clear();
             self.tx_pos = 0;
+            self.tx_durable = 0;
         }
     }
 
