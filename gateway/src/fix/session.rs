@@ -15,16 +15,28 @@
 //! After a [`SessionEvent::Disconnect`] the driver flushes what `poll_transmit` still
 //! yields and closes the connection; the session ignores further input.
 //!
-//! Decisions where the spec leaves a choice: messages beyond a sequence gap are dropped,
-//! not queued (the ResendRequest asks for everything from the gap on, EndSeqNo 0, so
-//! they come again); one ResendRequest is outstanding at a time; garbled frames are
-//! dropped and the stream resynchronizes on the next `8=FIX`; a Logon with a wrong
-//! CompID or credentials is answered with a Logout carrying Text (58), then the
-//! connection is closed; an unsupported but defined application MsgType gets a
-//! BusinessMessageReject, an undefined one a Reject (373=11). The TestRequest grace
-//! ("reasonable transmission time") is 20 % of HeartBtInt.
+//! Durability: store writes are group-committed. Outbound bytes become visible in
+//! [`Session::transmit_queue`] only after [`Session::flush`] has synced the store, so
+//! the driver handles all input, flushes once, then writes.
+//!
+//! Decisions where the spec leaves a choice: messages beyond a sequence gap are kept
+//! (bounded: 1,024 messages and 64 × `max_body_len` bytes; past that they are dropped and
+//! come again, since the ResendRequest asks for everything from the gap on, EndSeqNo 0)
+//! and processed once the gap is filled; one ResendRequest is outstanding at a time; a
+//! ResendRequest received is served from the store in chunks of 256 sequence numbers per
+//! step (several requests merge into one cursor), so a huge range or a flood of requests
+//! grows no buffer without bound; garbled frames (bad BeginString framing, BodyLength,
+//! CheckSum, MsgType not the third field) are dropped without consuming a MsgSeqNum and
+//! the stream resynchronizes on the next `8=FIX`; a Logon with a wrong CompID,
+//! credentials or SendingTime is answered with a Logout carrying Text (58), then the
+//! connection is closed, and changes nothing in the store; a Logon with
+//! ResetSeqNumFlag=Y on a logged-on session resets both sides and is answered with a
+//! Logon 141=Y; an unsupported but defined application MsgType gets a
+//! BusinessMessageReject, an undefined one a Reject (373=11). Replies to a message with
+//! third-party routing (OnBehalfOf*/DeliverTo*) carry them reversed. The TestRequest
+//! grace ("reasonable transmission time") is 20 % of HeartBtInt.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use tickwarp_runtime::{Nanos, UnixNanos};
@@ -77,6 +89,13 @@ pub struct SessionConfig {
     pub max_body_len: usize,
     /// Largest difference between SendingTime (52) and our wall clock; `None` disables.
     pub sending_time_tolerance: Option<Duration>,
+    /// Reset both sequence numbers to 1 on every Logon (QuickFIX ResetOnLogon).
+    pub reset_on_logon: bool,
+    /// Reset both sequence numbers to 1 after a Logout (QuickFIX ResetOnLogout).
+    pub reset_on_logout: bool,
+    /// Reset both sequence numbers to 1 when a logged-on connection ends, for any
+    /// reason (QuickFIX ResetOnDisconnect).
+    pub reset_on_disconnect: bool,
 }
 
 impl SessionConfig {
@@ -101,6 +120,9 @@ impl SessionConfig {
             logout_timeout: Duration::from_secs(10),
             max_body_len: 8192,
             sending_time_tolerance: Some(Duration::from_secs(120)),
+            reset_on_logon: false,
+            reset_on_logout: false,
+            reset_on_disconnect: false,
         }
     }
 }
@@ -158,6 +180,13 @@ pub enum DisconnectReason {
     /// The session store failed; the state is no longer durable.
     #[error("session store failed")]
     StoreFailed,
+    /// A stored message asked for by a ResendRequest is not the one sent under its
+    /// MsgSeqNum on this session (wrong MsgSeqNum or TargetCompID in the stored frame).
+    #[error("stored message {msg_seq} does not belong to this session")]
+    StoreCorrupt {
+        /// The MsgSeqNum asked for.
+        msg_seq: u64,
+    },
 }
 
 /// What the application learns from the session.
@@ -246,6 +275,72 @@ impl core::fmt::Write for TextBuf {
     }
 }
 
+/// Sequence numbers served per step of a ResendRequest (bounds memory and work per
+/// duty cycle however large the requested range).
+const RESEND_CHUNK: u64 = 256;
+/// Messages kept beyond a sequence gap; more are dropped (the ResendRequest, EndSeqNo 0,
+/// brings them again).
+const MAX_QUEUED: usize = 1024;
+
+/// Third-party routing fields (FIX 4.4 Vol. 2 "Third party addressing"): a reply goes
+/// back with OnBehalfOf* and DeliverTo* swapped.
+const ROUTE_PAIRS: [(u32, u32); 6] = [
+    (115, 128),
+    (116, 129),
+    (144, 145),
+    (128, 115),
+    (129, 116),
+    (145, 144),
+];
+/// Longest routing value reversed; longer ones are not echoed.
+const ROUTE_VALUE_MAX: usize = 64;
+
+/// The reversed routing fields of the inbound message being processed, in fixed
+/// buffers (no allocation per message).
+#[derive(Clone, Copy, Debug)]
+struct Route {
+    fields: [(u32, [u8; ROUTE_VALUE_MAX], usize); 6],
+    len: usize,
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Route {
+            fields: [(0, [0; ROUTE_VALUE_MAX], 0); 6],
+            len: 0,
+        }
+    }
+}
+
+impl Route {
+    /// Takes the routing fields of `msg`, each under its reply tag.
+    fn capture(&mut self, msg: &Message<'_>) {
+        self.len = 0;
+        for (inbound, reply) in ROUTE_PAIRS {
+            let Some(value) = msg.get(inbound) else {
+                continue;
+            };
+            let Some(slot) = self.fields.get_mut(self.len) else {
+                break;
+            };
+            let Some(dst) = slot.1.get_mut(..value.len()) else {
+                continue;
+            };
+            dst.copy_from_slice(value);
+            slot.0 = reply;
+            slot.2 = value.len();
+            self.len += 1;
+        }
+    }
+
+    /// Writes the reversed fields (header fields, right after the standard ones).
+    fn write(&self, w: &mut MessageWriter<'_>) {
+        for (t, value, len) in self.fields.iter().take(self.len) {
+            w.bytes(*t, value.get(..*len).unwrap_or_default());
+        }
+    }
+}
+
 /// The acceptor side of one FIX 4.4 session over one connection.
 #[derive(Debug)]
 pub struct Session<S: SessionStore> {
@@ -261,6 +356,18 @@ pub struct Session<S: SessionStore> {
     test_request_sent: Option<Nanos>,
     test_request_count: u64,
     resend_until: Option<u64>,
+    /// A ResendRequest being served: next MsgSeqNum to resend, last one.
+    resending: Option<(u64, u64)>,
+    /// Messages received beyond a sequence gap, by MsgSeqNum, until the gap is filled
+    /// (an empty frame: already processed, only its MsgSeqNum is still to consume).
+    queue: BTreeMap<u64, Vec<u8>>,
+    queued_bytes: usize,
+    /// Third-party routing of the message being processed, reversed, for its replies.
+    route: Route,
+    /// Whether a Logon was accepted on this connection.
+    logged_on: bool,
+    /// The time of the latest input, for work done without one (see `into_store`).
+    last_now: Now,
     rx: Vec<u8>,
     tx: Vec<u8>,
     tx_pos: usize,
@@ -273,6 +380,8 @@ pub struct Session<S: SessionStore> {
 enum SeqCheck {
     /// Process it.
     Expected,
+    /// Beyond a gap (a ResendRequest went out): keep it until the gap is filled.
+    Gap,
     /// Handled (ignored, gap requested, or disconnected): stop.
     Done,
 }
@@ -296,6 +405,12 @@ impl<S: SessionStore> Session<S> {
             test_request_sent: None,
             test_request_count: 0,
             resend_until: None,
+            resending: None,
+            queue: BTreeMap::new(),
+            queued_bytes: 0,
+            route: Route::default(),
+            logged_on: false,
+            last_now: now,
             rx: Vec::with_capacity(rx_capacity),
             tx: Vec::with_capacity(16 << 10),
             tx_pos: 0,
@@ -329,8 +444,15 @@ impl<S: SessionStore> Session<S> {
         &self.store
     }
 
-    /// Ends this connection's session and returns its store for the next connection.
-    pub fn into_store(self) -> S {
+    /// Ends this connection's session and returns its store for the next connection
+    /// (reset first if `reset_on_disconnect` and the connection ended while logged on).
+    pub fn into_store(mut self) -> S {
+        if self.state != SessionState::Disconnected {
+            self.disconnect_with_reset(false);
+            if let Err(e) = self.store.flush() {
+                tracing::error!(session = self.config.session_id.0, error = %e, "session store failed");
+            }
+        }
         self.store
     }
 
@@ -339,6 +461,7 @@ impl<S: SessionStore> Session<S> {
         if self.state == SessionState::Disconnected {
             return;
         }
+        self.last_now = now;
         let mut rx = core::mem::take(&mut self.rx);
         rx.extend_from_slice(bytes);
         let mut consumed = 0;
@@ -353,16 +476,56 @@ impl<S: SessionStore> Session<S> {
                 Framing::Complete(len) => {
                     let frame = pending.get(..len).unwrap_or_default();
                     self.on_frame(now, frame);
+                    self.drain_queue(now);
                     consumed += len;
                 }
             }
         }
         rx.drain(..consumed.min(rx.len()));
         self.rx = rx;
+        self.serve_resend(now);
+    }
+
+    /// Processes queued messages that the sequence has reached (FIX 4.4 Vol. 2
+    /// "Message Recovery": messages beyond a gap are processed once it is filled).
+    fn drain_queue(&mut self, now: Now) {
+        while self.state != SessionState::Disconnected {
+            let next = self.seq.next_in;
+            while let Some(entry) = self.queue.first_entry() {
+                if *entry.key() >= next {
+                    break;
+                }
+                self.queued_bytes -= entry.remove().len();
+            }
+            let Some(frame) = self.queue.remove(&next) else {
+                return;
+            };
+            self.queued_bytes -= frame.len();
+            if frame.is_empty() {
+                self.advance_in(now, next + 1);
+            } else {
+                self.on_frame(now, &frame);
+            }
+        }
+    }
+
+    /// Keeps a message received beyond a gap until the gap is filled, within bounds.
+    fn enqueue(&mut self, seq: u64, frame: &[u8]) {
+        let bound = self.config.max_body_len.saturating_mul(64);
+        if self.queue.len() >= MAX_QUEUED || self.queued_bytes + frame.len() > bound {
+            tracing::debug!(session = self.config.session_id.0, seq, "gap queue full");
+            return;
+        }
+        self.queued_bytes += frame.len();
+        if let Some(old) = self.queue.insert(seq, frame.to_vec()) {
+            self.queued_bytes -= old.len();
+        }
     }
 
     /// Runs the timers due at `now`: heartbeat, TestRequest, logon and logout timeouts.
     pub fn handle_timeout(&mut self, now: Now) {
+        self.last_now = now;
+        self.serve_resend(now);
         match self.state {
             SessionState::Disconnected => {}
             SessionState::AwaitingLogon => {
@@ -409,6 +572,9 @@ impl<S: SessionStore> Session<S> {
         match self.state {
             SessionState::Disconnected => None,
             SessionState::AwaitingLogon => Some(self.deadline),
+            SessionState::Active | SessionState::LoggingOut if self.resending.is_some() => {
+                Some(Nanos::ZERO)
+            }
             SessionState::Active | SessionState::LoggingOut => {
                 let grace = self.heartbeat.get() / 5;
                 let limit = self.heartbeat.get().saturating_add(grace);
@@ -557,6 +723,7 @@ impl<S: SessionStore> Session<S> {
         let seq = self.seq.next_out;
         let mut w = MessageWriter::begin(&mut self.tx, msg_type);
         Self::header(&mut w, &self.config, seq, now.wall);
+        self.route.write(&mut w);
         body(&mut w);
         let _ = w.finish();
         self.seq.next_out += 1;
@@ -577,6 +744,7 @@ impl<S: SessionStore> Session<S> {
         let seq = self.seq.next_out;
         let mut w = MessageWriter::begin(&mut self.tx, msg_type);
         Self::header(&mut w, &self.config, seq, now.wall);
+        self.route.write(&mut w);
         body(&mut w);
         let range = w.finish();
         self.seq.next_out += 1;
@@ -614,11 +782,35 @@ impl<S: SessionStore> Session<S> {
         if self.state == SessionState::Disconnected {
             return;
         }
-        self.state = SessionState::Disconnected;
+        let logout = matches!(
+            reason,
+            DisconnectReason::PeerLogout
+                | DisconnectReason::LogoutComplete
+                | DisconnectReason::LogoutTimeout
+        );
+        self.disconnect_with_reset(logout);
         self.events.push_back(SessionEvent::Disconnect {
             session: self.config.session_id,
             reason,
         });
+    }
+
+    /// Ends the session; resets the store if `reset_on_disconnect` (or, after a Logout,
+    /// `reset_on_logout`) asks for it and a Logon was accepted on this connection.
+    fn disconnect_with_reset(&mut self, logout: bool) {
+        self.state = SessionState::Disconnected;
+        let config = &self.config;
+        let reset = config.reset_on_disconnect || (logout && config.reset_on_logout);
+        if !(reset && self.logged_on) {
+            return;
+        }
+        let now = self.last_now;
+        match self.store.reset(now.wall, now.mono) {
+            Ok(()) => self.seq = SeqNums::INITIAL,
+            Err(e) => {
+                tracing::error!(session = self.config.session_id.0, error = %e, "session store reset failed");
+            }
+        }
     }
 
     /// Sends Logout with `text`, then disconnects.
@@ -698,6 +890,18 @@ impl<S: SessionStore> Session<S> {
                 return;
             }
             Err(DecodeError::Invalid {
+                tag: tag::MSG_TYPE,
+                reason: SessionRejectReason::TagOutOfOrder | SessionRejectReason::RequiredTagMissing,
+                ..
+            }) => {
+                // MsgType (35) is not the third field: garbled too (Vol. 2 case 2t).
+                tracing::warn!(
+                    session = self.config.session_id.0,
+                    "dropping message: MsgType is not the third field"
+                );
+                return;
+            }
+            Err(DecodeError::Invalid {
                 tag: t,
                 reason,
                 msg_type,
@@ -709,8 +913,12 @@ impl<S: SessionStore> Session<S> {
         };
         self.last_received = now.mono;
         self.test_request_sent = None;
+        // A SequenceReset in Reset mode is accepted whatever its MsgSeqNum, even 0
+        // (Vol. 2 case 11).
+        let reset_mode = msg.msg_type() == MsgType::SEQUENCE_RESET
+            && !msg.get_flag(tag::GAP_FILL_FLAG).unwrap_or(false);
         let seq = match msg.get(tag::MSG_SEQ_NUM).and_then(parse_uint) {
-            Some(seq) if seq > 0 => seq,
+            Some(seq) if seq > 0 || reset_mode => seq,
             _ => {
                 let reason = DisconnectReason::MissingSeqNum;
                 self.logout_and_disconnect(now, "MsgSeqNum (34) missing or invalid", reason);
@@ -726,10 +934,73 @@ impl<S: SessionStore> Session<S> {
             }
             return;
         }
-        if let SeqCheck::Done = self.check_header(now, &msg, seq) {
+        self.route.capture(&msg);
+        if msg.msg_type() == MsgType::LOGON && msg.get_flag(tag::RESET_SEQ_NUM_FLAG) == Ok(true) {
+            self.on_reset_logon(now, &msg, seq);
+        } else {
+            match self.check_header(now, &msg, seq) {
+                SeqCheck::Expected => self.dispatch(now, &msg, seq),
+                SeqCheck::Gap => self.enqueue(seq, frame),
+                SeqCheck::Done => {}
+            }
+        }
+        self.route.len = 0;
+    }
+
+    /// A Logon with ResetSeqNumFlag=Y on a logged-on session (FIX 4.4 Vol. 2 "Sequence
+    /// Reset", ResetSeqNumFlag): both sides start again at 1; we answer with a Logon
+    /// carrying 141=Y and MsgSeqNum 1.
+    fn on_reset_logon(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
+        let comp_ids_ok = msg.get(tag::SENDER_COMP_ID)
+            == Some(self.config.target_comp_id.as_bytes())
+            && msg.get(tag::TARGET_COMP_ID) == Some(self.config.sender_comp_id.as_bytes());
+        if !comp_ids_ok {
+            self.reject(
+                now,
+                seq,
+                MsgType::LOGON,
+                tag::SENDER_COMP_ID,
+                SessionRejectReason::CompIdProblem,
+            );
+            self.logout_and_disconnect(now, "CompID problem", DisconnectReason::BadCompId);
             return;
         }
-        self.dispatch(now, &msg, seq);
+        if seq != 1 {
+            let reason = DisconnectReason::BadLogon;
+            self.logout_and_disconnect(now, "ResetSeqNumFlag=Y requires MsgSeqNum 1", reason);
+            return;
+        }
+        let hb = msg
+            .get(tag::HEART_BT_INT)
+            .and_then(parse_uint)
+            .map(Duration::from_secs)
+            .filter(|d| (self.config.min_heartbeat..=self.config.max_heartbeat).contains(d));
+        let Some(hb) = hb else {
+            let reason = DisconnectReason::BadLogon;
+            self.logout_and_disconnect(now, "HeartBtInt (108) out of range", reason);
+            return;
+        };
+        if let Err(e) = self.store.reset(now.wall, now.mono) {
+            self.store_failed(&e);
+            return;
+        }
+        self.seq = SeqNums::INITIAL;
+        self.resend_until = None;
+        self.resending = None;
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.heartbeat = Nanos::from(hb);
+        let hb_secs = hb.as_secs();
+        self.send_admin(now, MsgType::LOGON, |w| {
+            w.uint(tag::ENCRYPT_METHOD, 0)
+                .uint(tag::HEART_BT_INT, hb_secs)
+                .flag(tag::RESET_SEQ_NUM_FLAG, true);
+        });
+        self.advance_in(now, 2);
+        self.events.push_back(SessionEvent::LoggedOn {
+            session: self.config.session_id,
+            reset: true,
+        });
     }
 
     /// A well-framed message with a bad field: Reject it if it is the expected one.
@@ -784,6 +1055,11 @@ impl<S: SessionStore> Session<S> {
             self.logout_and_disconnect(now, "invalid username or password", reason);
             return;
         }
+        // SendingTime accuracy applies to the Logon too (Vol. 2 case 1d).
+        if let Err(text) = self.sending_time(now, msg) {
+            self.logout_and_disconnect(now, text, DisconnectReason::SendingTimeAccuracy);
+            return;
+        }
         if msg.get(tag::ENCRYPT_METHOD) != Some(b"0") {
             let reason = DisconnectReason::BadLogon;
             self.logout_and_disconnect(now, "EncryptMethod (98) must be 0", reason);
@@ -815,12 +1091,12 @@ impl<S: SessionStore> Session<S> {
                 return;
             }
         };
-        if reset {
-            if seq != 1 {
-                let reason = DisconnectReason::BadLogon;
-                self.logout_and_disconnect(now, "ResetSeqNumFlag=Y requires MsgSeqNum 1", reason);
-                return;
-            }
+        if reset && seq != 1 {
+            let reason = DisconnectReason::BadLogon;
+            self.logout_and_disconnect(now, "ResetSeqNumFlag=Y requires MsgSeqNum 1", reason);
+            return;
+        }
+        if reset || self.config.reset_on_logon {
             if let Err(e) = self.store.reset(now.wall, now.mono) {
                 self.store_failed(&e);
                 return;
@@ -834,6 +1110,7 @@ impl<S: SessionStore> Session<S> {
         }
         self.heartbeat = Nanos::from(hb);
         self.state = SessionState::Active;
+        self.logged_on = true;
         let hb_secs = hb.as_secs();
         self.send_admin(now, MsgType::LOGON, |w| {
             w.uint(tag::ENCRYPT_METHOD, 0)
@@ -856,6 +1133,21 @@ impl<S: SessionStore> Session<S> {
         }
     }
 
+    /// Checks SendingTime (52) of a Logon against our clock: the Logout text if wrong.
+    fn sending_time(&self, now: Now, msg: &Message<'_>) -> Result<(), &'static str> {
+        let sent = match msg.get(tag::SENDING_TIME).map(parse_timestamp) {
+            None => return Err("SendingTime (52) missing"),
+            Some(None) => return Err("SendingTime (52) has an incorrect data format"),
+            Some(Some(t)) => t,
+        };
+        match self.config.sending_time_tolerance {
+            Some(tolerance) if skew(sent, now.wall) > Nanos::from(tolerance) => {
+                Err("SendingTime accuracy problem")
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn seq_too_low(&mut self, now: Now, expected: u64, received: u64) {
         let mut text = TextBuf::new();
         let _ = core::fmt::Write::write_fmt(
@@ -871,6 +1163,19 @@ impl<S: SessionStore> Session<S> {
     fn check_header(&mut self, now: Now, msg: &Message<'_>, seq: u64) -> SeqCheck {
         let msg_type = msg.msg_type();
         let expected = self.seq.next_in;
+        // A missing CompID is a missing header field (Vol. 2 case 14b): Reject, no Logout.
+        for t in [tag::SENDER_COMP_ID, tag::TARGET_COMP_ID] {
+            if msg.get(t).is_none() {
+                self.on_invalid(
+                    now,
+                    t,
+                    SessionRejectReason::RequiredTagMissing,
+                    msg_type,
+                    seq,
+                );
+                return SeqCheck::Done;
+            }
+        }
         let bad_comp =
             if msg.get(tag::SENDER_COMP_ID) != Some(self.config.target_comp_id.as_bytes()) {
                 Some(tag::SENDER_COMP_ID)
@@ -900,12 +1205,7 @@ impl<S: SessionStore> Session<S> {
             }
         };
         if let Some(tolerance) = self.config.sending_time_tolerance {
-            let skew = if sending_time >= now.wall {
-                sending_time.saturating_sub(now.wall)
-            } else {
-                now.wall.saturating_sub(sending_time)
-            };
-            if skew > Nanos::from(tolerance) {
+            if skew(sending_time, now.wall) > Nanos::from(tolerance) {
                 self.reject(
                     now,
                     seq,
@@ -974,17 +1274,25 @@ impl<S: SessionStore> Session<S> {
             }
         }
         if seq > expected {
-            // A gap: ask for it and drop this message (it comes again in the resend).
-            // A ResendRequest is answered first; a Logout ends the session anyway.
-            match msg_type {
+            // A gap: ask for it and keep this message until the gap is filled. A
+            // ResendRequest is answered first (only its MsgSeqNum waits); a Logout
+            // ends the session anyway.
+            return match msg_type {
                 MsgType::RESEND_REQUEST => {
                     self.on_resend_request(now, msg, seq);
                     self.request_resend(now, seq);
+                    self.enqueue(seq, &[]);
+                    SeqCheck::Done
                 }
-                MsgType::LOGOUT => self.on_logout(now),
-                _ => self.request_resend(now, seq),
-            }
-            return SeqCheck::Done;
+                MsgType::LOGOUT => {
+                    self.on_logout(now);
+                    SeqCheck::Done
+                }
+                _ => {
+                    self.request_resend(now, seq);
+                    SeqCheck::Gap
+                }
+            };
         }
         if seq < expected {
             if !poss_dup {
@@ -1209,13 +1517,48 @@ impl<S: SessionStore> Session<S> {
         if begin > end {
             return;
         }
+        // One cursor however many requests arrive: memory stays O(1) and each step
+        // serves at most RESEND_CHUNK sequence numbers.
+        self.resending = Some(match self.resending {
+            Some((next, until)) => (next.min(begin), until.max(end)),
+            None => (begin, end),
+        });
+    }
+
+    /// Serves the next chunk of the ResendRequest in progress (FIX 4.4 Vol. 2 "Resend
+    /// Request"): stored application messages again with PossDupFlag=Y and
+    /// OrigSendingTime, SequenceReset-GapFill over admin messages and anything not
+    /// stored. A stored frame that is not this session's message under that MsgSeqNum
+    /// stops the session: it is never sent.
+    fn serve_resend(&mut self, now: Now) {
+        let Some((begin, until)) = self.resending else {
+            return;
+        };
+        if !matches!(self.state, SessionState::Active | SessionState::LoggingOut) {
+            self.resending = None;
+            return;
+        }
+        let end = until.min(begin.saturating_add(RESEND_CHUNK - 1));
         let Session {
             store, tx, config, ..
         } = self;
         let mut gap_start = begin;
+        let mut foreign = None;
         let mut resend = |msg_seq: u64, frame: &[u8]| {
-            let Ok(stored) = Message::decode(frame) else {
+            if foreign.is_some() {
                 return;
+            }
+            let stored = match Message::decode(frame) {
+                Ok(m)
+                    if m.get(tag::MSG_SEQ_NUM).and_then(parse_uint) == Some(msg_seq)
+                        && m.get(tag::TARGET_COMP_ID) == Some(config.target_comp_id.as_bytes()) =>
+                {
+                    m
+                }
+                _ => {
+                    foreign = Some(msg_seq);
+                    return;
+                }
             };
             if msg_seq > gap_start {
                 write_gap_fill(tx, config, now.wall, gap_start, msg_seq);
@@ -1234,13 +1577,35 @@ impl<S: SessionStore> Session<S> {
             gap_start = msg_seq + 1;
         };
         let result = store.for_each_outbound(begin, end, &mut resend);
+        if let Some(msg_seq) = foreign {
+            tracing::error!(
+                session = self.config.session_id.0,
+                msg_seq,
+                "stored message does not match its MsgSeqNum or this session's TargetCompID"
+            );
+            self.resending = None;
+            self.disconnect(DisconnectReason::StoreCorrupt { msg_seq });
+            return;
+        }
+        if let Err(e) = result {
+            self.resending = None;
+            self.store_failed(&e);
+            return;
+        }
         if gap_start <= end {
-            write_gap_fill(tx, config, now.wall, gap_start, end + 1);
+            write_gap_fill(&mut self.tx, &self.config, now.wall, gap_start, end + 1);
         }
         self.last_sent = now.mono;
-        if let Err(e) = result {
-            self.store_failed(&e);
-        }
+        self.resending = (end < until).then_some((end + 1, until));
+    }
+}
+
+/// How far apart two wall-clock times are.
+fn skew(a: UnixNanos, b: UnixNanos) -> Nanos {
+    if a >= b {
+        a.saturating_sub(b)
+    } else {
+        b.saturating_sub(a)
     }
 }
 

@@ -194,6 +194,16 @@ pub struct FixSessionConfig {
     /// Largest HeartBtInt accepted, seconds.
     #[serde(default)]
     pub max_heartbeat_secs: Option<u64>,
+    /// Reset both sequence numbers to 1 on every Logon (QuickFIX ResetOnLogon).
+    #[serde(default)]
+    pub reset_on_logon: bool,
+    /// Reset both sequence numbers to 1 after a Logout (QuickFIX ResetOnLogout).
+    #[serde(default)]
+    pub reset_on_logout: bool,
+    /// Reset both sequence numbers to 1 when a logged-on connection ends (QuickFIX
+    /// ResetOnDisconnect).
+    #[serde(default)]
+    pub reset_on_disconnect: bool,
 }
 
 /// Binary order entry over RDMA.

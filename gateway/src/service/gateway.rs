@@ -153,6 +153,9 @@ impl GatewayAgent {
             if let Some(secs) = s.max_heartbeat_secs {
                 sc.max_heartbeat = std::time::Duration::from_secs(secs);
             }
+            sc.reset_on_logon = s.reset_on_logon;
+            sc.reset_on_logout = s.reset_on_logout;
+            sc.reset_on_disconnect = s.reset_on_disconnect;
             let dir = config
                 .journal
                 .session_dir(&s.sender_comp_id, &s.target_comp_id);
