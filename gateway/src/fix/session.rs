@@ -43,8 +43,7 @@ use tickwarp_runtime::{Nanos, UnixNanos};
 use tickwarp_wire::{AccountId, InstrumentTable};
 
 use super::codec::{
-    DecodeError, Framing, GarbleReason, Message, MessageWriter, is_header_tag, parse_uint,
-    scan_frame,
+    DecodeError, Framing, GarbleReason, Message, MessageWriter, parse_uint, scan_frame,
 };
 use super::fields::{BusinessRejectReason, MsgType, SessionRejectReason, parse_timestamp, tag};
 use super::messages::{
@@ -52,6 +51,12 @@ use super::messages::{
     OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, SessionId,
 };
 use super::store::{SeqNums, SessionStore, StoreError};
+
+pub(crate) mod outbox;
+pub(crate) mod resend;
+
+use outbox::Outbox;
+use resend::{CompIds, ResendCursor, ResendError, write_header};
 
 /// The time of an input: monotonic for timers, wall clock for SendingTime (52).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -275,9 +280,6 @@ impl core::fmt::Write for TextBuf {
     }
 }
 
-/// Sequence numbers served per step of a ResendRequest (bounds memory and work per
-/// duty cycle however large the requested range).
-const RESEND_CHUNK: u64 = 256;
 /// Messages kept beyond a sequence gap; more are dropped (the ResendRequest, EndSeqNo 0,
 /// brings them again).
 const MAX_QUEUED: usize = 1024;
@@ -356,8 +358,8 @@ pub struct Session<S: SessionStore> {
     test_request_sent: Option<Nanos>,
     test_request_count: u64,
     resend_until: Option<u64>,
-    /// A ResendRequest being served: next MsgSeqNum to resend, last one.
-    resending: Option<(u64, u64)>,
+    /// The ResendRequest being served.
+    resend: ResendCursor,
     /// Messages received beyond a sequence gap, by MsgSeqNum, until the gap is filled
     /// (an empty frame: already processed, only its MsgSeqNum is still to consume).
     queue: BTreeMap<u64, Vec<u8>>,
@@ -369,10 +371,7 @@ pub struct Session<S: SessionStore> {
     /// The time of the latest input, for work done without one (see `into_store`).
     last_now: Now,
     rx: Vec<u8>,
-    tx: Vec<u8>,
-    tx_pos: usize,
-    /// `tx[..tx_durable]` is covered by a store flush and may go to the socket.
-    tx_durable: usize,
+    out: Outbox,
     events: VecDeque<SessionEvent>,
 }
 
@@ -405,16 +404,14 @@ impl<S: SessionStore> Session<S> {
             test_request_sent: None,
             test_request_count: 0,
             resend_until: None,
-            resending: None,
+            resend: ResendCursor::default(),
             queue: BTreeMap::new(),
             queued_bytes: 0,
             route: Route::default(),
             logged_on: false,
             last_now: now,
             rx: Vec::with_capacity(rx_capacity),
-            tx: Vec::with_capacity(16 << 10),
-            tx_pos: 0,
-            tx_durable: 0,
+            out: Outbox::with_capacity(16 << 10),
             events: VecDeque::with_capacity(64),
         }
     }
@@ -572,7 +569,7 @@ impl<S: SessionStore> Session<S> {
         match self.state {
             SessionState::Disconnected => None,
             SessionState::AwaitingLogon => Some(self.deadline),
-            SessionState::Active | SessionState::LoggingOut if self.resending.is_some() => {
+            SessionState::Active | SessionState::LoggingOut if self.resend.is_pending() => {
                 Some(Nanos::ZERO)
             }
             SessionState::Active | SessionState::LoggingOut => {
@@ -598,12 +595,8 @@ impl<S: SessionStore> Session<S> {
     /// input and application sends, before writing. If the store fails, the bytes it
     /// does not cover are dropped and the session disconnects.
     pub fn flush(&mut self) {
-        match self.store.flush() {
-            Ok(()) => self.tx_durable = self.tx.len(),
-            Err(e) => {
-                self.tx.truncate(self.tx_durable);
-                self.store_failed(&e);
-            }
+        if let Err(e) = self.out.flush(&mut self.store) {
+            self.store_failed(&e);
         }
     }
 
@@ -611,38 +604,25 @@ impl<S: SessionStore> Session<S> {
     /// returns how many.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
-        if self.tx_durable < self.tx.len() {
+        if self.out.needs_flush() {
             self.flush();
         }
-        let pending = self.transmit_queue();
-        let n = pending.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), pending.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        self.consume_transmit(n);
-        n
+        self.out.copy_out(buf)
     }
 
     /// The outbound bytes a flush has covered, for a driver that writes them in place.
     pub fn transmit_queue(&self) -> &[u8] {
-        self.tx
-            .get(self.tx_pos..self.tx_durable)
-            .unwrap_or_default()
+        self.out.queue()
     }
 
     /// Whether outbound bytes wait for a [`Session::flush`].
     pub fn needs_flush(&self) -> bool {
-        self.tx_durable < self.tx.len()
+        self.out.needs_flush()
     }
 
     /// Marks `n` bytes of [`Session::transmit_queue`] as sent.
     pub fn consume_transmit(&mut self, n: usize) {
-        self.tx_pos = (self.tx_pos + n).min(self.tx_durable);
-        if self.tx_pos == self.tx.len() {
-            self.tx.clear();
-            self.tx_pos = 0;
-            self.tx_durable = 0;
-        }
+        self.out.consume(n);
     }
 
     /// The next application event.
@@ -704,14 +684,6 @@ impl<S: SessionStore> Session<S> {
         })
     }
 
-    /// Writes the standard header (FIX 4.4 Vol. 1 "Standard Message Header").
-    fn header(w: &mut MessageWriter<'_>, config: &SessionConfig, seq: u64, wall: UnixNanos) {
-        w.uint(tag::MSG_SEQ_NUM, seq)
-            .str(tag::SENDER_COMP_ID, &config.sender_comp_id)
-            .timestamp(tag::SENDING_TIME, wall)
-            .str(tag::TARGET_COMP_ID, &config.target_comp_id);
-    }
-
     /// Sends a session message with the next MsgSeqNum; admin messages are not stored
     /// (a resend gap-fills over them).
     fn send_admin(
@@ -721,8 +693,9 @@ impl<S: SessionStore> Session<S> {
         body: impl FnOnce(&mut MessageWriter<'_>),
     ) {
         let seq = self.seq.next_out;
-        let mut w = MessageWriter::begin(&mut self.tx, msg_type);
-        Self::header(&mut w, &self.config, seq, now.wall);
+        let ids = comp_ids(&self.config);
+        let mut w = MessageWriter::begin(self.out.buf(), msg_type);
+        write_header(&mut w, ids, seq, now.wall);
         self.route.write(&mut w);
         body(&mut w);
         let _ = w.finish();
@@ -742,14 +715,15 @@ impl<S: SessionStore> Session<S> {
             return Err(SendError::NotLoggedOn);
         }
         let seq = self.seq.next_out;
-        let mut w = MessageWriter::begin(&mut self.tx, msg_type);
-        Self::header(&mut w, &self.config, seq, now.wall);
+        let ids = comp_ids(&self.config);
+        let mut w = MessageWriter::begin(self.out.buf(), msg_type);
+        write_header(&mut w, ids, seq, now.wall);
         self.route.write(&mut w);
         body(&mut w);
         let range = w.finish();
         self.seq.next_out += 1;
         self.last_sent = now.mono;
-        let frame = self.tx.get(range).unwrap_or_default();
+        let frame = self.out.frame(range);
         match self
             .store
             .append_outbound(seq, frame, self.seq, now.wall, now.mono)
@@ -986,7 +960,7 @@ impl<S: SessionStore> Session<S> {
         }
         self.seq = SeqNums::INITIAL;
         self.resend_until = None;
-        self.resending = None;
+        self.resend.clear();
         self.queue.clear();
         self.queued_bytes = 0;
         self.heartbeat = Nanos::from(hb);
@@ -1511,92 +1485,43 @@ impl<S: SessionStore> Session<S> {
                 return;
             }
         };
-        let last = self.seq.next_out.saturating_sub(1);
-        let end = if end == 0 || end > last { last } else { end };
-        let begin = begin.max(1);
-        if begin > end {
-            return;
-        }
-        // One cursor however many requests arrive: memory stays O(1) and each step
-        // serves at most RESEND_CHUNK sequence numbers.
-        self.resending = Some(match self.resending {
-            Some((next, until)) => (next.min(begin), until.max(end)),
-            None => (begin, end),
-        });
+        self.resend.request(begin, end, self.seq.next_out);
     }
 
-    /// Serves the next chunk of the ResendRequest in progress (FIX 4.4 Vol. 2 "Resend
-    /// Request"): stored application messages again with PossDupFlag=Y and
-    /// OrigSendingTime, SequenceReset-GapFill over admin messages and anything not
-    /// stored. A stored frame that is not this session's message under that MsgSeqNum
-    /// stops the session: it is never sent.
+    /// Serves the next chunk of the ResendRequest in progress (see `resend`); a stored
+    /// frame that is not this session's message under its MsgSeqNum stops the session.
     fn serve_resend(&mut self, now: Now) {
-        let Some((begin, until)) = self.resending else {
+        if !self.resend.is_pending() {
             return;
-        };
+        }
         if !matches!(self.state, SessionState::Active | SessionState::LoggingOut) {
-            self.resending = None;
+            self.resend.clear();
             return;
         }
-        let end = until.min(begin.saturating_add(RESEND_CHUNK - 1));
-        let Session {
-            store, tx, config, ..
-        } = self;
-        let mut gap_start = begin;
-        let mut foreign = None;
-        let mut resend = |msg_seq: u64, frame: &[u8]| {
-            if foreign.is_some() {
-                return;
+        let ids = comp_ids(&self.config);
+        match self
+            .resend
+            .serve(&mut self.store, self.out.buf(), ids, now.wall)
+        {
+            Ok(()) => self.last_sent = now.mono,
+            Err(ResendError::Foreign { msg_seq }) => {
+                tracing::error!(
+                    session = self.config.session_id.0,
+                    msg_seq,
+                    "stored message does not match its MsgSeqNum or this session's TargetCompID"
+                );
+                self.disconnect(DisconnectReason::StoreCorrupt { msg_seq });
             }
-            let stored = match Message::decode(frame) {
-                Ok(m)
-                    if m.get(tag::MSG_SEQ_NUM).and_then(parse_uint) == Some(msg_seq)
-                        && m.get(tag::TARGET_COMP_ID) == Some(config.target_comp_id.as_bytes()) =>
-                {
-                    m
-                }
-                _ => {
-                    foreign = Some(msg_seq);
-                    return;
-                }
-            };
-            if msg_seq > gap_start {
-                write_gap_fill(tx, config, now.wall, gap_start, msg_seq);
-            }
-            let orig = stored.get(tag::SENDING_TIME).unwrap_or_default();
-            let mut w = MessageWriter::begin(tx, stored.msg_type());
-            Self::header(&mut w, config, msg_seq, now.wall);
-            w.flag(tag::POSS_DUP_FLAG, true)
-                .bytes(tag::ORIG_SENDING_TIME, orig);
-            for (t, v) in stored.fields() {
-                if t != tag::MSG_TYPE && !is_header_tag(t) {
-                    w.bytes(t, v);
-                }
-            }
-            let _ = w.finish();
-            gap_start = msg_seq + 1;
-        };
-        let result = store.for_each_outbound(begin, end, &mut resend);
-        if let Some(msg_seq) = foreign {
-            tracing::error!(
-                session = self.config.session_id.0,
-                msg_seq,
-                "stored message does not match its MsgSeqNum or this session's TargetCompID"
-            );
-            self.resending = None;
-            self.disconnect(DisconnectReason::StoreCorrupt { msg_seq });
-            return;
+            Err(ResendError::Store(e)) => self.store_failed(&e),
         }
-        if let Err(e) = result {
-            self.resending = None;
-            self.store_failed(&e);
-            return;
-        }
-        if gap_start <= end {
-            write_gap_fill(&mut self.tx, &self.config, now.wall, gap_start, end + 1);
-        }
-        self.last_sent = now.mono;
-        self.resending = (end < until).then_some((end + 1, until));
+    }
+}
+
+/// The CompIDs on what this session sends.
+fn comp_ids(config: &SessionConfig) -> CompIds<'_> {
+    CompIds {
+        sender: &config.sender_comp_id,
+        target: &config.target_comp_id,
     }
 }
 
@@ -1607,18 +1532,4 @@ fn skew(a: UnixNanos, b: UnixNanos) -> Nanos {
     } else {
         b.saturating_sub(a)
     }
-}
-
-/// A SequenceReset-GapFill with MsgSeqNum `from` and NewSeqNo `to`.
-fn write_gap_fill(tx: &mut Vec<u8>, config: &SessionConfig, wall: UnixNanos, from: u64, to: u64) {
-    let mut w = MessageWriter::begin(tx, MsgType::SEQUENCE_RESET);
-    w.uint(tag::MSG_SEQ_NUM, from)
-        .str(tag::SENDER_COMP_ID, &config.sender_comp_id)
-        .timestamp(tag::SENDING_TIME, wall)
-        .str(tag::TARGET_COMP_ID, &config.target_comp_id)
-        .flag(tag::POSS_DUP_FLAG, true)
-        .timestamp(tag::ORIG_SENDING_TIME, wall)
-        .flag(tag::GAP_FILL_FLAG, true)
-        .uint(tag::NEW_SEQ_NO, to);
-    let _ = w.finish();
 }

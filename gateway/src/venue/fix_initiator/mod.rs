@@ -45,8 +45,8 @@ use tickwarp_wire::{
 
 use super::{Execution, VenueSession, VenueTime};
 use crate::fix::codec::{
-    DecodeError, Framing, GarbleReason, Message, MessageWriter, is_header_tag, parse_price,
-    parse_qty, parse_uint, scan_frame,
+    DecodeError, Framing, GarbleReason, Message, MessageWriter, parse_price, parse_qty, parse_uint,
+    scan_frame,
 };
 use crate::fix::fields::{
     BusinessRejectReason, MsgType, SessionRejectReason, parse_timestamp, tag,
@@ -55,6 +55,8 @@ use crate::fix::messages::{
     NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest, SessionId,
 };
 use crate::fix::session::DisconnectReason;
+use crate::fix::session::outbox::Outbox;
+use crate::fix::session::resend::{CompIds, ResendCursor, ResendError, write_header};
 use crate::fix::store::{SeqNums, SessionStore, StoreError};
 
 /// How the initiator session to one venue is set up.
@@ -190,11 +192,10 @@ pub struct FixVenue<S: SessionStore> {
     test_request_sent: Option<Nanos>,
     test_request_count: u64,
     resend_until: Option<u64>,
+    /// The venue's ResendRequest being served, a chunk per step.
+    resend: ResendCursor,
     rx: Vec<u8>,
-    tx: Vec<u8>,
-    tx_pos: usize,
-    /// `tx[..tx_durable]` is covered by a store flush and may go to the socket.
-    tx_durable: usize,
+    out: Outbox,
     events: VecDeque<FixVenueEvent>,
     executions: VecDeque<Execution>,
     orders: HashMap<ClientOrderId, LiveOrder>,
@@ -228,9 +229,8 @@ impl<S: SessionStore> FixVenue<S> {
             test_request_count: 0,
             resend_until: None,
             rx: Vec::with_capacity(rx_capacity),
-            tx: Vec::with_capacity(16 << 10),
-            tx_pos: 0,
-            tx_durable: 0,
+            resend: ResendCursor::default(),
+            out: Outbox::with_capacity(16 << 10),
             events: VecDeque::with_capacity(16),
             executions: VecDeque::with_capacity(256),
             orders: HashMap::with_capacity(1024),
@@ -313,10 +313,12 @@ impl<S: SessionStore> FixVenue<S> {
         }
         rx.drain(..consumed.min(rx.len()));
         self.rx = rx;
+        self.serve_resend(now);
     }
 
     /// Runs the timers due at `now`: heartbeat, TestRequest, logon and logout timeouts.
     pub fn handle_timeout(&mut self, now: VenueTime) {
+        self.serve_resend(now);
         match self.state {
             FixVenueState::Disconnected => {}
             FixVenueState::AwaitingLogon => {
@@ -362,6 +364,9 @@ impl<S: SessionStore> FixVenue<S> {
         match self.state {
             FixVenueState::Disconnected => None,
             FixVenueState::AwaitingLogon => Some(self.deadline),
+            FixVenueState::Active | FixVenueState::LoggingOut if self.resend.is_pending() => {
+                Some(Nanos::ZERO)
+            }
             FixVenueState::Active | FixVenueState::LoggingOut => {
                 let limit = self.silence_limit().get();
                 let heartbeat = self.last_sent.get().saturating_add(self.heartbeat.get());
@@ -384,12 +389,8 @@ impl<S: SessionStore> FixVenue<S> {
     /// [`FixVenue::transmit_queue`]; once per duty cycle, before writing. If the store
     /// fails, the bytes it does not cover are dropped and the session disconnects.
     pub fn flush(&mut self) {
-        match self.store.flush() {
-            Ok(()) => self.tx_durable = self.tx.len(),
-            Err(e) => {
-                self.tx.truncate(self.tx_durable);
-                self.store_failed(&e);
-            }
+        if let Err(e) = self.out.flush(&mut self.store) {
+            self.store_failed(&e);
         }
     }
 
@@ -397,33 +398,20 @@ impl<S: SessionStore> FixVenue<S> {
     /// `buf`; returns how many.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
-        if self.tx_durable < self.tx.len() {
+        if self.out.needs_flush() {
             self.flush();
         }
-        let pending = self.transmit_queue();
-        let n = pending.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..n), pending.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        self.consume_transmit(n);
-        n
+        self.out.copy_out(buf)
     }
 
     /// The outbound bytes a flush has covered, for a driver that writes them in place.
     pub fn transmit_queue(&self) -> &[u8] {
-        self.tx
-            .get(self.tx_pos..self.tx_durable)
-            .unwrap_or_default()
+        self.out.queue()
     }
 
     /// Marks `n` bytes of [`FixVenue::transmit_queue`] as sent.
     pub fn consume_transmit(&mut self, n: usize) {
-        self.tx_pos = (self.tx_pos + n).min(self.tx_durable);
-        if self.tx_pos == self.tx.len() {
-            self.tx.clear();
-            self.tx_pos = 0;
-            self.tx_durable = 0;
-        }
+        self.out.consume(n);
     }
 
     /// The next session event.
@@ -455,14 +443,6 @@ impl<S: SessionStore> FixVenue<S> {
         Nanos(hb.saturating_add(hb / 5))
     }
 
-    /// Writes the standard header (FIX 4.4 Vol. 1 "Standard Message Header").
-    fn header(w: &mut MessageWriter<'_>, config: &FixVenueConfig, seq: u64, now: VenueTime) {
-        w.uint(tag::MSG_SEQ_NUM, seq)
-            .str(tag::SENDER_COMP_ID, &config.sender_comp_id)
-            .timestamp(tag::SENDING_TIME, now.wall)
-            .str(tag::TARGET_COMP_ID, &config.target_comp_id);
-    }
-
     /// Sends a session message with the next MsgSeqNum; admin messages are not stored
     /// (a resend gap-fills over them).
     fn send_admin(
@@ -472,8 +452,9 @@ impl<S: SessionStore> FixVenue<S> {
         body: impl FnOnce(&mut MessageWriter<'_>),
     ) {
         let seq = self.seq.next_out;
-        let mut w = MessageWriter::begin(&mut self.tx, msg_type);
-        Self::header(&mut w, &self.config, seq, now);
+        let ids = comp_ids(&self.config);
+        let mut w = MessageWriter::begin(self.out.buf(), msg_type);
+        write_header(&mut w, ids, seq, now.wall);
         body(&mut w);
         let _ = w.finish();
         self.seq.next_out += 1;
@@ -490,13 +471,14 @@ impl<S: SessionStore> FixVenue<S> {
         body: impl FnOnce(&mut MessageWriter<'_>),
     ) -> Option<u64> {
         let seq = self.seq.next_out;
-        let mut w = MessageWriter::begin(&mut self.tx, msg_type);
-        Self::header(&mut w, &self.config, seq, now);
+        let ids = comp_ids(&self.config);
+        let mut w = MessageWriter::begin(self.out.buf(), msg_type);
+        write_header(&mut w, ids, seq, now.wall);
         body(&mut w);
         let range = w.finish();
         self.seq.next_out += 1;
         self.last_sent = now.mono;
-        let frame = self.tx.get(range).unwrap_or_default();
+        let frame = self.out.frame(range);
         match self
             .store
             .append_outbound(seq, frame, self.seq, now.wall, now.mono)
@@ -912,43 +894,33 @@ impl<S: SessionStore> FixVenue<S> {
                 return;
             }
         };
-        let last = self.seq.next_out.saturating_sub(1);
-        let end = if end == 0 || end > last { last } else { end };
-        let begin = begin.max(1);
-        if begin > end {
+        self.resend.request(begin, end, self.seq.next_out);
+    }
+
+    /// Serves the next chunk of the venue's ResendRequest (see `fix::session::resend`);
+    /// a stored frame that is not ours under its MsgSeqNum stops the session.
+    fn serve_resend(&mut self, now: VenueTime) {
+        if !self.resend.is_pending() {
             return;
         }
-        let FixVenue {
-            store, tx, config, ..
-        } = self;
-        let mut gap_start = begin;
-        let mut resend = |msg_seq: u64, frame: &[u8]| {
-            let Ok(stored) = Message::decode(frame) else {
-                return;
-            };
-            if msg_seq > gap_start {
-                write_gap_fill(tx, config, now, gap_start, msg_seq);
-            }
-            let orig = stored.get(tag::SENDING_TIME).unwrap_or_default();
-            let mut w = MessageWriter::begin(tx, stored.msg_type());
-            Self::header(&mut w, config, msg_seq, now);
-            w.flag(tag::POSS_DUP_FLAG, true)
-                .bytes(tag::ORIG_SENDING_TIME, orig);
-            for (t, v) in stored.fields() {
-                if t != tag::MSG_TYPE && !is_header_tag(t) {
-                    w.bytes(t, v);
-                }
-            }
-            let _ = w.finish();
-            gap_start = msg_seq + 1;
-        };
-        let result = store.for_each_outbound(begin, end, &mut resend);
-        if gap_start <= end {
-            write_gap_fill(tx, config, now, gap_start, end + 1);
+        if !matches!(
+            self.state,
+            FixVenueState::Active | FixVenueState::LoggingOut
+        ) {
+            self.resend.clear();
+            return;
         }
-        self.last_sent = now.mono;
-        if let Err(e) = result {
-            self.store_failed(&e);
+        let ids = comp_ids(&self.config);
+        match self
+            .resend
+            .serve(&mut self.store, self.out.buf(), ids, now.wall)
+        {
+            Ok(()) => self.last_sent = now.mono,
+            Err(ResendError::Foreign { msg_seq }) => {
+                tracing::error!(venue = %self.config.target_comp_id, msg_seq, "stored message does not match its MsgSeqNum or TargetCompID");
+                self.disconnect(DisconnectReason::StoreCorrupt { msg_seq });
+            }
+            Err(ResendError::Store(e)) => self.store_failed(&e),
         }
     }
 
@@ -1450,18 +1422,12 @@ impl<S: SessionStore> VenueSession for FixVenue<S> {
     }
 }
 
-/// A SequenceReset-GapFill with MsgSeqNum `from` and NewSeqNo `to`.
-fn write_gap_fill(tx: &mut Vec<u8>, config: &FixVenueConfig, now: VenueTime, from: u64, to: u64) {
-    let mut w = MessageWriter::begin(tx, MsgType::SEQUENCE_RESET);
-    w.uint(tag::MSG_SEQ_NUM, from)
-        .str(tag::SENDER_COMP_ID, &config.sender_comp_id)
-        .timestamp(tag::SENDING_TIME, now.wall)
-        .str(tag::TARGET_COMP_ID, &config.target_comp_id)
-        .flag(tag::POSS_DUP_FLAG, true)
-        .timestamp(tag::ORIG_SENDING_TIME, now.wall)
-        .flag(tag::GAP_FILL_FLAG, true)
-        .uint(tag::NEW_SEQ_NO, to);
-    let _ = w.finish();
+/// The CompIDs on what this session sends.
+fn comp_ids(config: &FixVenueConfig) -> CompIds<'_> {
+    CompIds {
+        sender: &config.sender_comp_id,
+        target: &config.target_comp_id,
+    }
 }
 
 /// A venue's OrderID (37) or ExecID (17) as `u64`: the number itself when it is decimal,

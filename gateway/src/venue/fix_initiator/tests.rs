@@ -276,6 +276,39 @@ fn resend_request_resends_orders_and_gap_fills_admin() {
 }
 
 #[test]
+fn a_huge_resend_request_is_served_in_bounded_chunks() {
+    let mut venue = logged_on();
+    for i in 0..600 {
+        venue.submit_new(at(1), &new_order(&format!("B{i}"), 100));
+    }
+    let mut buf = vec![0u8; 1 << 16];
+    while venue.poll_transmit(&mut buf) > 0 {}
+    let mut bytes = Vec::new();
+    for seq in 2..202 {
+        bytes.extend(from_venue("2", seq, "7=1|16=0|"));
+    }
+    venue.handle_bytes(at(2), &bytes);
+    let mut seqs: Vec<u64> = sent(&mut venue)
+        .iter()
+        .map(|m| field(m, tag::MSG_SEQ_NUM).parse().unwrap_or(0))
+        .collect();
+    assert!(seqs.len() <= 256, "one step served {}", seqs.len());
+    assert_eq!(venue.poll_timeout(), Some(Nanos::ZERO), "more to serve");
+    for _ in 0..3 {
+        venue.handle_timeout(at(2));
+        seqs.extend(
+            sent(&mut venue)
+                .iter()
+                .map(|m| field(m, tag::MSG_SEQ_NUM).parse::<u64>().unwrap_or(0)),
+        );
+    }
+    // GapFill 1, then the 600 orders 2..=601, each once and in order.
+    assert_eq!(seqs.len(), 601);
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_ne!(venue.poll_timeout(), Some(Nanos::ZERO));
+}
+
+#[test]
 fn a_gap_is_requested_and_a_gap_fill_closes_it() {
     let mut venue = logged_on();
     venue.handle_bytes(at(1), &from_venue("0", 5, ""));
