@@ -52,9 +52,11 @@ use super::messages::{
 };
 use super::store::{SeqNums, SessionStore, StoreError};
 
+pub(crate) mod liveness;
 pub(crate) mod outbox;
 pub(crate) mod resend;
 
+use liveness::{Due, Liveness};
 use outbox::Outbox;
 use resend::{CompIds, ResendCursor, ResendError, write_header};
 
@@ -352,11 +354,8 @@ pub struct Session<S: SessionStore> {
     state: SessionState,
     seq: SeqNums,
     deadline: Nanos,
-    heartbeat: Nanos,
-    last_sent: Nanos,
-    last_received: Nanos,
-    test_request_sent: Option<Nanos>,
-    test_request_count: u64,
+    /// Heartbeat and TestRequest timing.
+    liveness: Liveness,
     resend_until: Option<u64>,
     /// The ResendRequest being served.
     resend: ResendCursor,
@@ -398,11 +397,7 @@ impl<S: SessionStore> Session<S> {
             state: SessionState::AwaitingLogon,
             seq,
             deadline,
-            heartbeat: Nanos::from(Duration::from_secs(30)),
-            last_sent: now.mono,
-            last_received: now.mono,
-            test_request_sent: None,
-            test_request_count: 0,
+            liveness: Liveness::new(Duration::from_secs(30), now.mono),
             resend_until: None,
             resend: ResendCursor::default(),
             queue: BTreeMap::new(),
@@ -433,7 +428,7 @@ impl<S: SessionStore> Session<S> {
 
     /// The heartbeat interval agreed at Logon (30 s before it).
     pub fn heartbeat_interval(&self) -> Duration {
-        self.heartbeat.as_duration()
+        self.liveness.heartbeat()
     }
 
     /// The session store.
@@ -533,33 +528,14 @@ impl<S: SessionStore> Session<S> {
             SessionState::LoggingOut if now.mono >= self.deadline => {
                 self.disconnect(DisconnectReason::LogoutTimeout);
             }
-            SessionState::Active | SessionState::LoggingOut => {
-                // FIX 4.4 Vol. 2 "Heartbeat": send one after HeartBtInt of our silence;
-                // "TestRequest": after HeartBtInt plus a reasonable transmission time
-                // (20 %) of inbound silence, then disconnect if that goes unanswered too.
-                let grace = Nanos(self.heartbeat.get() / 5);
-                let limit = Nanos(self.heartbeat.get().saturating_add(grace.get()));
-                match self.test_request_sent {
-                    Some(sent) if now.mono.saturating_sub(sent) >= limit => {
-                        self.disconnect(DisconnectReason::TestRequestTimeout);
-                        return;
-                    }
-                    None if now.mono.saturating_sub(self.last_received) >= limit => {
-                        self.test_request_count += 1;
-                        let id = self.test_request_count;
-                        self.send_admin(now, MsgType::TEST_REQUEST, |w| {
-                            w.uint(tag::TEST_REQ_ID, id);
-                        });
-                        self.test_request_sent = Some(now.mono);
-                    }
-                    _ => {}
-                }
-                if self.state != SessionState::Disconnected
-                    && now.mono.saturating_sub(self.last_sent) >= self.heartbeat
-                {
-                    self.send_admin(now, MsgType::HEARTBEAT, |_| {});
-                }
-            }
+            SessionState::Active | SessionState::LoggingOut => match self.liveness.poll(now.mono) {
+                Due::Timeout => self.disconnect(DisconnectReason::TestRequestTimeout),
+                Due::TestRequest(id) => self.send_admin(now, MsgType::TEST_REQUEST, |w| {
+                    w.uint(tag::TEST_REQ_ID, id);
+                }),
+                Due::Heartbeat => self.send_admin(now, MsgType::HEARTBEAT, |_| {}),
+                Due::Nothing => {}
+            },
         }
     }
 
@@ -573,18 +549,11 @@ impl<S: SessionStore> Session<S> {
                 Some(Nanos::ZERO)
             }
             SessionState::Active | SessionState::LoggingOut => {
-                let grace = self.heartbeat.get() / 5;
-                let limit = self.heartbeat.get().saturating_add(grace);
-                let heartbeat = self.last_sent.get().saturating_add(self.heartbeat.get());
-                let inbound = match self.test_request_sent {
-                    Some(sent) => sent.get().saturating_add(limit),
-                    None => self.last_received.get().saturating_add(limit),
-                };
-                let mut next = heartbeat.min(inbound);
+                let mut next = self.liveness.deadline();
                 if self.state == SessionState::LoggingOut {
-                    next = next.min(self.deadline.get());
+                    next = next.min(self.deadline);
                 }
-                Some(Nanos(next))
+                Some(next)
             }
         }
     }
@@ -700,7 +669,7 @@ impl<S: SessionStore> Session<S> {
         body(&mut w);
         let _ = w.finish();
         self.seq.next_out += 1;
-        self.last_sent = now.mono;
+        self.liveness.on_sent(now.mono);
         self.persist(now);
     }
 
@@ -722,7 +691,7 @@ impl<S: SessionStore> Session<S> {
         body(&mut w);
         let range = w.finish();
         self.seq.next_out += 1;
-        self.last_sent = now.mono;
+        self.liveness.on_sent(now.mono);
         let frame = self.out.frame(range);
         match self
             .store
@@ -885,8 +854,7 @@ impl<S: SessionStore> Session<S> {
                 return;
             }
         };
-        self.last_received = now.mono;
-        self.test_request_sent = None;
+        self.liveness.on_received(now.mono);
         // A SequenceReset in Reset mode is accepted whatever its MsgSeqNum, even 0
         // (Vol. 2 case 11).
         let reset_mode = msg.msg_type() == MsgType::SEQUENCE_RESET
@@ -963,7 +931,7 @@ impl<S: SessionStore> Session<S> {
         self.resend.clear();
         self.queue.clear();
         self.queued_bytes = 0;
-        self.heartbeat = Nanos::from(hb);
+        self.liveness.set_heartbeat(hb);
         let hb_secs = hb.as_secs();
         self.send_admin(now, MsgType::LOGON, |w| {
             w.uint(tag::ENCRYPT_METHOD, 0)
@@ -991,8 +959,7 @@ impl<S: SessionStore> Session<S> {
             self.logout_and_disconnect(now, "first message must be a valid Logon", reason);
             return;
         }
-        self.last_received = now.mono;
-        self.test_request_sent = None;
+        self.liveness.on_received(now.mono);
         let expected = self.seq.next_in;
         if seq > expected {
             self.request_resend(now, seq);
@@ -1082,7 +1049,7 @@ impl<S: SessionStore> Session<S> {
             self.seq_too_low(now, expected, seq);
             return;
         }
-        self.heartbeat = Nanos::from(hb);
+        self.liveness.set_heartbeat(hb);
         self.state = SessionState::Active;
         self.logged_on = true;
         let hb_secs = hb.as_secs();
@@ -1503,7 +1470,7 @@ impl<S: SessionStore> Session<S> {
             .resend
             .serve(&mut self.store, self.out.buf(), ids, now.wall)
         {
-            Ok(()) => self.last_sent = now.mono,
+            Ok(()) => self.liveness.on_sent(now.mono),
             Err(ResendError::Foreign { msg_seq }) => {
                 tracing::error!(
                     session = self.config.session_id.0,

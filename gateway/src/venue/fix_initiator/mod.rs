@@ -55,6 +55,7 @@ use crate::fix::messages::{
     NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest, SessionId,
 };
 use crate::fix::session::DisconnectReason;
+use crate::fix::session::liveness::{Due, Liveness};
 use crate::fix::session::outbox::Outbox;
 use crate::fix::session::resend::{CompIds, ResendCursor, ResendError, write_header};
 use crate::fix::store::{SeqNums, SessionStore, StoreError};
@@ -186,11 +187,8 @@ pub struct FixVenue<S: SessionStore> {
     state: FixVenueState,
     seq: SeqNums,
     deadline: Nanos,
-    heartbeat: Nanos,
-    last_sent: Nanos,
-    last_received: Nanos,
-    test_request_sent: Option<Nanos>,
-    test_request_count: u64,
+    /// Heartbeat and TestRequest timing.
+    liveness: Liveness,
     resend_until: Option<u64>,
     /// The venue's ResendRequest being served, a chunk per step.
     resend: ResendCursor,
@@ -217,16 +215,12 @@ impl<S: SessionStore> FixVenue<S> {
         let rx_capacity = config.max_body_len.saturating_mul(2).max(4096);
         let mut venue = FixVenue {
             deadline: now.mono.saturating_add(config.logon_timeout),
-            heartbeat: Nanos::from(Duration::from_secs(heartbeat_secs)),
+            liveness: Liveness::new(Duration::from_secs(heartbeat_secs), now.mono),
             config,
             instruments,
             store,
             state: FixVenueState::AwaitingLogon,
             seq,
-            last_sent: now.mono,
-            last_received: now.mono,
-            test_request_sent: None,
-            test_request_count: 0,
             resend_until: None,
             rx: Vec::with_capacity(rx_capacity),
             resend: ResendCursor::default(),
@@ -329,32 +323,15 @@ impl<S: SessionStore> FixVenue<S> {
             FixVenueState::LoggingOut if now.mono >= self.deadline => {
                 self.disconnect(DisconnectReason::LogoutTimeout);
             }
-            FixVenueState::Active | FixVenueState::LoggingOut => {
-                // FIX 4.4 Vol. 2 "Heartbeat": one after HeartBtInt of our silence;
-                // "Test Request": after HeartBtInt plus a reasonable transmission time
-                // (20 %) of inbound silence, then disconnect if that goes unanswered too.
-                let limit = self.silence_limit();
-                match self.test_request_sent {
-                    Some(sent) if now.mono.saturating_sub(sent) >= limit => {
-                        self.disconnect(DisconnectReason::TestRequestTimeout);
-                        return;
-                    }
-                    None if now.mono.saturating_sub(self.last_received) >= limit => {
-                        self.test_request_count += 1;
-                        let id = self.test_request_count;
-                        self.send_admin(now, MsgType::TEST_REQUEST, |w| {
-                            w.uint(tag::TEST_REQ_ID, id);
-                        });
-                        self.test_request_sent = Some(now.mono);
-                    }
-                    _ => {}
-                }
-                if self.state != FixVenueState::Disconnected
-                    && now.mono.saturating_sub(self.last_sent) >= self.heartbeat
-                {
-                    self.send_admin(now, MsgType::HEARTBEAT, |_| {});
-                }
-            }
+            FixVenueState::Active | FixVenueState::LoggingOut => match self.liveness.poll(now.mono)
+            {
+                Due::Timeout => self.disconnect(DisconnectReason::TestRequestTimeout),
+                Due::TestRequest(id) => self.send_admin(now, MsgType::TEST_REQUEST, |w| {
+                    w.uint(tag::TEST_REQ_ID, id);
+                }),
+                Due::Heartbeat => self.send_admin(now, MsgType::HEARTBEAT, |_| {}),
+                Due::Nothing => {}
+            },
         }
     }
 
@@ -368,18 +345,11 @@ impl<S: SessionStore> FixVenue<S> {
                 Some(Nanos::ZERO)
             }
             FixVenueState::Active | FixVenueState::LoggingOut => {
-                let limit = self.silence_limit().get();
-                let heartbeat = self.last_sent.get().saturating_add(self.heartbeat.get());
-                let inbound = self
-                    .test_request_sent
-                    .unwrap_or(self.last_received)
-                    .get()
-                    .saturating_add(limit);
-                let mut next = heartbeat.min(inbound);
+                let mut next = self.liveness.deadline();
                 if self.state == FixVenueState::LoggingOut {
-                    next = next.min(self.deadline.get());
+                    next = next.min(self.deadline);
                 }
-                Some(Nanos(next))
+                Some(next)
             }
         }
     }
@@ -437,12 +407,6 @@ impl<S: SessionStore> FixVenue<S> {
         }
     }
 
-    /// HeartBtInt plus the 20 % transmission grace.
-    fn silence_limit(&self) -> Nanos {
-        let hb = self.heartbeat.get();
-        Nanos(hb.saturating_add(hb / 5))
-    }
-
     /// Sends a session message with the next MsgSeqNum; admin messages are not stored
     /// (a resend gap-fills over them).
     fn send_admin(
@@ -458,7 +422,7 @@ impl<S: SessionStore> FixVenue<S> {
         body(&mut w);
         let _ = w.finish();
         self.seq.next_out += 1;
-        self.last_sent = now.mono;
+        self.liveness.on_sent(now.mono);
         self.persist(now);
     }
 
@@ -477,7 +441,7 @@ impl<S: SessionStore> FixVenue<S> {
         body(&mut w);
         let range = w.finish();
         self.seq.next_out += 1;
-        self.last_sent = now.mono;
+        self.liveness.on_sent(now.mono);
         let frame = self.out.frame(range);
         match self
             .store
@@ -601,8 +565,7 @@ impl<S: SessionStore> FixVenue<S> {
                 return;
             }
         };
-        self.last_received = now.mono;
-        self.test_request_sent = None;
+        self.liveness.on_received(now.mono);
         let Some(seq) = msg
             .get(tag::MSG_SEQ_NUM)
             .and_then(parse_uint)
@@ -652,8 +615,7 @@ impl<S: SessionStore> FixVenue<S> {
             self.logout_and_disconnect(now, "invalid Logon", reason);
             return;
         }
-        self.last_received = now.mono;
-        self.test_request_sent = None;
+        self.liveness.on_received(now.mono);
         let expected = self.seq.next_in;
         if seq > expected {
             self.request_resend(now, seq);
@@ -915,7 +877,7 @@ impl<S: SessionStore> FixVenue<S> {
             .resend
             .serve(&mut self.store, self.out.buf(), ids, now.wall)
         {
-            Ok(()) => self.last_sent = now.mono,
+            Ok(()) => self.liveness.on_sent(now.mono),
             Err(ResendError::Foreign { msg_seq }) => {
                 tracing::error!(venue = %self.config.target_comp_id, msg_seq, "stored message does not match its MsgSeqNum or TargetCompID");
                 self.disconnect(DisconnectReason::StoreCorrupt { msg_seq });
