@@ -436,14 +436,15 @@ impl<S: SessionStore> Session<S> {
         &self.store
     }
 
-    /// Ends this connection's session and returns its store for the next connection
-    /// (reset first if `reset_on_disconnect` and the connection ended while logged on).
+    /// Ends this connection's session and returns its store, flushed, for the next
+    /// connection (reset first if `reset_on_disconnect` and it ended while logged on).
     pub fn into_store(mut self) -> S {
         if self.state != SessionState::Disconnected {
             self.disconnect_with_reset(false);
-            if let Err(e) = self.store.flush() {
-                tracing::error!(session = self.config.session_id.0, error = %e, "session store failed");
-            }
+        }
+        // What this connection changed is made durable even if no flush came after it.
+        if let Err(e) = self.store.flush() {
+            tracing::error!(session = self.config.session_id.0, error = %e, "session store failed");
         }
         self.store
     }

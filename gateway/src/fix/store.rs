@@ -216,8 +216,9 @@ pub struct JournalStore {
     written: SeqNums,
     /// Sequence numbers as last saved (written at the next flush when they differ).
     seq: SeqNums,
-    /// Wall time of the last save, the timestamp of the record the flush writes.
-    seq_wall: UnixNanos,
+    /// Wall and monotonic time of the last save, the times of the record the flush
+    /// writes.
+    seq_time: (UnixNanos, Nanos),
     syncs: u64,
     index: Vec<(u64, SeqNo)>,
     payload: Vec<u8>,
@@ -286,7 +287,7 @@ impl JournalStore {
             policy,
             written: seq,
             seq,
-            seq_wall: UnixNanos(0),
+            seq_time: (UnixNanos(0), Nanos(0)),
             syncs: 0,
             index,
             payload: Vec::with_capacity(4096),
@@ -325,9 +326,14 @@ impl SessionStore for JournalStore {
         self.seq
     }
 
-    fn save_seq_nums(&mut self, seq: SeqNums, wall: UnixNanos, _: Nanos) -> Result<(), StoreError> {
+    fn save_seq_nums(
+        &mut self,
+        seq: SeqNums,
+        wall: UnixNanos,
+        now: Nanos,
+    ) -> Result<(), StoreError> {
         self.seq = seq;
-        self.seq_wall = wall;
+        self.seq_time = (wall, now);
         Ok(())
     }
 
@@ -387,9 +393,8 @@ impl SessionStore for JournalStore {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         if self.seq != self.written {
-            let (seq, wall) = (self.seq, self.seq_wall);
-            // The journal's own batching clock is not used: a flush syncs below.
-            self.write(RECORD_SEQ_NUMS, seq, &[], wall, Nanos(0))?;
+            let (seq, (wall, now)) = (self.seq, self.seq_time);
+            self.write(RECORD_SEQ_NUMS, seq, &[], wall, now)?;
         }
         if self.policy != FsyncPolicy::Never
             && self.writer.durable_seq().get() + 1 < self.writer.next_seq().get()

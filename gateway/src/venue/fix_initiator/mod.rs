@@ -277,8 +277,12 @@ impl<S: SessionStore> FixVenue<S> {
         self.orders.len()
     }
 
-    /// Ends this connection's session and returns its store for the next connection.
-    pub fn into_store(self) -> S {
+    /// Ends this connection's session and returns its store, flushed, for the next
+    /// connection.
+    pub fn into_store(mut self) -> S {
+        if let Err(e) = self.store.flush() {
+            tracing::error!(venue = %self.config.target_comp_id, error = %e, "session store failed");
+        }
         self.store
     }
 
