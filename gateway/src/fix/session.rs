@@ -55,10 +55,12 @@ use super::store::{SeqNums, SessionStore, StoreError};
 pub(crate) mod liveness;
 pub(crate) mod outbox;
 pub(crate) mod resend;
+mod route;
 
 use liveness::{Due, Liveness};
 use outbox::Outbox;
 use resend::{CompIds, ResendCursor, ResendError, write_header};
+use route::Route;
 
 /// The time of an input: monotonic for timers, wall clock for SendingTime (52).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -285,65 +287,6 @@ impl core::fmt::Write for TextBuf {
 /// Messages kept beyond a sequence gap; more are dropped (the ResendRequest, EndSeqNo 0,
 /// brings them again).
 const MAX_QUEUED: usize = 1024;
-
-/// Third-party routing fields (FIX 4.4 Vol. 2 "Third party addressing"): a reply goes
-/// back with OnBehalfOf* and DeliverTo* swapped.
-const ROUTE_PAIRS: [(u32, u32); 6] = [
-    (115, 128),
-    (116, 129),
-    (144, 145),
-    (128, 115),
-    (129, 116),
-    (145, 144),
-];
-/// Longest routing value reversed; longer ones are not echoed.
-const ROUTE_VALUE_MAX: usize = 64;
-
-/// The reversed routing fields of the inbound message being processed, in fixed
-/// buffers (no allocation per message).
-#[derive(Clone, Copy, Debug)]
-struct Route {
-    fields: [(u32, [u8; ROUTE_VALUE_MAX], usize); 6],
-    len: usize,
-}
-
-impl Default for Route {
-    fn default() -> Self {
-        Route {
-            fields: [(0, [0; ROUTE_VALUE_MAX], 0); 6],
-            len: 0,
-        }
-    }
-}
-
-impl Route {
-    /// Takes the routing fields of `msg`, each under its reply tag.
-    fn capture(&mut self, msg: &Message<'_>) {
-        self.len = 0;
-        for (inbound, reply) in ROUTE_PAIRS {
-            let Some(value) = msg.get(inbound) else {
-                continue;
-            };
-            let Some(slot) = self.fields.get_mut(self.len) else {
-                break;
-            };
-            let Some(dst) = slot.1.get_mut(..value.len()) else {
-                continue;
-            };
-            dst.copy_from_slice(value);
-            slot.0 = reply;
-            slot.2 = value.len();
-            self.len += 1;
-        }
-    }
-
-    /// Writes the reversed fields (header fields, right after the standard ones).
-    fn write(&self, w: &mut MessageWriter<'_>) {
-        for (t, value, len) in self.fields.iter().take(self.len) {
-            w.bytes(*t, value.get(..*len).unwrap_or_default());
-        }
-    }
-}
 
 /// The acceptor side of one FIX 4.4 session over one connection.
 #[derive(Debug)]
@@ -887,7 +830,7 @@ impl<S: SessionStore> Session<S> {
                 SeqCheck::Done => {}
             }
         }
-        self.route.len = 0;
+        self.route.clear();
     }
 
     /// A Logon with ResetSeqNumFlag=Y on a logged-on session (FIX 4.4 Vol. 2 "Sequence
