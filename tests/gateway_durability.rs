@@ -8,6 +8,12 @@
 //!   lost nor invented any), and a ResendRequest from 1 is answered: each message the
 //!   client received before the kill comes back at the same MsgSeqNum (PossDup), admin
 //!   messages as gap fills;
+//! - the inbound direction too: the gateway may ask the client to resend (a
+//!   ResendRequest after the client's Logon) only messages it never acted on. A request
+//!   that reaches back to a message the client saw answered (its ExecutionReport
+//!   arrived) means the gateway lost inbound sequence numbers it had acknowledged, and
+//!   fails the test; the client answers a legitimate one with a gap fill, since those
+//!   orders were never acknowledged.
 //! - the restarted gateway takes new orders.
 //!
 //! Every wait is bounded; nothing is timed. Clients run on their own threads with
@@ -183,6 +189,14 @@ struct Knowledge {
     acked: Vec<String>,
     /// MsgSeqNum → (MsgType, ClOrdID) of what arrived.
     received: HashMap<u64, (String, String)>,
+    /// ClOrdID of each request sent → its MsgSeqNum.
+    sent: HashMap<String, u64>,
+    /// The highest MsgSeqNum of ours the gateway has visibly acted on: the orders and
+    /// cancels it sent an ExecutionReport for. (A Logon answered after a restart proves
+    /// nothing about the messages before it: a gap is then asked for.)
+    processed_out: u64,
+    /// ResendRequests the gateway sent: (BeginSeqNo, EndSeqNo).
+    resend_requests: Vec<(u64, u64)>,
 }
 
 struct Client {
@@ -254,7 +268,23 @@ impl Client {
                     }
                     "2" => {
                         let begin = out.num(tag::BEGIN_SEQ_NO)?;
+                        let end = out.num(tag::END_SEQ_NO)?;
                         let next = self.k.next_out;
+                        ensure!(
+                            begin > self.k.processed_out,
+                            "{}: the gateway asks again for our MsgSeqNum {begin}..{end}, \
+                             but it had already answered up to {}: it lost inbound \
+                             sequence numbers it acted on",
+                            self.target,
+                            self.k.processed_out
+                        );
+                        ensure!(
+                            begin < next && (end == 0 || (begin..next).contains(&end)),
+                            "{}: ResendRequest {begin}..{end} for messages we never sent \
+                             (next is {next})",
+                            self.target
+                        );
+                        self.k.resend_requests.push((begin, end));
                         self.send_at(begin, MsgType::SEQUENCE_RESET, |w| {
                             w.flag(tag::POSS_DUP_FLAG, true)
                                 .timestamp(tag::ORIG_SENDING_TIME, clock::unix_now())
@@ -306,7 +336,10 @@ impl Client {
                 _ => cl.clone(),
             };
             if out.get(tag::EXEC_TYPE) == Some("0") {
-                self.k.acked.push(cl);
+                self.k.acked.push(cl.clone());
+            }
+            if let Some(&seq) = self.k.sent.get(&cl) {
+                self.k.processed_out = self.k.processed_out.max(seq);
             }
             self.k.orders.insert(order, (status, cum));
         }
@@ -337,6 +370,7 @@ impl Client {
     }
 
     fn new_order(&mut self, cl: &str, px: &str, qty: u64) -> Result<()> {
+        self.k.sent.insert(cl.to_owned(), self.k.next_out);
         self.send(MsgType::NEW_ORDER_SINGLE, |w| {
             w.str(tag::CL_ORD_ID, cl)
                 .str(tag::SYMBOL, "ACME")
@@ -350,6 +384,7 @@ impl Client {
     }
 
     fn cancel(&mut self, cl: &str, orig: &str) -> Result<()> {
+        self.k.sent.insert(cl.to_owned(), self.k.next_out);
         self.send(MsgType::ORDER_CANCEL_REQUEST, |w| {
             w.str(tag::ORIG_CL_ORD_ID, orig)
                 .str(tag::CL_ORD_ID, cl)
@@ -573,6 +608,12 @@ fn sigkill_mid_stream_loses_no_acknowledged_order_and_keeps_sequence_numbers() -
         after.push(k);
     }
     gateway.kill()?;
+    let asked: usize = after.iter().map(|k| k.resend_requests.len()).sum();
+    let processed: u64 = after.iter().map(|k| k.processed_out).sum();
+    ensure!(
+        processed > 0,
+        "no session saw any of its requests answered: the inbound check checked nothing"
+    );
 
     // Phase 3: the journal against what the clients saw.
     let limits = config.risk_limits()?.clone();
@@ -607,7 +648,8 @@ fn sigkill_mid_stream_loses_no_acknowledged_order_and_keeps_sequence_numbers() -
     ensure!(checked >= KILL_AFTER_ACKS, "checked only {checked} orders");
     eprintln!(
         "{SESSIONS} sessions: {checked} acknowledged orders found in the journal ({} records); \
-         {resent} ExecutionReports resent after the restart",
+         {resent} ExecutionReports resent after the restart; the gateway asked {asked} \
+         times for unanswered messages of ours, never for answered ones",
         recovered.records
     );
     Ok(())

@@ -2,6 +2,11 @@
 //! runs that recording through a strategy, writes the order stream, and replaying it
 //! again with `--compare` finds it identical (replay is deterministic), while a
 //! different strategy's stream is reported as diverging, with exit status 1.
+//!
+//! The counts are checked, not just the words: the recording holds market data, the
+//! market maker answers it with orders (at least its opening bid and ask, and a
+//! requote stream over two seconds of synthetic ticks), the order file holds exactly the
+//! orders the summary counted, and the comparison covers all of them.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -14,6 +19,13 @@ use anyhow::{Context, Result, bail, ensure};
 const RUN_BOUND: Duration = Duration::from_secs(180);
 /// Pause between checks of a running child.
 const POLL: Duration = Duration::from_millis(100);
+/// Fewest market-data records a two-second demo must record (about 11,000 on an idle
+/// 2-core machine; a tenth of that leaves room for a loaded one).
+const MIN_TICKS: u64 = 1_000;
+/// Fewest orders the market maker must send over that recording: its opening bid and
+/// ask, then a requote whenever the mid moves past its threshold (about 300 orders for
+/// 11,000 records, one per ~37 records; 20 is what 1,000 records give with margin).
+const MIN_ORDERS: u64 = 20;
 
 /// Runs `tickwarp ARGS` to completion, killing it after [`RUN_BOUND`].
 fn tickwarp(args: &[&str]) -> Result<Output> {
@@ -46,6 +58,16 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The number between `before` and `after` in the first line of `text` holding both.
+fn number_between(text: &str, before: &str, after: &str) -> Result<u64> {
+    text.lines()
+        .find_map(|line| {
+            let rest = &line[line.find(before)? + before.len()..];
+            rest[..rest.find(after)?].trim().parse().ok()
+        })
+        .with_context(|| format!("no '{before}<n>{after}' in:\n{text}"))
+}
+
 fn path(p: &Path) -> Result<&str> {
     p.to_str().context("temporary path is not UTF-8")
 }
@@ -72,8 +94,26 @@ fn demo_recording_replays_deterministically_and_divergence_is_reported() -> Resu
     ensure!(first.status.success(), "replay failed: {}", text(&first));
     let stdout = String::from_utf8_lossy(&first.stdout);
     ensure!(
-        stdout.contains("market_maker") && stdout.contains("wrote "),
-        "no summary or order file: {}",
+        stdout.contains("market_maker"),
+        "no summary: {}",
+        text(&first)
+    );
+    let ticks = number_between(&stdout, "replayed ", " records")?;
+    let summarized = number_between(&stdout, " ns: ", " orders")?;
+    let written = number_between(&stdout, "wrote ", " orders")?;
+    eprintln!("replay: {ticks} records, {summarized} orders, {written} written");
+    ensure!(
+        ticks >= MIN_TICKS,
+        "only {ticks} market-data records replayed (want >= {MIN_TICKS}): {}",
+        text(&first)
+    );
+    ensure!(
+        written == summarized,
+        "the summary counts {summarized} orders, the file got {written}"
+    );
+    ensure!(
+        written >= MIN_ORDERS,
+        "only {written} orders from the market maker (want >= {MIN_ORDERS}): {}",
         text(&first)
     );
 
@@ -90,6 +130,15 @@ fn demo_recording_replays_deterministically_and_divergence_is_reported() -> Resu
         again.status.success() && String::from_utf8_lossy(&again.stdout).contains("identical"),
         "a second replay differs: {}",
         text(&again)
+    );
+    let compared = number_between(
+        &String::from_utf8_lossy(&again.stdout),
+        "identical to the ",
+        " recorded",
+    )?;
+    ensure!(
+        compared == written,
+        "compared {compared} recorded orders, {written} were written"
     );
 
     let other = tickwarp(&[

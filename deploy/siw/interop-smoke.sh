@@ -10,7 +10,9 @@
 # For each siw variant it boots the VM (SIWVARIANT=<variant>) with
 #   rping -s -P -a 10.0.2.15 -p $SIW_GUESTPORT
 # forwarded to 127.0.0.1:$SIW_HOSTPORT, runs
-#   TICKWARP_SIW_PORT=$SIW_HOSTPORT cargo test -p tickwarp-rdma --test siw_interop -- --test-threads=1
+#   TICKWARP_SIW_PORT=$SIW_HOSTPORT cargo test -p tickwarp-rdma --test siw_interop -- --test-threads=1 --ignored
+# (the VM tests are #[ignore]d so a plain `cargo test` reports them as ignored), checks
+# that every one of them ran and passed (a run of fewer tests is a failure, not a pass),
 # stops the VM, and prints a summary. On a failure it prints the tail of the guest
 # console and the guest's dmesg. Exits 0 only if every variant passed.
 #
@@ -69,6 +71,7 @@ stop_vm() {
 cleanup() {
   stop_capture
   stop_vm
+  [ -n "${WORK:-}" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
@@ -84,6 +87,11 @@ guest_diagnostics() {
   log "---- guest dmesg (last 30 lines) ----"
   CTL_TIMEOUT=15 "$RUNVM" ctl "$HOSTPORT" 'dmesg | tail -30; rdma res show qp' >&2 2>/dev/null || true
 }
+
+# The VM tests in siw_interop.rs: each must run and pass in every variant.
+EXPECTED=$(grep -c '^#\[ignore' "$ROOT/rdma/tests/siw_interop.rs" || true)
+[ "${EXPECTED:-0}" -gt 0 ] || die "no #[ignore]d VM tests found in rdma/tests/siw_interop.rs"
+WORK=$(mktemp -d /tmp/tickwarp-interop-smoke.XXXXXX)
 
 # Build first, so the VM is not idling while the tests compile.
 log "building the interop tests"
@@ -119,11 +127,20 @@ for variant in $VARIANTS; do
     log "[$variant] capturing to $pcap"
   fi
 
-  log "[$variant] running cargo test -p tickwarp-rdma --test siw_interop"
+  log "[$variant] running cargo test -p tickwarp-rdma --test siw_interop -- --ignored"
+  out=$WORK/test-$variant.txt
   # shellcheck disable=SC2086 # CARGO_TEST_ARGS is a word list on purpose
   if (cd "$ROOT" && TICKWARP_SIW_PORT=$HOSTPORT timeout 600 \
-        cargo test -p tickwarp-rdma --test siw_interop -- --test-threads=1 ${CARGO_TEST_ARGS:-}); then
-    RESULTS+=("$variant: PASS")
+        cargo test -p tickwarp-rdma --test siw_interop -- --test-threads=1 --ignored \
+        ${CARGO_TEST_ARGS:-}) 2>&1 | tee "$out" >&2; then
+    summary=$(grep -a 'test result:' "$out" | tail -n1)
+    passed=$(sed -n 's/.*test result: ok\. \([0-9]*\) passed.*/\1/p' "$out" | tail -n1)
+    if [ "${passed:-0}" = "$EXPECTED" ]; then
+      RESULTS+=("$variant: PASS ($passed of $EXPECTED VM tests)")
+    else
+      RESULTS+=("$variant: FAIL (ran ${passed:-0} of $EXPECTED VM tests: $summary)")
+      FAILED=1
+    fi
   else
     RESULTS+=("$variant: FAIL")
     FAILED=1

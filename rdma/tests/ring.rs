@@ -257,6 +257,13 @@ fn lapped_reader_sees_a_gap_then_intact_messages() -> Result<()> {
 /// (lossy), torn or out-of-order messages are not. The writer stays at most one lap
 /// plus two messages ahead of the reader, so slots are constantly overwritten while
 /// the reader copies them.
+///
+/// What the run proves, whatever the scheduling: messages arrive in order with no
+/// silent skip (each is the successor of the previous message or of a gap's resync
+/// point); every sequence number is either delivered intact or inside exactly one
+/// reported gap (delivered + lost == COUNT); no gap is larger than the writer's lead
+/// allows (at most `SLOTS + 1` messages); the last message is always delivered (nothing
+/// can lap it); and nothing follows it.
 fn no_torn_message_under_concurrency(placement: SeqPlacement) -> Result<()> {
     const COUNT: u64 = 20_000;
     const SLOTS: u32 = 4;
@@ -278,7 +285,7 @@ fn no_torn_message_under_concurrency(placement: SeqPlacement) -> Result<()> {
     let done = AtomicBool::new(false);
     let read_up_to = AtomicU64::new(0);
     let (done, read_up_to) = (&done, &read_up_to);
-    let (delivered, gaps) = thread::scope(|s| -> Result<(u64, u64)> {
+    let (delivered, gaps, lost) = thread::scope(|s| -> Result<(u64, u64, u64)> {
         let placer = s.spawn(move || {
             let deadline = Deadline::after(WAIT);
             let mut idle = Idle::new();
@@ -319,18 +326,23 @@ fn no_torn_message_under_concurrency(placement: SeqPlacement) -> Result<()> {
         let mut out = vec![0u8; capacity];
         let deadline = Deadline::after(WAIT);
         let mut idle = Idle::new();
-        let (mut delivered, mut gaps, mut last) = (0u64, 0u64, 0u64);
+        let (mut delivered, mut gaps, mut lost, mut last) = (0u64, 0u64, 0u64, 0u64);
+        let mut last_delivered = 0u64;
         let result = (|| -> Result<()> {
             while last < COUNT {
                 ensure!(!deadline.passed(), "reader stuck after {last}");
                 match reader.poll(&mut out)? {
                     RingPoll::Empty => idle.idle(0),
                     RingPoll::Message { seq, len } => {
-                        ensure!(seq > last, "message {seq} after {last}");
+                        ensure!(
+                            seq == last + 1,
+                            "message {seq} after {last}: skipped without a gap"
+                        );
                         ensure!(len == length_of(seq, capacity), "length of {seq}");
                         verify(seq, &out[..len])?;
                         delivered += 1;
                         last = seq;
+                        last_delivered = seq;
                         read_up_to.store(last, Ordering::Release);
                         idle.idle(1);
                     }
@@ -339,7 +351,15 @@ fn no_torn_message_under_concurrency(placement: SeqPlacement) -> Result<()> {
                             expected == last + 1 && found > expected,
                             "gap {expected}..{found} after {last}"
                         );
+                        // The writer publishes at most SLOTS + 2 past what the reader
+                        // had reached, so the newest message is at most that far ahead.
+                        ensure!(
+                            found - expected <= u64::from(SLOTS) + 1,
+                            "gap {expected}..{found} is wider than the writer's lead allows"
+                        );
+                        ensure!(found <= COUNT, "gap to {found}, past the last message");
                         gaps += 1;
+                        lost += found - expected;
                         last = found - 1;
                         read_up_to.store(last, Ordering::Release);
                         idle.idle(1);
@@ -357,10 +377,26 @@ fn no_torn_message_under_concurrency(placement: SeqPlacement) -> Result<()> {
             .map_err(|_| anyhow::anyhow!("placer thread panicked"))?;
         result?;
         writer_result?;
-        Ok((delivered, gaps))
+        ensure!(
+            last_delivered == COUNT,
+            "{placement:?}: the last message {COUNT} was not delivered (last was {last_delivered})"
+        );
+        Ok((delivered, gaps, lost))
     })?;
-    assert!(delivered > 0, "{placement:?}: nothing delivered");
-    println!("{placement:?}: {delivered} of {COUNT} delivered intact, {gaps} gaps");
+    ensure!(
+        delivered + lost == COUNT,
+        "{placement:?}: {delivered} delivered + {lost} lost in {gaps} gaps != {COUNT} published"
+    );
+    ensure!(
+        (lost == 0) == (gaps == 0),
+        "{placement:?}: {lost} lost in {gaps} gaps"
+    );
+    let mut out = vec![0u8; reader.capacity()];
+    ensure!(
+        reader.poll(&mut out)? == RingPoll::Empty,
+        "{placement:?}: something after the last message"
+    );
+    println!("{placement:?}: {delivered} of {COUNT} delivered intact, {lost} lost in {gaps} gaps");
     Ok(())
 }
 
