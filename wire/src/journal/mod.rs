@@ -59,18 +59,21 @@
 //! defect anywhere else, or one a reader meets inside a complete record, is an error.
 
 mod error;
+mod identity;
 mod reader;
 mod record;
 mod recovery;
 mod segment;
+mod tools;
 mod writer;
 
-pub use error::JournalError;
+pub use error::{Damage, JournalError, Problem};
 pub use reader::JournalReader;
 pub use record::{
-    MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, RECORD_TRAILER_LEN, Record, RecordError,
-    RecordRef, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION, SegmentHeader, emit_record,
-    encoded_len, parse_record,
+    Frame, MARK_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, RECORD_TRAILER_LEN, Record,
+    RecordError, RecordRef, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION, SegmentHeader,
+    emit_mark, emit_record, encoded_len, parse_frame, parse_record,
 };
-pub use recovery::{DropReason, DroppedTail, RecoveryReport};
+pub use recovery::{DropReason, DroppedTail, RecoveryReport, SegmentSummary};
+pub use tools::{CutFile, RepairReport, VerifyReport, repair, verify};
 pub use writer::{FsyncPolicy, JournalConfig, JournalWriter};
