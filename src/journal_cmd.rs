@@ -118,9 +118,13 @@ fn render(report: &VerifyReport) -> String {
                 )
             }
         };
+        let damaged = match seg.damaged_marks {
+            0 => String::new(),
+            n => format!(" ({n} with a bad CRC, skipped: they hold no data)"),
+        };
         let _ = writeln!(
             out,
-            "{}  seqs {}..={}  {} records  {} marks  {} bytes  ({state})",
+            "{}  seqs {}..={}  {} records  {} marks{damaged}  {} bytes  ({state})",
             seg.path.display(),
             seg.first_seq.get(),
             seg.last_seq.get(),

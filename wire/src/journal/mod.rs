@@ -80,11 +80,13 @@
 //! at or after the boundary and no valid mark for a later seq follows it (a mark proves
 //! a sync covered the defect; records after a defect with no mark were never synced).
 //! Everything else refuses: see [`Problem`]. Intact records with no mark after them are
-//! kept. A flipped byte in the last mark of the journal costs only that mark (and the
-//! unsynced records after it). Limits: a single header copy, so a torn header write (a
-//! sub-sector write, which disks make atomic) or a flipped header byte refuses the open;
-//! a flipped byte in a middle mark refuses although no record is damaged (repair then
-//! costs the records after it).
+//! kept. A commit mark whose CRC fails but whose length and kind are intact, followed by
+//! the next record or the end of the file, is skipped and counted
+//! ([`SegmentSummary::damaged_marks`], logged): it holds no data. Limits: one header copy,
+//! so a torn header write (a sub-sector write, which disks make atomic) or a flipped
+//! header byte refuses the open; a flip in a mark's length or kind field refuses unless it
+//! is the journal's last mark.
+
 mod error;
 mod identity;
 mod reader;

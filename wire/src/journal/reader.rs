@@ -87,7 +87,7 @@ impl JournalReader {
             match cursor.step()? {
                 Step::Record(meta) if meta.seq() < self.from => {}
                 Step::Record(meta) => return Ok(Some(meta)),
-                Step::Mark { .. } => {}
+                Step::Mark { .. } | Step::DamagedMark { .. } => {}
                 Step::Invalid { offset, reason } => {
                     return Err(reason.into_error(cursor.path(), offset));
                 }
@@ -108,7 +108,7 @@ impl JournalReader {
                     match cursor.step()? {
                         Step::Record(meta) if meta.seq() < self.from => {}
                         Step::Record(meta) => return Ok(Some(meta)),
-                        Step::Mark { .. } => {}
+                        Step::Mark { .. } | Step::DamagedMark { .. } => {}
                         Step::Invalid { offset, reason } => {
                             return Err(reason.into_error(cursor.path(), offset));
                         }

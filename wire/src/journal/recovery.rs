@@ -164,6 +164,8 @@ pub struct SegmentSummary {
     pub records: u64,
     /// Commit marks read.
     pub marks: u64,
+    /// Commit marks with a bad CRC that were skipped (no record is affected).
+    pub damaged_marks: u64,
     /// File length in bytes.
     pub bytes: u64,
     /// The segment header (`None` when it is torn or invalid).
@@ -216,6 +218,7 @@ struct Scan {
     file_len: u64,
     records: u64,
     marks: u64,
+    damaged_marks: u64,
     last_seq: SeqNo,
     last_record_end: u64,
     /// End of the last valid frame.
@@ -265,6 +268,7 @@ fn scan_segment(
         file_len,
         records: 0,
         marks: 0,
+        damaged_marks: 0,
         last_seq: SeqNo(seg.first_seq.get().saturating_sub(1)),
         last_record_end: SEGMENT_HEADER_LEN as u64,
         end: SEGMENT_HEADER_LEN as u64,
@@ -277,6 +281,14 @@ fn scan_segment(
                 scan.last_seq = meta.seq();
                 scan.last_record_end = meta.end_offset;
                 scan.end = meta.end_offset;
+            }
+            Step::DamagedMark { offset } => {
+                tracing::warn!(
+                    segment = %seg.path.display(),
+                    offset,
+                    "commit mark with a bad CRC skipped (it holds no data)"
+                );
+                scan.damaged_marks += 1;
             }
             Step::Mark { end_offset, .. } => {
                 scan.marks += 1;
@@ -444,6 +456,7 @@ pub(crate) fn analyze(dir: &Path) -> Result<Analysis, JournalError> {
                     last_seq: last_good,
                     records: 0,
                     marks: 0,
+                    damaged_marks: 0,
                     bytes: file_len,
                     header: None,
                 });
@@ -468,6 +481,7 @@ pub(crate) fn analyze(dir: &Path) -> Result<Analysis, JournalError> {
             last_seq: scan.last_seq,
             records: scan.records,
             marks: scan.marks,
+            damaged_marks: scan.damaged_marks,
             bytes: scan.file_len,
             header: Some(h),
         });

@@ -5,7 +5,8 @@
 //! segment in chunks through a reusable buffer and reports each record, the clean or torn
 //! end of the data written so far, or the first defect; deciding what a defect means
 //! (truncate, error, "not yet") is the caller's job. Commit marks are reported as
-//! [`Step::Mark`] (a mark must confirm exactly the last record before it). This module
+//! [`Step::Mark`] (a mark must confirm exactly the last record before it); a mark with a
+//! bad CRC followed by the next record or the end of the file is [`Step::DamagedMark`]. This module
 //! never writes.
 
 use std::ffi::OsStr;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{JournalError, io_err};
 use super::record::{
-    Frame, RECORD_HEADER_LEN, RecordError, RecordRef, SEGMENT_HEADER_LEN, SegmentHeader,
+    Frame, MARK_LEN, RECORD_HEADER_LEN, RecordError, RecordRef, SEGMENT_HEADER_LEN, SegmentHeader,
     parse_frame,
 };
 use super::recovery::DropReason;
@@ -102,6 +103,12 @@ pub(crate) enum Opened {
 pub(crate) enum Step {
     /// A valid record with the expected sequence number.
     Record(RecordMeta),
+    /// A commit mark with a bad CRC (length and kind intact) followed by the next record
+    /// or the end of the file: skipped, since a mark carries no data.
+    DamagedMark {
+        /// File offset of the mark.
+        offset: u64,
+    },
     /// A valid commit mark confirming the records through the last one passed.
     Mark {
         /// File offset just past the mark.
@@ -120,6 +127,21 @@ pub(crate) enum Step {
         offset: u64,
         /// What is wrong.
         reason: DropReason,
+    },
+}
+
+/// What [`SegmentCursor::damaged_mark`] decided.
+enum MarkCheck {
+    /// Not a damaged mark followed by the next record: the defect stands.
+    NotAMark,
+    /// A damaged mark followed by the next record: skip it.
+    Skip,
+    /// Read more and decide again; at end of file, skip the mark if nothing follows it.
+    NeedMore {
+        /// Bytes from the mark's start that must be buffered.
+        need: usize,
+        /// Bytes after the mark buffered now.
+        have: usize,
     },
 }
 
@@ -278,12 +300,55 @@ impl SegmentCursor {
                     }
                 }
                 Err(error) => {
+                    match self.damaged_mark(error) {
+                        MarkCheck::NotAMark => {}
+                        MarkCheck::Skip => {
+                            let offset = self.offset;
+                            self.start += MARK_LEN;
+                            self.offset += MARK_LEN as u64;
+                            return Ok(Step::DamagedMark { offset });
+                        }
+                        MarkCheck::NeedMore { need, have } => {
+                            if self.fill(need)? {
+                                continue;
+                            }
+                            if have == 0 {
+                                // The damaged mark ends the file: skip it too.
+                                let offset = self.offset;
+                                self.start += MARK_LEN;
+                                self.offset += MARK_LEN as u64;
+                                return Ok(Step::DamagedMark { offset });
+                            }
+                        }
+                    }
                     return Ok(Step::Invalid {
                         offset: self.offset,
                         reason: DropReason::Corrupt(error),
                     });
                 }
             }
+        }
+    }
+
+    /// Whether the invalid frame at the cursor is a commit mark with a bad CRC (its
+    /// length and kind intact) followed by the next record or by the end of the file: a
+    /// mark carries no data, so it can be skipped without losing any.
+    fn damaged_mark(&self, error: RecordError) -> MarkCheck {
+        let avail = self.buf.get(self.start..self.end).unwrap_or_default();
+        let looks_like_mark = matches!(error, RecordError::BadCrc { .. })
+            && avail.get(..4) == Some(&[0, 0, 0, 0])
+            && avail.get(6..8) == Some(&[1, 0])
+            && self.passed_a_record();
+        if !looks_like_mark {
+            return MarkCheck::NotAMark;
+        }
+        match parse_frame(avail.get(MARK_LEN..).unwrap_or_default()) {
+            Ok((Frame::Record(next), _)) if next.seq == self.next_seq => MarkCheck::Skip,
+            Err(RecordError::Truncated { need, have }) => MarkCheck::NeedMore {
+                need: MARK_LEN + need,
+                have,
+            },
+            _ => MarkCheck::NotAMark,
         }
     }
 

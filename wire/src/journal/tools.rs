@@ -190,7 +190,7 @@ pub fn repair(dir: impl AsRef<Path>, truncate_after: SeqNo) -> Result<RepairRepo
                             break;
                         }
                     }
-                    Step::Mark { .. } => {}
+                    Step::Mark { .. } | Step::DamagedMark { .. } => {}
                     Step::End { torn: None, .. } if !is_target => break,
                     Step::End { offset, .. } | Step::Invalid { offset, .. } => {
                         return refuse(format!(

@@ -414,8 +414,9 @@ impl JournalWriter {
         let file = match create_segment(&self.dir, &path, first) {
             Ok(file) => file,
             Err(e) => {
-                // A half-created successor would contradict the records still to come here.
-                if path.exists() {
+                // A half-created successor would contradict the records still to come here
+                // (a file that already existed is not ours to remove).
+                if e.io_kind() != Some(std::io::ErrorKind::AlreadyExists) && path.exists() {
                     std::fs::remove_file(&path)
                         .map_err(io_err("remove", &path))
                         .inspect_err(|_| self.poisoned = true)?;
