@@ -7,6 +7,7 @@ mod demo;
 mod devices_cmd;
 mod doctor;
 mod gateway_cmd;
+mod journal_cmd;
 mod replay_cmd;
 mod rping_cmd;
 mod run_cmd;
@@ -50,6 +51,8 @@ enum Command {
     Rping(rping_cmd::RpingArgs),
     /// List the verbs devices this build can use and the soft-iWARP stack.
     Devices(devices_cmd::DevicesArgs),
+    /// Check (`verify`) or explicitly truncate (`repair`) a journal directory.
+    Journal(journal_cmd::JournalArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(&args),
         Command::Rping(args) => rping_cmd::run(&args).map(|()| true),
         Command::Devices(args) => devices_cmd::run(&args).map(|()| true),
+        Command::Journal(args) => return journal_cmd::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -276,7 +276,7 @@ fn reader_reports_corruption_in_an_older_segment() {
     let files = segment_files(dir.path());
     let victim = &files[1];
     let mut bytes = std::fs::read(victim).unwrap();
-    bytes[40] ^= 0x01;
+    bytes[70] ^= 0x01;
     std::fs::write(victim, &bytes).unwrap();
 
     let mut reader = JournalReader::open(dir.path(), SeqNo(1)).unwrap();
@@ -290,7 +290,7 @@ fn reader_reports_corruption_in_an_older_segment() {
     match err {
         JournalError::Corrupt { path, offset, .. } => {
             assert_eq!(&path, victim);
-            assert_eq!(offset, 32);
+            assert_eq!(offset, 64);
         }
         other => panic!("unexpected error {other:?}"),
     }

@@ -2,7 +2,14 @@
 //! returned under `FsyncPolicy::EveryRecord` must be present and intact after reopening.
 //!
 //! The writer is this test binary re-executed with `CHILD_DIR_ENV` set, running only
-//! `child_writer` (which does nothing in a normal test run).
+//! the ignored `child_writer`.
+//!
+//! What this cannot prove: SIGKILL leaves the page cache intact, so this test passes even
+//! with `FsyncPolicy::Never` or with the `fdatasync` removed from the writer. It proves
+//! that recovery keeps every record a killed writer acknowledged (and cuts only its torn
+//! tail). Durability against power loss is tested by the power-cut VM script
+//! (`deploy/siw/power-loss.sh`); in process, `JournalWriter::sync_count` lets tests check
+//! that nothing is released before the sync that covers it.
 
 mod journal_util;
 
@@ -29,12 +36,13 @@ const CHILD_MAX_RECORDS: u64 = 1_000_000;
 /// How long the parent waits for each acknowledgement before giving up.
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Not a test on its own: the writer process of the kill test.
+/// Not a test on its own: the writer process of the kill test (run with `--ignored`).
 #[test]
+#[ignore = "the child process of sigkill_mid_stream_loses_no_acknowledged_record"]
 fn child_writer() {
-    let Some(dir) = std::env::var_os(CHILD_DIR_ENV) else {
-        return;
-    };
+    let dir = std::env::var_os(CHILD_DIR_ENV).expect(
+        "child_writer runs only as the kill test's child (TICKWARP_JOURNAL_KILL_CHILD_DIR)",
+    );
     let (mut writer, _) =
         JournalWriter::open(&dir, config(SEGMENT_BYTES, FsyncPolicy::EveryRecord)).unwrap();
     let mut out = std::io::stdout().lock();
@@ -63,7 +71,13 @@ impl Drop for KillOnDrop {
 fn run_and_kill(dir: &Path) -> Vec<u64> {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -3,8 +3,8 @@
 //! A reader never writes, never truncates and never waits: at the current end of the
 //! journal [`JournalReader::next`] returns `Ok(None)` and a later call sees records
 //! appended since, across segment rolls. A partially written record at the tail is "not
-//! yet"; a complete record that fails its checks is an error. Many readers may follow
-//! one writer (in this or another process).
+//! yet"; a complete record that fails its checks is an error. Commit marks are skipped.
+//! Many readers may follow one writer (in this or another process).
 
 use std::path::{Path, PathBuf};
 
@@ -87,6 +87,7 @@ impl JournalReader {
             match cursor.step()? {
                 Step::Record(meta) if meta.seq() < self.from => {}
                 Step::Record(meta) => return Ok(Some(meta)),
+                Step::Mark { .. } | Step::DamagedMark { .. } => {}
                 Step::Invalid { offset, reason } => {
                     return Err(reason.into_error(cursor.path(), offset));
                 }
@@ -107,6 +108,7 @@ impl JournalReader {
                     match cursor.step()? {
                         Step::Record(meta) if meta.seq() < self.from => {}
                         Step::Record(meta) => return Ok(Some(meta)),
+                        Step::Mark { .. } | Step::DamagedMark { .. } => {}
                         Step::Invalid { offset, reason } => {
                             return Err(reason.into_error(cursor.path(), offset));
                         }

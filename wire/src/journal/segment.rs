@@ -4,7 +4,10 @@
 //! digits so that names sort like numbers (`00000000000000000001.twj`). The cursor reads a
 //! segment in chunks through a reusable buffer and reports each record, the clean or torn
 //! end of the data written so far, or the first defect; deciding what a defect means
-//! (truncate, error, "not yet") is the caller's job. This module never writes.
+//! (truncate, error, "not yet") is the caller's job. Commit marks are reported as
+//! [`Step::Mark`] (a mark must confirm exactly the last record before it); a mark with a
+//! bad CRC followed by the next record or the end of the file is [`Step::DamagedMark`]. This module
+//! never writes.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -15,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use super::error::{JournalError, io_err};
 use super::record::{
-    RECORD_HEADER_LEN, RecordError, RecordRef, SEGMENT_HEADER_LEN, SegmentHeader, parse_record,
+    Frame, MARK_LEN, RECORD_HEADER_LEN, RecordError, RecordRef, SEGMENT_HEADER_LEN, SegmentHeader,
+    parse_frame,
 };
 use super::recovery::DropReason;
 use crate::units::{SeqNo, UnixNanos};
@@ -99,6 +103,17 @@ pub(crate) enum Opened {
 pub(crate) enum Step {
     /// A valid record with the expected sequence number.
     Record(RecordMeta),
+    /// A commit mark with a bad CRC (length and kind intact) followed by the next record
+    /// or the end of the file: skipped, since a mark carries no data.
+    DamagedMark {
+        /// File offset of the mark.
+        offset: u64,
+    },
+    /// A valid commit mark confirming the records through the last one passed.
+    Mark {
+        /// File offset just past the mark.
+        end_offset: u64,
+    },
     /// The end of the data in the file. `torn` is set when a partial record follows.
     End {
         /// File offset of the end of the last valid record.
@@ -112,6 +127,21 @@ pub(crate) enum Step {
         offset: u64,
         /// What is wrong.
         reason: DropReason,
+    },
+}
+
+/// What [`SegmentCursor::damaged_mark`] decided.
+enum MarkCheck {
+    /// Not a damaged mark followed by the next record: the defect stands.
+    NotAMark,
+    /// A damaged mark followed by the next record: skip it.
+    Skip,
+    /// Read more and decide again; at end of file, skip the mark if nothing follows it.
+    NeedMore {
+        /// Bytes from the mark's start that must be buffered.
+        need: usize,
+        /// Bytes after the mark buffered now.
+        have: usize,
     },
 }
 
@@ -138,6 +168,7 @@ impl RecordMeta {
 pub(crate) struct SegmentCursor {
     file: File,
     path: PathBuf,
+    header: SegmentHeader,
     first_seq: SeqNo,
     next_seq: SeqNo,
     buf: Vec<u8>,
@@ -159,11 +190,9 @@ impl SegmentCursor {
         let mut file = File::open(&path).map_err(io_err("open", &path))?;
         let mut header = [0u8; SEGMENT_HEADER_LEN];
         let have = read_full(&mut file, &mut header).map_err(io_err("read", &path))?;
-        if have < SEGMENT_HEADER_LEN {
-            return Ok(Opened::ShortHeader { have });
-        }
-        let parsed = match SegmentHeader::parse(&header) {
+        let parsed = match SegmentHeader::parse(header.get(..have).unwrap_or_default()) {
             Ok(parsed) => parsed,
+            Err(RecordError::Truncated { .. }) => return Ok(Opened::ShortHeader { have }),
             Err(error) => return Ok(Opened::BadHeader(error)),
         };
         if parsed.first_seq != named_first {
@@ -179,6 +208,7 @@ impl SegmentCursor {
         Ok(Opened::Ready(SegmentCursor {
             file,
             path,
+            header: parsed,
             first_seq: parsed.first_seq,
             next_seq: parsed.first_seq,
             buf,
@@ -186,6 +216,11 @@ impl SegmentCursor {
             end: 0,
             offset: SEGMENT_HEADER_LEN as u64,
         }))
+    }
+
+    /// The segment's header as read when the cursor was opened.
+    pub(crate) fn header(&self) -> &SegmentHeader {
+        &self.header
     }
 
     /// The segment file's path.
@@ -215,8 +250,25 @@ impl SegmentCursor {
     pub(crate) fn step(&mut self) -> Result<Step, JournalError> {
         loop {
             let avail = self.buf.get(self.start..self.end).unwrap_or_default();
-            match parse_record(avail) {
-                Ok((record, used)) => {
+            match parse_frame(avail) {
+                Ok((Frame::Mark(seq), used)) => {
+                    let last = SeqNo(self.next_seq.get().wrapping_sub(1));
+                    if seq != last || !self.passed_a_record() {
+                        return Ok(Step::Invalid {
+                            offset: self.offset,
+                            reason: DropReason::SeqMismatch {
+                                expected: last,
+                                found: seq,
+                            },
+                        });
+                    }
+                    self.start += used;
+                    self.offset += used as u64;
+                    return Ok(Step::Mark {
+                        end_offset: self.offset,
+                    });
+                }
+                Ok((Frame::Record(record), used)) => {
                     if record.seq != self.next_seq {
                         return Ok(Step::Invalid {
                             offset: self.offset,
@@ -248,12 +300,55 @@ impl SegmentCursor {
                     }
                 }
                 Err(error) => {
+                    match self.damaged_mark(error) {
+                        MarkCheck::NotAMark => {}
+                        MarkCheck::Skip => {
+                            let offset = self.offset;
+                            self.start += MARK_LEN;
+                            self.offset += MARK_LEN as u64;
+                            return Ok(Step::DamagedMark { offset });
+                        }
+                        MarkCheck::NeedMore { need, have } => {
+                            if self.fill(need)? {
+                                continue;
+                            }
+                            if have == 0 {
+                                // The damaged mark ends the file: skip it too.
+                                let offset = self.offset;
+                                self.start += MARK_LEN;
+                                self.offset += MARK_LEN as u64;
+                                return Ok(Step::DamagedMark { offset });
+                            }
+                        }
+                    }
                     return Ok(Step::Invalid {
                         offset: self.offset,
                         reason: DropReason::Corrupt(error),
                     });
                 }
             }
+        }
+    }
+
+    /// Whether the invalid frame at the cursor is a commit mark with a bad CRC (its
+    /// length and kind intact) followed by the next record or by the end of the file: a
+    /// mark carries no data, so it can be skipped without losing any.
+    fn damaged_mark(&self, error: RecordError) -> MarkCheck {
+        let avail = self.buf.get(self.start..self.end).unwrap_or_default();
+        let looks_like_mark = matches!(error, RecordError::BadCrc { .. })
+            && avail.get(..4) == Some(&[0, 0, 0, 0])
+            && avail.get(6..8) == Some(&[1, 0])
+            && self.passed_a_record();
+        if !looks_like_mark {
+            return MarkCheck::NotAMark;
+        }
+        match parse_frame(avail.get(MARK_LEN..).unwrap_or_default()) {
+            Ok((Frame::Record(next), _)) if next.seq == self.next_seq => MarkCheck::Skip,
+            Err(RecordError::Truncated { need, have }) => MarkCheck::NeedMore {
+                need: MARK_LEN + need,
+                have,
+            },
+            _ => MarkCheck::NotAMark,
         }
     }
 

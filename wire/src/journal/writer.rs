@@ -3,21 +3,45 @@
 //! One writer per directory (not enforced by a lock: the application must not open two).
 //! Time is an argument (`now` on [`JournalWriter::append`] and [`JournalWriter::poll`]);
 //! the writer never reads a clock and never spawns a thread. Appends reuse one encode
-//! buffer and issue one `write` call per record, so the steady state allocates nothing.
+//! buffer and issue one positioned `write` per record, so the steady state allocates
+//! nothing.
+//!
+//! # Syncs
+//!
+//! Every sync (by policy, [`JournalWriter::sync`], a roll, or [`JournalWriter::close`])
+//! appends a commit mark for the last record, calls `fdatasync`, and then rewrites the
+//! segment header's durable boundary in place (it reaches the disk with the next sync, so
+//! on disk it may lag but never claims bytes that were not synced). A roll always syncs,
+//! under every policy, and seals the old segment only after the new one is durable.
+//!
+//! # Errors
+//!
+//! A failed `write` (disk full, EIO) cuts the file back to the last record boundary and
+//! returns the I/O error ([`JournalError::is_disk_full`]); the writer stays usable and a
+//! later append succeeds when space returns. A failed append leaves no record behind.
+//! If the commit mark of a sync cannot be written, every record after
+//! [`JournalWriter::durable_seq`] is discarded (`next_seq` returns to `durable_seq + 1`),
+//! so an owner that rejects those records never sees them again. A failed `fdatasync`
+//! poisons the writer (after it the page cache's state is unknown):
+//! [`JournalWriter::reopen`] cuts the unsynced bytes (keeping a copy) and reruns recovery.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{JournalError, io_err};
+use super::identity::{FILE_MODE, begin_create, finish_create, sync_dir};
 use super::record::{
-    MAX_PAYLOAD, RecordRef, SEGMENT_HEADER_LEN, SegmentHeader, emit_record, encoded_len,
+    MARK_LEN, MAX_PAYLOAD, RecordRef, SEGMENT_HEADER_LEN, SegmentHeader, emit_mark, emit_record,
+    encoded_len,
 };
-use super::recovery::{RecoveryReport, recover};
+use super::recovery::{RecoveryReport, Tail, cut_with_copy, recover};
 use super::segment::segment_path;
 use crate::units::{Nanos, SeqNo, UnixNanos};
 
+/// Mode of a journal directory the writer creates.
+const DIR_MODE: u32 = 0o700;
 /// When appended records are forced to stable storage (`fdatasync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsyncPolicy {
@@ -31,7 +55,8 @@ pub enum FsyncPolicy {
         /// Age of the oldest pending record that triggers a sync.
         max_delay: Duration,
     },
-    /// Never sync (the operating system writes back when it likes); for market data.
+    /// Sync only on an explicit [`JournalWriter::sync`]/[`JournalWriter::close`] and at a
+    /// segment roll (the operating system writes back when it likes); for market data.
     Never,
 }
 
@@ -62,21 +87,29 @@ pub struct JournalWriter {
     config: JournalConfig,
     file: File,
     path: PathBuf,
-    segment_first: SeqNo,
+    /// The current segment's header as last written.
+    header: SegmentHeader,
+    /// Bytes of valid data in the current segment.
     segment_len: u64,
+    /// Length of the current segment covered by the last successful sync.
+    synced_len: u64,
+    /// File offset just past the last record appended to the current segment.
+    last_record_end: u64,
     next_seq: SeqNo,
     durable_seq: SeqNo,
     pending: u32,
     oldest_pending: Nanos,
     buf: Vec<u8>,
     poisoned: bool,
+    sync_count: u64,
 }
 
 impl JournalWriter {
-    /// Opens (creating if needed) the journal in `dir`, recovering its tail first.
+    /// Opens (creating if needed) the journal in `dir`, recovering it first.
     ///
     /// Sequence numbers continue after the last intact record, starting at 1 for a new
     /// journal. Everything recovered is synced before this returns, so it is durable.
+    /// Damage that recovery may not repair is [`JournalError::Damaged`].
     pub fn open(
         dir: impl AsRef<Path>,
         config: JournalConfig,
@@ -92,46 +125,81 @@ impl JournalWriter {
             ));
         }
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        let dir_mode_too_open = prepare_dir(&dir)?;
         let recovered = recover(&dir)?;
         let mut report = recovered.report;
-        let (segment_first, path, file, segment_len) = match recovered.tail {
-            Some((first, path, len)) => {
-                let file = OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .map_err(io_err("open", &path))?;
-                file.sync_all().map_err(io_err("fsync", &path))?;
-                (first, path, file, len)
+        report.dir_mode_too_open = dir_mode_too_open;
+        let tail = match recovered.tail {
+            Some(tail) => {
+                if recovered.finish_identity {
+                    finish_create(&dir)?;
+                }
+                tail
             }
             None => {
-                let path = segment_path(&dir, recovered.next_seq);
-                let file = create_segment(&dir, &path, recovered.next_seq, true)?;
+                begin_create(&dir)?;
+                let first = SeqNo(1);
+                let path = segment_path(&dir, first);
+                drop(create_segment(&dir, &path, first)?);
+                finish_create(&dir)?;
                 report.segments += 1;
-                (recovered.next_seq, path, file, SEGMENT_HEADER_LEN as u64)
+                Tail {
+                    first_seq: first,
+                    path,
+                    len: SEGMENT_HEADER_LEN as u64,
+                    last_seq: SeqNo::NONE,
+                    last_record_end: SEGMENT_HEADER_LEN as u64,
+                }
             }
         };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&tail.path)
+            .map_err(io_err("open", &tail.path))?;
+        let header = SegmentHeader {
+            durable_seq: tail.last_seq,
+            durable_end: tail.last_record_end,
+            ..SegmentHeader::new(tail.first_seq)
+        };
+        file.write_all_at(&header.emit(), 0)
+            .map_err(io_err("write segment header", &tail.path))?;
+        file.sync_all().map_err(io_err("fsync", &tail.path))?;
         let writer = JournalWriter {
             dir,
             config,
             file,
-            path,
-            segment_first,
-            segment_len,
+            path: tail.path,
+            header,
+            segment_len: tail.len,
+            synced_len: tail.len,
+            last_record_end: tail.last_record_end,
             next_seq: recovered.next_seq,
             durable_seq: SeqNo(recovered.next_seq.get().saturating_sub(1)),
             pending: 0,
             oldest_pending: Nanos::ZERO,
             buf: Vec::with_capacity(4096),
             poisoned: false,
+            sync_count: 0,
         };
         Ok((writer, report))
+    }
+
+    /// Reopens the journal after an error: cuts the bytes written since the last
+    /// successful sync (never acknowledged; a copy is kept beside the segment) and reruns
+    /// recovery. The way out of [`JournalError::Poisoned`].
+    pub fn reopen(&mut self) -> Result<RecoveryReport, JournalError> {
+        cut_with_copy(&self.path, self.synced_len, self.durable_seq.next())?;
+        let (writer, report) = JournalWriter::open(&self.dir, self.config)?;
+        *self = writer;
+        Ok(report)
     }
 
     /// Appends one record; returns its sequence number.
     ///
     /// Under [`FsyncPolicy::EveryRecord`] the record is on stable storage when this
-    /// returns. Any I/O error poisons the writer (see [`JournalError::Poisoned`]).
+    /// returns. On error no record is left behind (see the module docs for what a failed
+    /// sync inside an append discards).
     pub fn append(
         &mut self,
         record_type: u16,
@@ -150,9 +218,11 @@ impl JournalWriter {
         }
         let seq = self.next_seq;
         let record_len = encoded_len(payload.len()) as u64;
-        let has_records = self.segment_len > SEGMENT_HEADER_LEN as u64;
-        if has_records && self.segment_len + record_len > self.config.segment_bytes {
-            self.guard(Self::roll)?;
+        let has_records = self.last_record_end > SEGMENT_HEADER_LEN as u64;
+        // Room for the record and the commit mark that will follow it.
+        let needed = record_len + MARK_LEN as u64;
+        if has_records && self.segment_len + needed > self.config.segment_bytes {
+            self.roll()?;
         }
         self.buf.clear();
         let record = RecordRef {
@@ -165,15 +235,20 @@ impl JournalWriter {
             len: payload.len(),
             max: MAX_PAYLOAD,
         })?;
-        let (file, buf, path) = (&mut self.file, &self.buf, &self.path);
-        if let Err(e) = file.write_all(buf) {
-            self.poisoned = true;
-            return Err(io_err("write", path)(e));
+        let every_record = self.config.fsync == FsyncPolicy::EveryRecord;
+        if every_record {
+            emit_mark(&mut self.buf, seq);
         }
-        self.segment_len += record_len;
+        let at = self.segment_len;
+        if let Err(e) = self.file.write_all_at(&self.buf, at) {
+            self.cut_back(at)?;
+            return Err(io_err("write", &self.path)(e));
+        }
+        self.segment_len = at + self.buf.len() as u64;
+        self.last_record_end = at + record_len;
         self.next_seq = seq.next();
         match self.config.fsync {
-            FsyncPolicy::EveryRecord => self.sync()?,
+            FsyncPolicy::EveryRecord => self.commit(seq)?,
             FsyncPolicy::Batched {
                 max_records,
                 max_delay,
@@ -215,6 +290,8 @@ impl JournalWriter {
     }
 
     /// Forces every appended record to stable storage (under any policy).
+    ///
+    /// Writes a commit mark, syncs, then records the durable boundary in the header.
     pub fn sync(&mut self) -> Result<(), JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned);
@@ -223,15 +300,53 @@ impl JournalWriter {
         if self.durable_seq == last {
             return Ok(());
         }
-        self.guard(|w| w.file.sync_data().map_err(io_err("fsync", &w.path)))?;
-        self.durable_seq = last;
-        self.pending = 0;
+        self.buf.clear();
+        emit_mark(&mut self.buf, last);
+        let at = self.segment_len;
+        if let Err(e) = self.file.write_all_at(&self.buf, at) {
+            self.cut_back(self.synced_len)?;
+            self.segment_len = self.synced_len;
+            self.last_record_end = self.header.durable_end;
+            self.next_seq = self.durable_seq.next();
+            self.pending = 0;
+            return Err(io_err("write", &self.path)(e));
+        }
+        self.segment_len = at + MARK_LEN as u64;
+        self.commit(last)
+    }
+
+    /// Syncs, then marks the segment header as cleanly closed. The writer stays usable
+    /// (a later sync clears the mark); call this on shutdown.
+    pub fn close(&mut self) -> Result<(), JournalError> {
+        self.sync()?;
+        let closed = SegmentHeader {
+            closed: true,
+            ..self.header
+        };
+        self.write_header(&closed)?;
+        self.file
+            .sync_data()
+            .map_err(io_err("fsync", &self.path))
+            .inspect_err(|_| self.poisoned = true)?;
+        self.header = closed;
         Ok(())
     }
 
     /// The highest sequence number known to be on stable storage.
     pub fn durable_seq(&self) -> SeqNo {
         self.durable_seq
+    }
+
+    /// Completed syncs (`fdatasync` calls that covered new records) since open: with
+    /// [`durable_seq`](Self::durable_seq), lets tests check that nothing is released
+    /// before the sync that covers it.
+    pub fn sync_count(&self) -> u64 {
+        self.sync_count
+    }
+
+    /// True after a failed sync; see [`reopen`](Self::reopen).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// The sequence number the next append will get.
@@ -246,7 +361,7 @@ impl JournalWriter {
 
     /// The segment file currently appended to, and the sequence number it starts at.
     pub fn current_segment(&self) -> (&Path, SeqNo) {
-        (&self.path, self.segment_first)
+        (&self.path, self.header.first_seq)
     }
 
     /// True when a sync due at `now` (older than `max_delay`) is pending.
@@ -254,53 +369,122 @@ impl JournalWriter {
         now.saturating_sub(self.oldest_pending) >= Nanos::from(max_delay)
     }
 
-    /// Closes the current segment (synced unless the policy is `Never`) and starts the next.
-    fn roll(&mut self) -> Result<(), JournalError> {
-        let durable = self.config.fsync != FsyncPolicy::Never;
-        if durable {
-            self.sync()?;
+    /// `fdatasync`s the mark just written for `last`, then records the boundary.
+    fn commit(&mut self, last: SeqNo) -> Result<(), JournalError> {
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = true;
+            return Err(io_err("fsync", &self.path)(e));
         }
-        let path = segment_path(&self.dir, self.next_seq);
-        self.file = create_segment(&self.dir, &path, self.next_seq, durable)?;
-        self.path = path;
-        self.segment_first = self.next_seq;
-        self.segment_len = SEGMENT_HEADER_LEN as u64;
+        self.durable_seq = last;
+        self.synced_len = self.segment_len;
+        self.pending = 0;
+        self.sync_count += 1;
+        let header = SegmentHeader {
+            durable_seq: last,
+            durable_end: self.last_record_end,
+            closed: false,
+            ..self.header
+        };
+        self.write_header(&header)?;
+        self.header = header;
         Ok(())
     }
 
-    /// Runs `op`, poisoning the writer if it fails.
-    fn guard(
-        &mut self,
-        op: impl FnOnce(&mut Self) -> Result<(), JournalError>,
-    ) -> Result<(), JournalError> {
-        let result = op(self);
-        if result.is_err() {
+    /// Writes `header` at offset 0 (not synced); a failure poisons the writer.
+    fn write_header(&mut self, header: &SegmentHeader) -> Result<(), JournalError> {
+        self.file
+            .write_all_at(&header.emit(), 0)
+            .map_err(io_err("write segment header", &self.path))
+            .inspect_err(|_| self.poisoned = true)
+    }
+
+    /// Cuts the current segment back to `len` after a failed write; poisons if it cannot.
+    fn cut_back(&mut self, len: u64) -> Result<(), JournalError> {
+        self.file
+            .set_len(len)
+            .map_err(io_err("truncate", &self.path))
+            .inspect_err(|_| self.poisoned = true)
+    }
+
+    /// Syncs the current segment, creates the next one, then seals the current one.
+    fn roll(&mut self) -> Result<(), JournalError> {
+        self.sync()?;
+        let first = self.next_seq;
+        let path = segment_path(&self.dir, first);
+        let file = match create_segment(&self.dir, &path, first) {
+            Ok(file) => file,
+            Err(e) => {
+                // A half-created successor would contradict the records still to come here
+                // (a file that already existed is not ours to remove).
+                if e.io_kind() != Some(std::io::ErrorKind::AlreadyExists) && path.exists() {
+                    std::fs::remove_file(&path)
+                        .map_err(io_err("remove", &path))
+                        .inspect_err(|_| self.poisoned = true)?;
+                }
+                return Err(e);
+            }
+        };
+        let sealed = SegmentHeader {
+            rolled: true,
+            closed: false,
+            ..self.header
+        };
+        self.write_header(&sealed)?;
+        if let Err(e) = self.file.sync_data() {
             self.poisoned = true;
+            return Err(io_err("fsync", &self.path)(e));
         }
-        result
+        self.file = file;
+        self.path = path;
+        self.header = SegmentHeader::new(first);
+        self.segment_len = SEGMENT_HEADER_LEN as u64;
+        self.synced_len = self.segment_len;
+        self.last_record_end = self.segment_len;
+        Ok(())
     }
 }
 
-/// Creates a new segment file with its header; with `durable`, syncs it and the directory.
-fn create_segment(
-    dir: &Path,
-    path: &Path,
-    first_seq: SeqNo,
-    durable: bool,
-) -> Result<File, JournalError> {
-    let mut file = OpenOptions::new()
-        .append(true)
+/// Creates `dir` (mode 0700) if missing; returns its mode if it exists and is open to
+/// group or others (logged, left as is: the operator may share it on purpose).
+fn prepare_dir(dir: &Path) -> Result<Option<u32>, JournalError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    mode = format_args!("{mode:o}"),
+                    "journal directory is accessible to group or others (expected 0700)"
+                );
+                return Ok(Some(mode));
+            }
+            Ok(None)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(dir)
+                .map_err(io_err("create directory", dir))?;
+            Ok(None)
+        }
+        Err(e) => Err(io_err("stat", dir)(e)),
+    }
+}
+
+/// Creates a new segment file (mode 0600) with its header; syncs it and the directory.
+fn create_segment(dir: &Path, path: &Path, first_seq: SeqNo) -> Result<File, JournalError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
         .create_new(true)
+        .mode(FILE_MODE)
         .open(path)
         .map_err(io_err("create segment", path))?;
-    file.write_all(&SegmentHeader { first_seq }.emit())
+    file.write_all_at(&SegmentHeader::new(first_seq).emit(), 0)
         .map_err(io_err("write segment header", path))?;
-    if durable {
-        file.sync_all().map_err(io_err("fsync", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("fsync directory", dir))?;
-    }
+    file.sync_all().map_err(io_err("fsync", path))?;
+    sync_dir(dir)?;
     Ok(file)
 }
 
@@ -349,5 +533,6 @@ mod tests {
             (segment_path(dir.path(), SeqNo(2)).as_path(), SeqNo(2))
         );
         assert_eq!(w.segment_len, SEGMENT_HEADER_LEN as u64);
+        assert_eq!(w.sync_count(), 1);
     }
 }

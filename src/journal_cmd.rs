@@ -1,0 +1,245 @@
+//! `tickwarp journal verify DIR` and `tickwarp journal repair DIR --truncate-after SEQ`:
+//! the operator's tools for a journal that refused to open.
+//!
+//! Printing only: the checks and the repair are `tickwarp_wire::journal::{verify,
+//! repair}`. `verify` never modifies anything; `repair` runs only with an explicit
+//! `--truncate-after` and keeps a copy of every byte it removes. Exit status: 0 clean
+//! (or repaired), 1 damage found (or repair refused), 2 usage or I/O error.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use tickwarp_wire::SeqNo;
+use tickwarp_wire::journal::{JournalError, VerifyReport, repair, verify};
+
+/// Options of `tickwarp journal`.
+#[derive(Debug, Args)]
+pub(crate) struct JournalArgs {
+    #[command(subcommand)]
+    command: JournalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum JournalCommand {
+    /// Check every record of a journal directory and report segments, sequence ranges,
+    /// the durable boundary and any damage (file, offset, sequence numbers). Changes
+    /// nothing. Exit status 0 clean, 1 damage, 2 usage or I/O error.
+    Verify {
+        /// The journal directory.
+        dir: PathBuf,
+    },
+    /// Keep the records up to SEQ and remove every record after it (copies of the removed
+    /// bytes are kept beside the segments as `<segment>.cut-<seq>`).
+    Repair {
+        /// The journal directory.
+        dir: PathBuf,
+        /// The last record to keep (the "last good seq" that `verify` reports).
+        #[arg(long, value_name = "SEQ")]
+        truncate_after: u64,
+    },
+}
+
+/// Runs the subcommand; returns the process exit status.
+pub(crate) fn run(args: &JournalArgs) -> ExitCode {
+    match &args.command {
+        JournalCommand::Verify { dir } => match verify(dir) {
+            Ok(report) if !report.exists => {
+                eprintln!("tickwarp: {} holds no journal", dir.display());
+                ExitCode::from(2)
+            }
+            Ok(report) => {
+                print!("{}", render(&report));
+                if report.is_clean() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("tickwarp: {e}");
+                ExitCode::from(2)
+            }
+        },
+        JournalCommand::Repair {
+            dir,
+            truncate_after,
+        } => match repair(dir, SeqNo(*truncate_after)) {
+            Ok(report) => {
+                for cut in &report.cut {
+                    println!(
+                        "cut {} at offset {} ({} bytes), copy kept in {}",
+                        cut.path.display(),
+                        cut.offset,
+                        cut.bytes,
+                        cut.copy.display()
+                    );
+                }
+                for sealed in &report.sealed {
+                    println!("sealed {}", sealed.display());
+                }
+                if report.identity_restored {
+                    println!("identity file restored");
+                }
+                println!("journal now ends at seq {}", report.last_seq.get());
+                ExitCode::SUCCESS
+            }
+            Err(e @ JournalError::RepairRefused(_)) => {
+                eprintln!("tickwarp: {e}");
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("tickwarp: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// The verify report: one line per segment, then the tail and the verdict.
+fn render(report: &VerifyReport) -> String {
+    let mut out = String::new();
+    for seg in &report.segments {
+        let state = match &seg.header {
+            None => "header torn".to_owned(),
+            Some(h) => {
+                let kind = if h.rolled {
+                    "sealed"
+                } else if h.closed {
+                    "closed"
+                } else {
+                    "open"
+                };
+                format!(
+                    "{kind}, durable through seq {} at offset {}",
+                    h.durable_seq.get(),
+                    h.durable_end
+                )
+            }
+        };
+        let damaged = match seg.damaged_marks {
+            0 => String::new(),
+            n => format!(" ({n} with a bad CRC, skipped: they hold no data)"),
+        };
+        let _ = writeln!(
+            out,
+            "{}  seqs {}..={}  {} records  {} marks{damaged}  {} bytes  ({state})",
+            seg.path.display(),
+            seg.first_seq.get(),
+            seg.last_seq.get(),
+            seg.records,
+            seg.marks,
+            seg.bytes
+        );
+    }
+    if let Some(tail) = &report.torn_tail {
+        let _ = writeln!(
+            out,
+            "unacknowledged tail: {} offset {}: {} ({} bytes after seq {}); opening the \
+             journal cuts it and keeps a copy",
+            tail.segment.display(),
+            tail.offset,
+            tail.reason,
+            tail.bytes,
+            tail.last_good_seq.get()
+        );
+    }
+    if report.unsealed_previous {
+        let _ = writeln!(
+            out,
+            "a roll was interrupted; opening the journal seals the previous segment"
+        );
+    }
+    match &report.damage {
+        None => {
+            let _ = writeln!(
+                out,
+                "ok: {} records verified, last seq {}",
+                report.records,
+                report.last_seq.get()
+            );
+        }
+        Some(damage) => {
+            let _ = writeln!(out, "{damage}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwarp_wire::Nanos;
+    use tickwarp_wire::UnixNanos;
+    use tickwarp_wire::journal::{FsyncPolicy, JournalConfig, JournalWriter};
+
+    /// A closed journal of `records` records in two or more segments; returns its dir.
+    fn journal(records: u64) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let config = JournalConfig {
+            segment_bytes: 300,
+            fsync: FsyncPolicy::EveryRecord,
+        };
+        let (mut writer, _) = JournalWriter::open(dir.path(), config).unwrap();
+        for i in 0..records {
+            writer
+                .append(1, UnixNanos(i), &[7u8; 40], Nanos(i))
+                .unwrap();
+        }
+        writer.close().unwrap();
+        dir
+    }
+
+    #[test]
+    fn verify_prints_segments_and_damage_and_sets_the_exit_status() {
+        let dir = journal(12);
+        let report = verify(dir.path()).unwrap();
+        let text = render(&report);
+        assert!(text.contains("seqs 1..="), "{text}");
+        assert!(
+            text.ends_with("ok: 12 records verified, last seq 12\n"),
+            "{text}"
+        );
+        let args = |dir: &std::path::Path| JournalArgs {
+            command: JournalCommand::Verify {
+                dir: dir.to_path_buf(),
+            },
+        };
+        assert_eq!(run(&args(dir.path())), ExitCode::SUCCESS);
+
+        let second = report.segments[1].path.clone();
+        let mut bytes = std::fs::read(&second).unwrap();
+        bytes[64 + 30] ^= 1;
+        std::fs::write(&second, bytes).unwrap();
+        let text = render(&verify(dir.path()).unwrap());
+        let damage = text.lines().last().unwrap();
+        assert!(damage.starts_with("journal damaged: "), "{text}");
+        assert!(damage.contains(&second.display().to_string()), "{damage}");
+        assert!(damage.contains("offset 64"), "{damage}");
+        assert_eq!(run(&args(dir.path())), ExitCode::from(1));
+        let missing = dir.path().join("nothing-here");
+        assert_eq!(run(&args(&missing)), ExitCode::from(2));
+    }
+
+    #[test]
+    fn repair_needs_a_seq_below_the_damage() {
+        let dir = journal(12);
+        let report = verify(dir.path()).unwrap();
+        let second = report.segments[1].path.clone();
+        std::fs::remove_file(&second).unwrap();
+        let damage = verify(dir.path()).unwrap().damage.unwrap();
+        let keep = damage.last_good_seq.get();
+        let repair_args = |seq| JournalArgs {
+            command: JournalCommand::Repair {
+                dir: dir.path().to_path_buf(),
+                truncate_after: seq,
+            },
+        };
+        assert_eq!(run(&repair_args(keep + 1)), ExitCode::from(1));
+        assert_eq!(run(&repair_args(keep)), ExitCode::SUCCESS);
+        let after = verify(dir.path()).unwrap();
+        assert!(after.is_clean(), "{after:?}");
+        assert_eq!(after.last_seq.get(), keep);
+    }
+}
