@@ -8,6 +8,7 @@ mod devices_cmd;
 mod doctor;
 mod gateway_cmd;
 mod journal_cmd;
+mod passwd_cmd;
 mod replay_cmd;
 mod rping_cmd;
 mod run_cmd;
@@ -41,6 +42,9 @@ enum Command {
     /// gateway) over soft iWARP on loopback, with live progress and a tick-to-trade
     /// summary.
     Demo(demo::DemoArgs),
+    /// Hash a FIX session password (read from stdin; prompted without echo on a
+    /// terminal) into the argon2id PHC string for a session's `password_hash`.
+    Passwd(passwd_cmd::PasswdArgs),
     /// Start one node of a topology file (`--check` only validates the file).
     Run(run_cmd::RunArgs),
     /// Check this host for low-latency RDMA work (devices, memlock, isolated cores,
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Gateway(args) => gateway_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Passwd(args) => passwd_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Rping(args) => rping_cmd::run(&args).map(|()| true),

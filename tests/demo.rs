@@ -380,7 +380,7 @@ fn fix_sessions_of_a_topology_are_served() -> Result<()> {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/demo.toml"))?;
     let mut text = format!(
         "{}\n[[node.gateway.fix_session]]\nsender_comp_id = \"CLIENT1\"\n\
-         target_comp_id = \"TICKWARP\"\naccount = 101\n",
+         target_comp_id = \"TICKWARP\"\naccount = 101\nallow_no_password = true\n",
         demo.replace(
             "[node.gateway]\n",
             &format!("[node.gateway]\nfix_listen = \"127.0.0.1:{port}\"\n"),

@@ -90,7 +90,7 @@ qty = 1000000
     );
     for s in 0..SESSIONS {
         text.push_str(&format!(
-            "[[sessions]]\nid = {}\nsender_comp_id = \"GW\"\ntarget_comp_id = \"{}\"\naccount = {}\n",
+            "[[sessions]]\nid = {}\nsender_comp_id = \"GW\"\ntarget_comp_id = \"{}\"\naccount = {}\nallow_no_password = true\n",
             s + 1,
             comp_id(s),
             account(s)

@@ -687,6 +687,7 @@ fn quickfix_initiator_trades_through_our_acceptor() -> anyhow::Result<()> {
 /// credentials, account 42 as in `tests/util`), ACME, and 40 ACME offered at 12.5 by
 /// the house, so the client's buy of 100 at 12.5 fills 40 and rests 60.
 fn gateway_config(dir: &Path) -> anyhow::Result<GatewayConfig> {
+    let hash = tickwarp_gateway::service::acceptor::hash_password(b"secret")?;
     let text = format!(
         r#"
         listen = "127.0.0.1:0"
@@ -707,7 +708,7 @@ fn gateway_config(dir: &Path) -> anyhow::Result<GatewayConfig> {
         sender_comp_id = "GW"
         target_comp_id = "CLIENT"
         username = "alice"
-        password = "secret"
+        password_hash = "{hash}"
         account = 42
         [[venue.liquidity]]
         symbol = "ACME"

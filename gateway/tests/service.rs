@@ -24,6 +24,7 @@ use tickwarp_gateway::fix::fields::tag;
 use tickwarp_gateway::fix::{MsgType, Now};
 use tickwarp_gateway::orders::{OrdStatus, OrderKey};
 use tickwarp_gateway::risk::KillScope;
+use tickwarp_gateway::service::acceptor::hash_password;
 use tickwarp_gateway::service::{GatewayAgent, GatewayConfig};
 use tickwarp_gateway::venue::VenueTime;
 use tickwarp_rdma::channel::{ChannelConfig, MessageChannel};
@@ -64,12 +65,13 @@ fn config(dir: &Path) -> Result<GatewayConfig> {
         id = 1
         sender_comp_id = "GW"
         target_comp_id = "C1"
-        password = "pw1"
+        password_hash = "{}"
         account = 101
         [[sessions]]
         id = 2
         sender_comp_id = "GW"
         target_comp_id = "C2"
+        allow_no_password = true
         account = 102
         [rdma]
         listen = "127.0.0.1:0"
@@ -86,7 +88,8 @@ fn config(dir: &Path) -> Result<GatewayConfig> {
         price = "99"
         qty = 100
         "#,
-        dir.display()
+        dir.display(),
+        hash_password(b"pw1")?
     );
     Ok(GatewayConfig::from_toml(&text, dir)?)
 }
@@ -516,8 +519,8 @@ fn a_trade_between_two_sessions_reaches_both_and_bad_logons_are_turned_away() ->
     drop(bad);
 
     let mut c1 = FixClient::connect(gw.fix, "C1", "GW")?;
-    // The refused Logon changed no session state: the Logout that answered it is not
-    // stored, so the next Logon is answered with MsgSeqNum 1 again.
+    // The refused Logon cost the session nothing: the Logout that answered it carried
+    // MsgSeqNum 1 without consuming it, so the real Logon is answered with 1 too.
     c1.logon(Some("pw1"))?;
     let mut c2 = FixClient::connect(gw.fix, "C2", "GW")?;
     c2.logon(None)?;

@@ -190,6 +190,9 @@ pub(crate) struct GatewayNodeConfig {
     /// Where FIX 4.4 clients connect, if any are configured.
     #[serde(default)]
     pub(crate) fix_listen: Option<SocketAddr>,
+    /// Accept a non-loopback `fix_listen` although FIX travels in clear (no TLS yet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) allow_plaintext: bool,
     /// FIX sessions accepted on `fix_listen`.
     #[serde(default, rename = "fix_session")]
     pub(crate) fix_sessions: Vec<FixSessionConfig>,
@@ -208,9 +211,16 @@ pub(crate) struct FixSessionConfig {
     pub(crate) target_comp_id: String,
     /// The account the session's orders trade for.
     pub(crate) account: u32,
-    /// Password (554) the Logon must carry, if any.
-    #[serde(default)]
-    pub(crate) password: Option<String>,
+    /// argon2id PHC string the Logon's Password (554) must verify against (from
+    /// `tickwarp passwd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) password_hash: Option<String>,
+    /// Accept Logons without a password (anyone who knows the CompIDs can log on).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) allow_no_password: bool,
+    /// A plaintext `password`: only read to be refused with a helpful message.
+    #[serde(default, rename = "password", skip_serializing)]
+    pub(crate) plaintext_password: Option<String>,
     /// Largest heartbeat interval (108) a client may ask for, seconds.
     #[serde(default = "default_heartbeat")]
     pub(crate) heartbeat_secs: u32,
@@ -423,6 +433,7 @@ impl Topology {
                     fsync: FsyncConfig::Never,
                     risk: default_risk(),
                     fix_listen: None,
+                    allow_plaintext: false,
                     fix_sessions: Vec::new(),
                     core: None,
                 }),

@@ -11,6 +11,8 @@ use tickwarp_strategies::builtin::by_name;
 use tickwarp_strategies::order::check_id_tag;
 use tickwarp_wire::{Price, Symbol};
 
+use tickwarp_gateway::service::acceptor::check_phc;
+
 use super::{NodeConfig, Topology};
 
 /// An inconsistent topology: which key, and what is wrong with it.
@@ -281,7 +283,8 @@ fn check_cores(i: usize, node: &NodeConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// FIX sessions need a listener and distinct, non-empty CompIDs.
+/// FIX sessions need a listener, distinct non-empty CompIDs and an argon2id password hash
+/// (or an explicit `allow_no_password`); a routable listener needs `allow_plaintext`.
 fn check_fix(i: usize, gw: &super::GatewayNodeConfig) -> Result<(), ConfigError> {
     if !gw.fix_sessions.is_empty() && gw.fix_listen.is_none() {
         return Err(err(
@@ -308,6 +311,45 @@ fn check_fix(i: usize, gw: &super::GatewayNodeConfig) -> Result<(), ConfigError>
         }
         if s.heartbeat_secs == 0 {
             return Err(err(key("heartbeat_secs"), "must be positive"));
+        }
+        if s.plaintext_password.is_some() {
+            return Err(err(
+                key("password"),
+                "plaintext passwords are not accepted; put an argon2id hash in password_hash \
+                 instead (make one with `tickwarp passwd`)",
+            ));
+        }
+        match (&s.password_hash, s.allow_no_password) {
+            (Some(phc), false) => {
+                check_phc(phc).map_err(|e| err(key("password_hash"), e))?;
+            }
+            (Some(_), true) => {
+                return Err(err(
+                    key("allow_no_password"),
+                    "give password_hash or allow_no_password = true, not both",
+                ));
+            }
+            (None, true) => {}
+            (None, false) => {
+                return Err(err(
+                    key("password_hash"),
+                    "required (make one with `tickwarp passwd`); a session without a password \
+                     needs allow_no_password = true",
+                ));
+            }
+        }
+    }
+    if let Some(addr) = gw.fix_listen {
+        if !addr.ip().is_loopback() && !gw.allow_plaintext {
+            return Err(err(
+                format!("node[{i}].gateway.fix_listen"),
+                format!(
+                    "{addr} is not a loopback address and the FIX listener has no TLS: \
+                     passwords and orders would cross the network in clear; set \
+                     allow_plaintext = true in [node.gateway] to accept that (behind a VPN \
+                     or a TLS-terminating proxy)"
+                ),
+            ));
         }
     }
     Ok(())

@@ -36,7 +36,9 @@ use tickwarp_feed::publisher::{
 use tickwarp_gateway::fix::SessionId;
 use tickwarp_gateway::fix::session::SessionConfig;
 use tickwarp_gateway::fix::store::JournalStore;
-use tickwarp_gateway::service::{CoreConfig, FixAcceptor, OrderCore};
+use tickwarp_gateway::service::{
+    AcceptorSession, CoreConfig, Credential, FixAcceptor, FrontDoor, OrderCore,
+};
 use tickwarp_gateway::venue::VenueTime;
 use tickwarp_rdma::channel::{ChannelConfig, MessageChannel};
 use tickwarp_rdma::ring::{RingConfig, RingWriterConfig, SeqPlacement};
@@ -492,7 +494,6 @@ fn fix_acceptor(
             &s.sender_comp_id,
             AccountId(s.account),
         );
-        config.password.clone_from(&s.password);
         config.max_heartbeat = Duration::from_secs(u64::from(s.heartbeat_secs));
         config.min_heartbeat = config.min_heartbeat.min(config.max_heartbeat);
         let dir = journal_root(node, run_dir)
@@ -506,9 +507,17 @@ fn fix_acceptor(
             },
         )
         .with_context(|| format!("opening the FIX session store in {}", dir.display()))?;
-        sessions.push((config, store));
+        let credential = match &s.password_hash {
+            Some(phc) => Credential::Hash(phc.clone()),
+            None => Credential::NoPassword,
+        };
+        sessions.push(AcceptorSession {
+            config,
+            credential,
+            store,
+        });
     }
-    let acceptor = FixAcceptor::bind(addr, sessions, table)
+    let acceptor = FixAcceptor::bind(addr, sessions, table, FrontDoor::default())
         .with_context(|| format!("listening for FIX clients on {addr}"))?;
     Ok(Some(acceptor))
 }

@@ -22,8 +22,12 @@
 //! id = 1                            # stable: the journal routes executions by it
 //! sender_comp_id = "TICKWARP"       # our CompID
 //! target_comp_id = "CLIENT1"        # the client's CompID
-//! password = "secret"
+//! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."  # from `tickwarp passwd`
 //! account = 101
+//!
+//! [front_door]                      # optional: limits before and after logon
+//! max_logon_bytes = 4096
+//! logon_timeout_ms = 2000
 //!
 //! [rdma]
 //! listen = "127.0.0.1:9879"
@@ -35,6 +39,11 @@
 //! price = "100.5"
 //! qty = 1000
 //! ```
+//!
+//! Passwords are stored only as argon2id PHC strings (`password_hash`, made by
+//! `tickwarp passwd`); a plaintext `password` key is refused at load. A session without
+//! a password needs `allow_no_password = true`. The FIX listener speaks plain TCP: a
+//! non-loopback `listen` address is refused unless `allow_plaintext = true`.
 //!
 //! This module reads files (the configuration and the risk file) and nothing else; it
 //! never opens sockets or journals.
@@ -49,6 +58,7 @@ use tickwarp_rdma::verbs::Backend;
 use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
 use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Price, Qty, Side};
 
+use super::acceptor::{Credential, FrontDoor, check_phc};
 use crate::risk::{LoadLimitsError, RiskLimits};
 
 /// The default FIX listen address: loopback only, port 9878.
@@ -183,9 +193,16 @@ pub struct FixSessionConfig {
     /// Username (553) the Logon must carry.
     #[serde(default)]
     pub username: Option<String>,
-    /// Password (554) the Logon must carry.
+    /// The argon2id PHC string the Logon's Password (554) must verify against (make it
+    /// with `tickwarp passwd`).
     #[serde(default)]
-    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    /// Accept Logons without a password (anyone who knows the CompIDs can log on).
+    #[serde(default)]
+    pub allow_no_password: bool,
+    /// A plaintext `password` key: only read to be refused with a helpful message.
+    #[serde(default, rename = "password")]
+    plaintext_password: Option<String>,
     /// The account every order of the session trades for.
     pub account: AccountId,
     /// Smallest HeartBtInt accepted, seconds.
@@ -204,6 +221,39 @@ pub struct FixSessionConfig {
     /// ResetOnDisconnect).
     #[serde(default)]
     pub reset_on_disconnect: bool,
+}
+
+impl FixSessionConfig {
+    /// How the session's Logon is authenticated (the configuration was validated).
+    pub fn credential(&self) -> Credential {
+        match &self.password_hash {
+            Some(phc) => Credential::Hash(phc.clone()),
+            None => Credential::NoPassword,
+        }
+    }
+
+    /// Checks the credentials: a usable argon2id hash, or an explicit
+    /// `allow_no_password`; never a plaintext password.
+    fn check_credentials(&self) -> Result<(), ConfigError> {
+        let id = self.id;
+        if self.plaintext_password.is_some() {
+            return Err(invalid(format!(
+                "session {id}: plaintext `password` is not accepted; put an argon2id hash in \
+                 `password_hash` instead (make one with `tickwarp passwd`)"
+            )));
+        }
+        match (&self.password_hash, self.allow_no_password) {
+            (Some(phc), false) => check_phc(phc).map_err(|e| invalid(format!("session {id}: {e}"))),
+            (Some(_), true) => Err(invalid(format!(
+                "session {id}: give password_hash or allow_no_password = true, not both"
+            ))),
+            (None, true) => Ok(()),
+            (None, false) => Err(invalid(format!(
+                "session {id}: no password_hash (make one with `tickwarp passwd`); a session \
+                 without a password needs allow_no_password = true"
+            ))),
+        }
+    }
 }
 
 /// Binary order entry over RDMA.
@@ -282,6 +332,13 @@ pub struct GatewayConfig {
     /// FIX listen address.
     #[serde(default = "default_fix_listen")]
     pub listen: SocketAddr,
+    /// Accept a non-loopback `listen` address although FIX travels in clear (there is
+    /// no TLS on the listener yet: use a VPN or a TLS-terminating proxy).
+    #[serde(default)]
+    pub allow_plaintext: bool,
+    /// The FIX acceptor's front-door limits.
+    #[serde(default)]
+    pub front_door: FrontDoor,
     /// Order store capacity.
     #[serde(default = "default_max_orders")]
     pub max_orders: usize,
@@ -371,6 +428,17 @@ impl GatewayConfig {
         if self.max_orders == 0 {
             return Err(invalid("max_orders must be at least 1"));
         }
+        if !self.listen.ip().is_loopback() && !self.allow_plaintext {
+            return Err(invalid(format!(
+                "listen = {} is not a loopback address and the FIX listener has no TLS: \
+                 passwords and orders would cross the network in clear; set \
+                 allow_plaintext = true to accept that (behind a VPN or a TLS-terminating proxy)",
+                self.listen
+            )));
+        }
+        self.front_door
+            .validate()
+            .map_err(|e| invalid(e.to_string()))?;
         let table = self.instrument_table()?;
         let mut ids = HashSet::new();
         let mut comps = HashSet::new();
@@ -398,6 +466,7 @@ impl GatewayConfig {
                     s.id
                 )));
             }
+            s.check_credentials()?;
             if s.account == house && !self.venue.liquidity.is_empty() {
                 return Err(invalid(format!(
                     "session {} trades for the house account {house}",
@@ -453,7 +522,7 @@ mod tests {
         max_orders_per_day = 100000
     "#;
 
-    fn parse(extra: &str) -> Result<GatewayConfig, ConfigError> {
+    fn parse_with(extra: &str, session: &str) -> Result<GatewayConfig, ConfigError> {
         let text = format!(
             r#"
             [journal]
@@ -467,10 +536,15 @@ mod tests {
             sender_comp_id = "GW"
             target_comp_id = "C1"
             account = 7
+            {session}
             {RISK}
             "#
         );
         GatewayConfig::from_toml(&text, Path::new("."))
+    }
+
+    fn parse(extra: &str) -> Result<GatewayConfig, ConfigError> {
+        parse_with(extra, "allow_no_password = true")
     }
 
     #[test]
@@ -546,6 +620,7 @@ mod tests {
             sender_comp_id = "../x"
             target_comp_id = "C1"
             account = 7
+            allow_no_password = true
             {RISK}
             "#
         );
@@ -568,5 +643,69 @@ mod tests {
     #[test]
     fn unknown_fields_are_refused() {
         assert!(matches!(parse("colour = 1"), Err(ConfigError::Toml(_))));
+    }
+
+    fn invalid_text(r: Result<GatewayConfig, ConfigError>) -> String {
+        match r {
+            Err(ConfigError::Invalid(text)) => text,
+            other => panic!("expected an Invalid error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plaintext_password_is_refused_naming_tickwarp_passwd() {
+        let text = invalid_text(parse_with("", r#"password = "secret""#));
+        assert!(text.contains("plaintext `password`"), "{text}");
+        assert!(text.contains("tickwarp passwd"), "{text}");
+    }
+
+    #[test]
+    fn a_session_needs_a_hash_or_an_explicit_no_password() {
+        let text = invalid_text(parse_with("", ""));
+        assert!(text.contains("allow_no_password"), "{text}");
+        assert!(text.contains("tickwarp passwd"), "{text}");
+        let text = invalid_text(parse_with("", r#"password_hash = "secret""#));
+        assert!(text.contains("PHC"), "{text}");
+        let phc = crate::service::acceptor::hash_password(b"pw").unwrap_or_else(|e| panic!("{e}"));
+        let c =
+            parse_with("", &format!("password_hash = \"{phc}\"")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.sessions[0].credential(), Credential::Hash(phc.clone()));
+        let both = format!("password_hash = \"{phc}\"\nallow_no_password = true");
+        assert!(invalid_text(parse_with("", &both)).contains("not both"));
+    }
+
+    fn parse_top(top: &str) -> Result<GatewayConfig, ConfigError> {
+        let text = format!(
+            r#"
+            {top}
+            instruments = []
+            [journal]
+            dir = "/tmp/j"
+            {RISK}
+            "#
+        );
+        GatewayConfig::from_toml(&text, Path::new("."))
+    }
+
+    #[test]
+    fn a_routable_listener_needs_allow_plaintext() {
+        let text = invalid_text(parse_top(r#"listen = "0.0.0.0:9878""#));
+        assert!(text.contains("allow_plaintext = true"), "{text}");
+        let c = parse_top("listen = \"0.0.0.0:9878\"\nallow_plaintext = true")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.allow_plaintext);
+    }
+
+    #[test]
+    fn front_door_ranges_are_checked() {
+        let text = invalid_text(parse_top("front_door = { max_logon_bytes = 100 }"));
+        assert!(text.contains("front_door.max_logon_bytes = 100"), "{text}");
+        let c =
+            parse_top("front_door = { logon_timeout_ms = 500 }").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.front_door.logon_timeout_ms, 500);
+        assert_eq!(
+            c.front_door.max_logon_bytes,
+            FrontDoor::default().max_logon_bytes
+        );
     }
 }

@@ -16,7 +16,7 @@ use tickwarp_rdma::channel::ChannelConfig;
 use tickwarp_runtime::{Agent, AgentError, Nanos, clock};
 use tickwarp_wire::{ClientOrderId, NewOrder, OrderSpec, OrderType, Price, TickCause, TimeInForce};
 
-use super::acceptor::FixAcceptor;
+use super::acceptor::{AcceptorSession, FixAcceptor};
 use super::config::{ConfigError, GatewayConfig};
 use super::core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
 use super::rdma_entry::{RdmaEntry, RdmaEntryError};
@@ -146,7 +146,6 @@ impl GatewayAgent {
                 s.account,
             );
             sc.username.clone_from(&s.username);
-            sc.password.clone_from(&s.password);
             if let Some(secs) = s.min_heartbeat_secs {
                 sc.min_heartbeat = std::time::Duration::from_secs(secs);
             }
@@ -162,9 +161,14 @@ impl GatewayAgent {
             // Session stores follow the order journal's fsync policy and group commit:
             // the acceptor flushes each store once per duty cycle, before it writes.
             let store = JournalStore::open(dir, config.journal.journal_config())?;
-            sessions.push((sc, store));
+            sessions.push(AcceptorSession {
+                config: sc,
+                credential: s.credential(),
+                store,
+            });
         }
-        let fix = FixAcceptor::bind(config.listen, sessions, table).map_err(|source| {
+        let front = config.front_door.clone();
+        let fix = FixAcceptor::bind(config.listen, sessions, table, front).map_err(|source| {
             ServiceError::Listen {
                 addr: config.listen,
                 source,

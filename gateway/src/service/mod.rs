@@ -5,7 +5,8 @@
 //! - [`recovery`]: the journal record types and the replay that rebuilds orders,
 //!   pending requests, risk usage and kill switches after a restart.
 //! - [`acceptor`]: [`FixAcceptor`], many FIX sessions over non-blocking mio sockets on
-//!   one thread, each connection routed to its session by the CompIDs of its Logon.
+//!   one thread; a connection is anonymous (small budget) until its Logon authenticated
+//!   (argon2id, on a verifier thread), then bound to its session.
 //! - [`rdma_entry`]: [`RdmaEntry`], binary wire orders from `MessageChannel` clients.
 //! - [`gateway`]: [`GatewayAgent`], the [`tickwarp_runtime::Agent`] that runs the core,
 //!   the venue simulator and both front ends in one duty cycle.
@@ -22,7 +23,7 @@ pub mod gateway;
 pub mod rdma_entry;
 pub mod recovery;
 
-pub use acceptor::FixAcceptor;
+pub use acceptor::{AcceptorSession, Credential, FixAcceptor, FrontDoor};
 pub use config::{ConfigError, GatewayConfig};
 pub use core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
 pub use gateway::{GatewayAgent, LimitsReload, ServiceError};
