@@ -23,8 +23,7 @@
 #      guest is Debian 12 like the host), the gateway configuration and two guest scripts.
 #   2. boot 1: mount /dev/vda /mnt, `tickwarp gateway` with journal dir /mnt/gw,
 #      listening on the guest's 0.0.0.0:9878 (plain FIX inside the VM's isolated
-#      network; should the gateway come to refuse a plaintext listener off loopback, the
-#      configuration below is where to allow it), forwarded to 127.0.0.1:$PL_HOSTPORT.
+#      network, so the configuration below sets allow_plaintext), forwarded to 127.0.0.1:$PL_HOSTPORT.
 #   3. `power_loss drive`: $SESSIONS FIX sessions, one order in flight each, every
 #      ExecutionReport ack appended to acked.txt; after $KILL_AFTER acks (or
 #      $DRIVE_TIMEOUT s with at least one) `run-siw-vm.sh kill`.
@@ -177,6 +176,8 @@ write_config() {  # write_config POLICY
   {
     cat <<EOF
 listen = "0.0.0.0:$GUESTPORT"
+# Plain FIX inside the VM's isolated network (only the host's loopback forward reaches it).
+allow_plaintext = true
 max_orders = 100000
 [journal]
 dir = "/mnt/gw"
@@ -198,7 +199,7 @@ id = 1
 reference_price = "100"
 EOF
     for s in $(seq 1 "$SESSIONS"); do
-      printf '[[sessions]]\nid = %d\nsender_comp_id = "GW"\ntarget_comp_id = "PL%02d"\naccount = %d\n' \
+      printf '[[sessions]]\nid = %d\nsender_comp_id = "GW"\ntarget_comp_id = "PL%02d"\naccount = %d\nallow_no_password = true\n' \
         "$s" "$s" $((1000 + s))
     done
   } > "$OVERLAY$GUEST_DIR/gateway.toml"
