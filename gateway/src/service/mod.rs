@@ -6,7 +6,8 @@
 //!   pending requests, risk usage and kill switches after a restart.
 //! - [`acceptor`]: [`FixAcceptor`], many FIX sessions over non-blocking mio sockets on
 //!   one thread, each connection routed to its session by the CompIDs of its Logon.
-//! - [`rdma_entry`]: [`RdmaEntry`], binary wire orders from `MessageChannel` clients.
+//! - [`rdma_entry`]: [`RdmaEntry`], binary wire orders from `MessageChannel` clients;
+//!   [`rdma_auth`]: their credentials, token hashes and the failure throttle.
 //! - [`gateway`]: [`GatewayAgent`], the [`tickwarp_runtime::Agent`] that runs the core,
 //!   the venue simulator and both front ends in one duty cycle.
 //! - [`config`]: [`GatewayConfig`], the TOML configuration.
@@ -19,6 +20,7 @@ pub mod acceptor;
 pub mod config;
 pub mod core;
 pub mod gateway;
+pub mod rdma_auth;
 pub mod rdma_entry;
 pub mod recovery;
 
@@ -26,5 +28,7 @@ pub use acceptor::FixAcceptor;
 pub use config::{ConfigError, GatewayConfig};
 pub use core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
 pub use gateway::{GatewayAgent, LimitsReload, ServiceError};
-pub use rdma_entry::RdmaEntry;
+pub use rdma_entry::{
+    RdmaEntry, RdmaEntrySettings, RdmaEntryStats, RdmaStatsHandle, client_connect_params,
+};
 pub use recovery::{Recovered, read_journal};
