@@ -163,7 +163,7 @@ max_notional = "10000000"
 collar_bps = 0
 credit_limit = "1000000000"
 max_position = 100000000
-max_orders_per_day = 100000000
+max_orders_per_day = 10000000
 
 [risk.throttle]
 msgs_per_sec = 1000000000

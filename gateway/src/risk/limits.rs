@@ -50,7 +50,7 @@ pub const MAX_ORDER_QTY: u64 = 1_000_000_000;
 /// Largest position limit that may be configured.
 pub const MAX_POSITION: u64 = 1_000_000_000_000;
 /// Largest throttle rate or burst that may be configured.
-pub const MAX_THROTTLE: u32 = 1_000_000;
+pub const MAX_THROTTLE: u32 = 1_000_000_000;
 
 /// The allowed range of every numeric key of the limits (keys relative to `[risk]`).
 pub const RANGES: &[KeyRange] = &[
