@@ -49,6 +49,15 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
     };
     let agent = GatewayAgent::from_config(&config, now).context("starting the gateway")?;
     let reload = agent.limits_reload();
+    // Handlers before the addresses are printed: whoever waits for them may signal at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
+        .context("installing the SIGHUP handler")?;
     let recovery = agent.recovery();
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -67,11 +76,6 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
     out.flush()?;
     drop(out);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
     let idle = if args.busy_spin {
         IdleConfig::BusySpin
     } else {
@@ -86,9 +90,6 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
     if let Some(core) = args.core {
         runner_config = runner_config.with_core(core, false);
     }
-    let hangup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
-        .context("installing the SIGHUP handler")?;
     let runner = AgentRunner::start(runner_config, agent)?;
     while runner.is_running() && !stop.load(Ordering::Acquire) {
         if hangup.swap(false, Ordering::AcqRel) {
@@ -110,7 +111,7 @@ fn reload_limits(args: &GatewayArgs, reload: &LimitsReload) {
         Ok(limits) => {
             reload.request(limits);
             eprintln!(
-                "tickwarp gateway: SIGHUP: risk limits reloaded from {}",
+                "tickwarp gateway: SIGHUP: new risk limits from {} passed validation; the gateway applies them on its next duty cycle (it logs whether it did)",
                 crate::shown(&args.config)
             );
         }

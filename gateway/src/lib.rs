@@ -11,6 +11,7 @@
 
 pub mod fix;
 pub mod orders;
+pub mod ranges;
 pub mod risk;
 pub mod service;
 pub mod venue;

@@ -25,10 +25,11 @@ use tickwarp_gateway::fix::{MsgType, Now};
 use tickwarp_gateway::orders::{OrdStatus, OrderKey};
 use tickwarp_gateway::risk::KillScope;
 use tickwarp_gateway::service::acceptor::hash_password;
-use tickwarp_gateway::service::{GatewayAgent, GatewayConfig};
+use tickwarp_gateway::service::rdma_auth::{Credential, hash_token};
+use tickwarp_gateway::service::{GatewayAgent, GatewayConfig, client_connect_params};
 use tickwarp_gateway::venue::VenueTime;
 use tickwarp_rdma::channel::{ChannelConfig, MessageChannel};
-use tickwarp_rdma::verbs::{Backend, ConnectParams, Device, ProtectionDomain};
+use tickwarp_rdma::verbs::{Backend, Device, ProtectionDomain};
 use tickwarp_runtime::clock;
 use tickwarp_wire::{
     AccountId, CancelOrder, ClientOrderId, InstrumentId, IntoBytes, NewOrder, OrderSpec, OrderType,
@@ -44,6 +45,9 @@ fn now() -> Now {
         wall: clock::unix_now(),
     }
 }
+
+/// The token of RDMA account 201.
+const RDMA_TOKEN: &[u8] = b"token-of-201";
 
 fn config(dir: &Path) -> Result<GatewayConfig> {
     let text = format!(
@@ -77,6 +81,7 @@ fn config(dir: &Path) -> Result<GatewayConfig> {
         listen = "127.0.0.1:0"
         accounts = [201]
         backend = "soft"
+        tokens = [{{ account = 201, token_hash = "{hash}" }}]
         [[venue.liquidity]]
         symbol = "ACME"
         side = "sell"
@@ -89,7 +94,8 @@ fn config(dir: &Path) -> Result<GatewayConfig> {
         qty = 100
         "#,
         dir.display(),
-        hash_password(b"pw1")?
+        hash_password(b"pw1")?,
+        hash = hash_token(RDMA_TOKEN)?,
     );
     Ok(GatewayConfig::from_toml(&text, dir)?)
 }
@@ -693,12 +699,16 @@ impl RdmaClient {
     fn connect(addr: SocketAddr) -> Result<RdmaClient> {
         let dev = Device::open(Backend::Soft)?;
         let pd = dev.alloc_pd();
+        let credential = Credential {
+            account: AccountId(201),
+            token: RDMA_TOKEN,
+        };
         let channel = MessageChannel::connect(
             &dev,
             &pd,
             addr,
             ChannelConfig::default(),
-            &ConnectParams::default(),
+            &client_connect_params(&credential)?,
         )?;
         Ok(RdmaClient {
             channel,

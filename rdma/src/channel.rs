@@ -185,7 +185,58 @@ impl Default for ChannelConfig {
     }
 }
 
+/// What a responder lets a peer's [`ChannelParams`] make it commit (see
+/// [`MessageChannel::accept_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeerLimits {
+    /// Largest peer slot size used (header included); larger proposals are clamped.
+    pub max_slot_size: u32,
+    /// Most peer slots used as credits; larger proposals are clamped.
+    pub max_slots: u32,
+}
+
+impl PeerLimits {
+    /// No clamping beyond the protocol's own ranges (1 MiB slots, 65536 of them).
+    pub const NONE: PeerLimits = PeerLimits {
+        max_slot_size: MAX_SLOT_SIZE,
+        max_slots: MAX_SLOTS,
+    };
+
+    /// `peer` with its slot size and count clamped to these limits (never below the
+    /// protocol's minimums, which `peer` already meets).
+    pub fn clamp(&self, peer: ChannelParams) -> ChannelParams {
+        ChannelParams {
+            slots: peer.slots.min(self.max_slots.max(MIN_SLOTS)),
+            slot_size: peer
+                .slot_size
+                .min(self.max_slot_size.max(2 * HEADER_LEN as u32)),
+        }
+    }
+}
+
+/// Most application bytes after the [`ChannelParams`] in a connection request: the 508
+/// bytes of ULP private data MPA revision 2 leaves (RFC 5044 §7.1, RFC 6581 §3) less
+/// [`ChannelParams::LEN`].
+pub const MAX_APP_DATA: usize = 496;
+
+/// The application data of a connection request from [`MessageChannel::connect`]: the
+/// private data after the [`ChannelParams`] (empty when there is none).
+pub fn request_app_data(request: &ConnectRequest) -> &[u8] {
+    request
+        .private_data()
+        .get(ChannelParams::LEN..)
+        .unwrap_or_default()
+}
+
 impl ChannelConfig {
+    /// Bytes a channel with this configuration commits at most when the peer's
+    /// proposal is clamped to `limits` (see [`MessageChannel::committed_bytes`]).
+    pub fn committed_bytes(&self, limits: PeerLimits) -> usize {
+        self.slots as usize * self.slot_size as usize
+            + self.send_depth as usize * limits.max_slot_size as usize
+            + self.slots as usize * std::mem::size_of::<Ready>()
+    }
+
     fn params(&self) -> ChannelParams {
         ChannelParams {
             slots: self.slots,
@@ -203,6 +254,9 @@ pub enum ChannelSetupError {
     /// `send_depth` is zero.
     #[error("send_depth must be at least 1")]
     SendDepth,
+    /// The application private data is too long.
+    #[error("{0} bytes of application private data, at most 496 allowed")]
+    AppData(usize),
     /// A verbs resource could not be created.
     #[error("verbs: {0}")]
     Verbs(#[from] VerbsError),
@@ -292,8 +346,10 @@ pub struct MessageChannel {
 }
 
 impl MessageChannel {
-    /// Connects to a channel listener at `addr` (the private data of `params` is
-    /// replaced by this side's [`ChannelParams`]; peer-to-peer setup is forced on).
+    /// Connects to a channel listener at `addr`. The private data sent is this side's
+    /// [`ChannelParams`] followed by `params.private_data` (application data, e.g. a
+    /// credential, at most [`MAX_APP_DATA`] bytes, which the listener reads with
+    /// [`request_app_data`]); peer-to-peer setup is forced on.
     pub fn connect(
         dev: &Device,
         pd: &ProtectionDomain,
@@ -302,11 +358,16 @@ impl MessageChannel {
         params: &ConnectParams,
     ) -> Result<MessageChannel, ChannelSetupError> {
         let local = checked(config)?;
+        if params.private_data.len() > MAX_APP_DATA {
+            return Err(ChannelSetupError::AppData(params.private_data.len()));
+        }
         let recv = alloc_recv(pd, local)?;
         let cq = dev.create_cq(config.send_depth as usize + config.slots as usize)?;
         let init = qp_init(&cq, config);
+        let mut private_data = local.to_bytes().to_vec();
+        private_data.extend_from_slice(&params.private_data);
         let params = ConnectParams {
-            private_data: local.to_bytes().to_vec(),
+            private_data,
             p2p: true,
             ..params.clone()
         };
@@ -323,16 +384,33 @@ impl MessageChannel {
     }
 
     /// Accepts a connection request from [`MessageChannel::connect`]; a request without
-    /// valid [`ChannelParams`] is rejected with a reason.
+    /// valid [`ChannelParams`] is rejected with a reason. The peer sizes this side's
+    /// send staging (`send_depth ×` its slot size, up to 1 MiB per slot): a server facing
+    /// untrusted peers uses [`MessageChannel::accept_with`].
     pub fn accept(
         dev: &Device,
         pd: &ProtectionDomain,
         request: ConnectRequest,
         config: ChannelConfig,
     ) -> Result<MessageChannel, ChannelSetupError> {
+        MessageChannel::accept_with(dev, pd, request, config, PeerLimits::NONE)
+    }
+
+    /// Like [`MessageChannel::accept`], but the peer's proposal is clamped to `limits`
+    /// before any memory is allocated: this side sends messages of at most
+    /// `limits.max_slot_size` bytes (header included) and uses at most
+    /// `limits.max_slots` credits, whatever the peer advertised, so the memory of the
+    /// channel is bounded by [`ChannelConfig::committed_bytes`] alone.
+    pub fn accept_with(
+        dev: &Device,
+        pd: &ProtectionDomain,
+        request: ConnectRequest,
+        config: ChannelConfig,
+        limits: PeerLimits,
+    ) -> Result<MessageChannel, ChannelSetupError> {
         let local = checked(config)?;
         let peer = match ChannelParams::from_bytes(request.private_data()) {
-            Ok(peer) => peer,
+            Ok(peer) => limits.clamp(peer),
             Err(e) => {
                 request.reject(b"invalid message channel parameters")?;
                 return Err(e.into());
@@ -382,6 +460,12 @@ impl MessageChannel {
         // Every slot was posted before the connection was established
         // (`post_all_slots`): the peer starts with every slot as credit.
         Ok(channel)
+    }
+
+    /// Bytes of memory this channel committed: receive slots, send staging and the
+    /// ready ring (the QP's own buffers not included).
+    pub fn committed_bytes(&self) -> usize {
+        self.recv.len() + self.staging.len() + self.ready.len() * std::mem::size_of::<Ready>()
     }
 
     /// What this side advertised.

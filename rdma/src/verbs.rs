@@ -33,8 +33,8 @@ use tracing::{info, warn};
 use crate::hw;
 use crate::soft;
 pub use crate::soft::cm::{
-    CmError, ConnectInfo, ConnectParams, CrcPolicy, ListenParams, MarkerPolicy, MpaError,
-    MpaRevision,
+    CmError, ConnectInfo, ConnectParams, CrcPolicy, ListenParams, ListenerStats, MarkerPolicy,
+    MpaError, MpaRevision,
 };
 pub use crate::soft::driver::{FrameTap, TapDirection};
 pub use crate::soft::mem::{Access, MemError};
@@ -347,7 +347,9 @@ impl ProtectionDomain {
     /// hardware device negotiates MPA itself and ignores `params`.
     pub fn listen_with(&self, addr: SocketAddr, params: ListenParams) -> Result<Listener, CmError> {
         let inner = match &self.inner {
-            PdInner::Soft(pd) => ListenerInner::Soft(soft::qp::Listener::bind(pd, addr, params)?),
+            PdInner::Soft(pd) => {
+                ListenerInner::Soft(Box::new(soft::qp::Listener::bind(pd, addr, params)?))
+            }
             PdInner::Hw(pd) => ListenerInner::Hw(pd.listen(addr)?),
         };
         Ok(Listener { inner })
@@ -885,7 +887,7 @@ pub struct Listener {
 
 #[derive(Debug)]
 enum ListenerInner {
-    Soft(soft::qp::Listener),
+    Soft(Box<soft::qp::Listener>),
     Hw(hw::Listener),
 }
 
@@ -920,6 +922,15 @@ impl Listener {
             ListenerInner::Hw(l) => RequestInner::Hw(l.accept(timeout)?),
         };
         Ok(ConnectRequest { inner })
+    }
+
+    /// The soft listener's handshake counters (half-open, timed out, evicted, refused);
+    /// all zero on a verbs device, whose kernel runs the handshakes.
+    pub fn stats(&self) -> ListenerStats {
+        match &self.inner {
+            ListenerInner::Soft(l) => l.stats(),
+            ListenerInner::Hw(_) => ListenerStats::default(),
+        }
     }
 }
 

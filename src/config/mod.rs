@@ -349,6 +349,9 @@ impl Topology {
 
     /// Parses and validates topology text.
     pub(crate) fn parse(text: &str) -> Result<Topology, ParseError> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ParseError::Toml(e.to_string()))?;
+        validate::check_ranges(&table).map_err(ParseError::Invalid)?;
         let topology: Topology =
             toml::from_str(text).map_err(|e| ParseError::Toml(e.to_string()))?;
         topology.validate().map_err(ParseError::Invalid)?;

@@ -1,10 +1,18 @@
 //! Consistency checks of a parsed [`Topology`]: every error names the key and the
 //! problem. Checks only; no I/O.
+//!
+//! Numeric keys are first checked on the TOML against [`RANGES`] (and each gateway's
+//! `risk` table against the gateway's risk ranges), so a float, a negative number or a
+//! huge count is refused naming the key and the allowed range before anything is sized
+//! by it: ring slots (`feed.ring_slots` × 64-byte slots of registered memory), open-order
+//! tables (`max_open_orders`) and thread cores.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 
+use tickwarp_gateway::ranges::{self, KeyRange, RangeError};
+use tickwarp_gateway::risk::LIMIT_RANGES;
 use tickwarp_runtime::ThreadingMode;
 use tickwarp_strategies::Strategy;
 use tickwarp_strategies::builtin::by_name;
@@ -35,6 +43,41 @@ fn err(key: impl fmt::Display, problem: impl fmt::Display) -> ConfigError {
 
 /// Most house events per second the venue simulator is asked for.
 const MAX_RATE: u32 = 1_000_000;
+
+/// The allowed range of every numeric key of a topology.
+pub(crate) const RANGES: &[KeyRange] = &[
+    KeyRange::new("node[].core", 0, 1_023),
+    KeyRange::new("node[].venue.rate", 1, MAX_RATE as i64),
+    KeyRange::new("node[].venue.seed", 0, i64::MAX),
+    KeyRange::new("node[].venue.core", 0, 1_023),
+    KeyRange::new("node[].feed.ring_slots", 2, 1 << 20),
+    KeyRange::new("node[].feed.core", 0, 1_023),
+    KeyRange::new("node[].gateway.core", 0, 1_023),
+    KeyRange::new("node[].gateway.fix_session[].account", 0, u32::MAX as i64),
+    KeyRange::new("node[].gateway.fix_session[].heartbeat_secs", 1, 3_600),
+    KeyRange::new("node[].engine[].max_open_orders", 1, 1_000_000),
+    KeyRange::new("node[].engine[].core", 0, 1_023),
+];
+
+/// Checks the numeric keys of topology TOML (module docs).
+pub(crate) fn check_ranges(table: &toml::Table) -> Result<(), ConfigError> {
+    let range_err = |e: RangeError| err(e.key, format!("{} {} {}", e.value, e.problem, e.range));
+    ranges::check(table, "", RANGES).map_err(range_err)?;
+    let Some(toml::Value::Array(nodes)) = table.get("node") else {
+        return Ok(());
+    };
+    for (i, node) in nodes.iter().enumerate() {
+        let risk = node
+            .get("gateway")
+            .and_then(|g| g.get("risk"))
+            .and_then(toml::Value::as_table);
+        if let Some(risk) = risk {
+            ranges::check(risk, &format!("node[{i}].gateway.risk."), LIMIT_RANGES)
+                .map_err(range_err)?;
+        }
+    }
+    Ok(())
+}
 
 impl Topology {
     /// Checks the topology (module docs of [`crate::config`]).
@@ -426,6 +469,36 @@ mod tests {
         for (text, want) in cases {
             let got = problem(&text);
             assert!(got.contains(want), "want {want:?} in {got:?}");
+        }
+    }
+
+    #[test]
+    fn numeric_keys_out_of_range_name_the_key_and_range() {
+        let feed = "listen = \"127.0.0.1:7411\"";
+        let cases = [
+            (
+                GOOD.replace(feed, &format!("{feed}\nring_slots = 1e13")),
+                "node[0].feed.ring_slots: 1e13 is out of range 2..=1_048_576",
+            ),
+            (
+                GOOD.replace(feed, &format!("{feed}\nring_slots = -4")),
+                "node[0].feed.ring_slots: -4 is out of range 2..=1_048_576",
+            ),
+            (
+                GOOD.replace(feed, &format!("{feed}\nring_slots = 4096.0")),
+                "node[0].feed.ring_slots: 4096 must be an integer in 2..=1_048_576",
+            ),
+            (
+                GOOD.replace("id_tag = \"A\"", "id_tag = \"A\"\nmax_open_orders = 0"),
+                "node[0].engine[0].max_open_orders: 0 is out of range 1..=1_000_000",
+            ),
+            (
+                GOOD.replace("[node.gateway]", "[node.gateway]\nrisk = { max_order_qty = 1, max_notional = \"1\", collar_bps = 0, credit_limit = \"1\", max_position = 1, max_orders_per_day = 1e13 }"),
+                "node[0].gateway.risk.max_orders_per_day: 1e13 is out of range 1..=10_000_000",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(problem(&text), want);
         }
     }
 

@@ -43,10 +43,11 @@ use tickwarp_bench::report::{
 };
 use tickwarp_bench::spin::{Deadline, Idle, Spin};
 use tickwarp_gateway::fix::Now;
-use tickwarp_gateway::service::{GatewayAgent, GatewayConfig, Origin};
+use tickwarp_gateway::service::rdma_auth::{Credential, hash_token};
+use tickwarp_gateway::service::{GatewayAgent, GatewayConfig, Origin, client_connect_params};
 use tickwarp_gateway::venue::{Execution, VenueTime};
 use tickwarp_rdma::channel::{ChannelConfig, ChannelError, MessageChannel};
-use tickwarp_rdma::verbs::{Backend, ConnectParams, Device};
+use tickwarp_rdma::verbs::{Backend, Device};
 use tickwarp_runtime::clock::{monotonic_now, unix_now};
 use tickwarp_runtime::{Clock, Nanos};
 use tickwarp_wire::{
@@ -126,6 +127,9 @@ enum Entry {
     Rdma,
 }
 
+/// The RDMA order-entry token of [`ACCOUNT`] in these runs.
+const RDMA_TOKEN: &[u8] = b"bench-token";
+
 /// The gateway configuration for one run: the journal under `dir` with `fsync` (TOML),
 /// room for `max_orders`, RDMA order entry when `rdma`.
 fn gateway_config(
@@ -136,8 +140,10 @@ fn gateway_config(
 ) -> anyhow::Result<GatewayConfig> {
     let rdma_section = if rdma {
         format!(
-            "[rdma]\nlisten = \"127.0.0.1:0\"\naccounts = [{}]\nbackend = \"soft\"\n",
-            ACCOUNT.0
+            "[rdma]\nlisten = \"127.0.0.1:0\"\naccounts = [{a}]\nbackend = \"soft\"\n\
+             tokens = [{{ account = {a}, token_hash = \"{h}\" }}]\n",
+            a = ACCOUNT.0,
+            h = hash_token(RDMA_TOKEN)?,
         )
     } else {
         String::new()
@@ -157,7 +163,7 @@ max_notional = "10000000"
 collar_bps = 0
 credit_limit = "1000000000"
 max_position = 100000000
-max_orders_per_day = 100000000
+max_orders_per_day = 10000000
 
 [risk.throttle]
 msgs_per_sec = 1000000000
@@ -416,12 +422,16 @@ impl Client {
     fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
         let dev = Device::open(Backend::Soft)?;
         let pd = dev.alloc_pd();
+        let credential = Credential {
+            account: ACCOUNT,
+            token: RDMA_TOKEN,
+        };
         let channel = MessageChannel::connect(
             &dev,
             &pd,
             addr,
             ChannelConfig::default(),
-            &ConnectParams::default(),
+            &client_connect_params(&credential)?,
         )
         .context("connecting to RDMA order entry")?;
         Ok(Client {

@@ -280,6 +280,11 @@ impl RiskEngine {
     /// refused and the old ones stay.
     pub fn reload(&mut self, limits: RiskLimits, now: Nanos) -> Result<(), LimitsError> {
         limits.validate()?;
+        // Reserve first: if the room is not there, nothing has changed yet.
+        let want = limits.max_orders_per_day.saturating_mul(2);
+        self.seen
+            .try_reserve(want.saturating_sub(self.seen.len()))
+            .map_err(|_| LimitsError::NoMemory { entries: want })?;
         self.restricted = limits.restricted.iter().copied().collect();
         self.account_limits = limits.accounts.iter().map(|a| (a.account, *a)).collect();
         self.instrument_limits = limits
@@ -291,8 +296,6 @@ impl RiskEngine {
         for bucket in self.sessions.values_mut() {
             bucket.reconfigure(t.msgs_per_sec, t.burst, now);
         }
-        let want = limits.max_orders_per_day.saturating_mul(2);
-        self.seen.reserve(want.saturating_sub(self.seen.len()));
         self.limits = limits;
         Ok(())
     }

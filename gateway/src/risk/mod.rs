@@ -15,6 +15,8 @@ pub use engine::{
     AccountUsage, Exposure, KillScope, Notional, PositionUsage, RiskEngine, RiskReject, SessionId,
 };
 pub use limits::{
-    AccountLimits, InstrumentLimits, LimitsError, LoadLimitsError, RiskLimits, ThrottleLimits,
+    AccountLimits, InstrumentLimits, LimitsError, LoadLimitsError, MAX_ORDER_QTY,
+    MAX_ORDERS_PER_DAY, MAX_POSITION, MAX_THROTTLE, RANGES as LIMIT_RANGES, RiskLimits,
+    ThrottleLimits,
 };
 pub use throttle::TokenBucket;

@@ -32,6 +32,14 @@
 //! [rdma]
 //! listen = "127.0.0.1:9879"
 //! accounts = [201]
+//! max_connections = 64              # clients at once; more are rejected (MPA Reject)
+//! max_slots = 64                    # receive slots per client, and the credits used
+//! max_slot_bytes = 256              # bytes per slot; a client's larger proposal is clamped
+//! memory_budget_mib = 16            # channel memory of all clients at most
+//!
+//! [[rdma.tokens]]                   # one per account: the client's credential
+//! account = 201
+//! token_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."
 //!
 //! [[venue.liquidity]]               # resting orders of the house account, seeded at start
 //! symbol = "ACME"
@@ -44,6 +52,11 @@
 //! `tickwarp passwd`); a plaintext `password` key is refused at load. A session without
 //! a password needs `allow_no_password = true`. The FIX listener speaks plain TCP: a
 //! non-loopback `listen` address is refused unless `allow_plaintext = true`.
+//!
+//! Every numeric key has a documented range ([`RANGES`] here, [`crate::risk::LIMIT_RANGES`]
+//! for `[risk]`), checked on the TOML before deserialization: the error names the key,
+//! the value as written and the range. Nothing is sized by a configuration number
+//! without one of these bounds.
 //!
 //! This module reads files (the configuration and the risk file) and nothing else; it
 //! never opens sockets or journals.
@@ -59,6 +72,9 @@ use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
 use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Price, Qty, Side};
 
 use super::acceptor::{Credential, FrontDoor, check_phc};
+use super::rdma_auth::{self, TokenTable};
+use super::rdma_entry::RdmaEntrySettings;
+use crate::ranges::{self, KeyRange, RangeError};
 use crate::risk::{LoadLimitsError, RiskLimits};
 
 /// The default FIX listen address: loopback only, port 9878.
@@ -88,7 +104,40 @@ pub enum ConfigError {
     /// The configuration is well formed but inconsistent.
     #[error("gateway config: {0}")]
     Invalid(String),
+    /// A numeric key is out of its range.
+    #[error("gateway config: {0}")]
+    Range(#[from] RangeError),
 }
+
+/// Most orders the order store may be sized for.
+pub const MAX_ORDERS: i64 = 10_000_000;
+/// Largest journal segment, MiB.
+pub const MAX_SEGMENT_MIB: i64 = 4_096;
+
+/// The allowed range of every numeric key of the gateway configuration (the `[risk]`
+/// table has its own, [`crate::risk::LIMIT_RANGES`]).
+pub const RANGES: &[KeyRange] = &[
+    KeyRange::new("max_orders", 1, MAX_ORDERS),
+    KeyRange::new("journal.segment_mib", 1, MAX_SEGMENT_MIB),
+    KeyRange::new("journal.fsync.batched.max_records", 1, 1_000_000),
+    KeyRange::new("journal.fsync.batched.max_delay_us", 0, 10_000_000),
+    KeyRange::new("instruments[].id", 0, u32::MAX as i64),
+    KeyRange::new("sessions[].id", 0, (1 << 31) - 1),
+    KeyRange::new("sessions[].account", 0, u32::MAX as i64),
+    KeyRange::new("sessions[].min_heartbeat_secs", 1, 3_600),
+    KeyRange::new("sessions[].max_heartbeat_secs", 1, 3_600),
+    KeyRange::new("rdma.accounts[]", 0, u32::MAX as i64),
+    KeyRange::new("rdma.tokens[].account", 0, u32::MAX as i64),
+    KeyRange::new("rdma.max_connections", 1, 1_024),
+    KeyRange::new("rdma.max_slots", 4, 4_096),
+    KeyRange::new("rdma.max_slot_bytes", 136, 65_536),
+    KeyRange::new("rdma.memory_budget_mib", 1, 4_096),
+    KeyRange::new("rdma.handshake_timeout_ms", 100, 60_000),
+    KeyRange::new("rdma.max_half_open", 1, 4_096),
+    KeyRange::new("venue.house_account", 0, u32::MAX as i64),
+    KeyRange::new("venue.max_resting_orders", 1, MAX_ORDERS),
+    KeyRange::new("venue.liquidity[].qty", 1, 1_000_000_000),
+];
 
 /// When the order journal syncs, as written in TOML.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -269,10 +318,134 @@ pub struct RdmaConfig {
     /// `hardware`.
     #[serde(default)]
     pub backend: Backend,
+    /// The credential of each account (every account in `accounts` needs one).
+    #[serde(default)]
+    pub tokens: Vec<RdmaToken>,
+    /// Clients connected at once at most (1..=1024).
+    #[serde(default = "default_rdma_max_connections")]
+    pub max_connections: usize,
+    /// Receive slots per client and the most credits a client's proposal gives (4..=4096).
+    #[serde(default = "default_rdma_max_slots")]
+    pub max_slots: u32,
+    /// Bytes per receive slot, header included, and the largest client slot used
+    /// (136..=65536).
+    #[serde(default = "default_rdma_max_slot_bytes")]
+    pub max_slot_bytes: u32,
+    /// Channel memory of all clients together at most, MiB (1..=4096); must hold
+    /// `max_connections` clients.
+    #[serde(default = "default_rdma_memory_budget_mib")]
+    pub memory_budget_mib: u64,
+    /// A connection must send its MPA Request within this, ms (100..=60000).
+    #[serde(default = "default_rdma_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+    /// MPA handshakes in progress at most (1..=4096).
+    #[serde(default = "default_rdma_max_half_open")]
+    pub max_half_open: usize,
+}
+
+/// The credential of one RDMA account.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RdmaToken {
+    /// The account.
+    pub account: AccountId,
+    /// Its token as an argon2id PHC string.
+    pub token_hash: String,
 }
 
 fn default_rdma_listen() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9879)
+}
+
+fn default_rdma_max_connections() -> usize {
+    64
+}
+
+fn default_rdma_max_slots() -> u32 {
+    64
+}
+
+fn default_rdma_max_slot_bytes() -> u32 {
+    256
+}
+
+fn default_rdma_memory_budget_mib() -> u64 {
+    16
+}
+
+fn default_rdma_handshake_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_rdma_max_half_open() -> usize {
+    256
+}
+
+impl RdmaConfig {
+    /// The token table (hashes checked: argon2id, bounded costs).
+    pub fn token_table(&self) -> Result<TokenTable, ConfigError> {
+        TokenTable::new(
+            self.tokens
+                .iter()
+                .map(|t| (t.account, t.token_hash.as_str())),
+        )
+        .map_err(|e| invalid(format!("rdma.tokens: {e}")))
+    }
+
+    /// The settings of RDMA order entry.
+    pub fn settings(&self) -> Result<RdmaEntrySettings, ConfigError> {
+        Ok(RdmaEntrySettings {
+            backend: self.backend,
+            listen: self.listen,
+            tokens: self.token_table()?,
+            max_connections: self.max_connections,
+            max_slots: self.max_slots,
+            max_slot_bytes: self.max_slot_bytes,
+            memory_budget_bytes: usize::try_from(self.memory_budget_mib.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            max_half_open: self.max_half_open,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut with_token = HashSet::new();
+        for t in &self.tokens {
+            if !self.accounts.contains(&t.account) {
+                return Err(invalid(format!(
+                    "rdma.tokens: account {} is not in rdma.accounts",
+                    t.account
+                )));
+            }
+            if !with_token.insert(t.account) {
+                return Err(invalid(format!(
+                    "rdma.tokens: account {} listed twice",
+                    t.account
+                )));
+            }
+            rdma_auth::check_hash(&t.token_hash).map_err(|e| {
+                invalid(format!(
+                    "rdma.tokens: account {}: token_hash: {e}",
+                    t.account
+                ))
+            })?;
+        }
+        if let Some(a) = self.accounts.iter().find(|a| !with_token.contains(a)) {
+            return Err(invalid(format!(
+                "rdma: account {a} has no [[rdma.tokens]] entry; RDMA clients must authenticate (hash a token with `tickwarp passwd`)"
+            )));
+        }
+        let settings = self.settings()?;
+        let per = settings.connection_bytes();
+        let worst = self.max_connections.saturating_mul(per);
+        if worst > settings.memory_budget_bytes {
+            return Err(invalid(format!(
+                "rdma: max_connections × per-connection memory = {} × {per} B = {worst} B exceeds memory_budget_mib = {}",
+                self.max_connections, self.memory_budget_mib
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A resting order of the house account, seeded into the simulator at start.
@@ -381,6 +554,11 @@ impl GatewayConfig {
 
     /// Parses and validates configuration text; `base` resolves a relative `risk_file`.
     pub fn from_toml(text: &str, base: &Path) -> Result<GatewayConfig, ConfigError> {
+        let table: toml::Table = toml::from_str(text)?;
+        ranges::check(&table, "", RANGES)?;
+        if let Some(toml::Value::Table(risk)) = table.get("risk") {
+            ranges::check(risk, "risk.", crate::risk::LIMIT_RANGES)?;
+        }
         let mut config: GatewayConfig = toml::from_str(text)?;
         match (&config.risk_file, &config.risk) {
             (Some(file), None) => {
@@ -478,6 +656,7 @@ impl GatewayConfig {
             if rdma.accounts.contains(&house) && !self.venue.liquidity.is_empty() {
                 return Err(invalid("an RDMA account is the house account"));
             }
+            rdma.validate()?;
         }
         for h in &self.venue.liquidity {
             if table.id_of_str(&h.symbol).is_none() {
@@ -638,6 +817,155 @@ mod tests {
         assert!(c.listen.ip().is_loopback());
         assert_eq!(c.venue.liquidity.len(), 2);
         assert!(c.rdma.is_some());
+    }
+
+    fn error_of(extra: &str) -> String {
+        parse(extra)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn numeric_keys_out_of_range_name_the_key_and_range() {
+        let cases = [
+            (
+                "max_orders = 1e13",
+                "gateway config: max_orders = 1e13 is out of range 1..=10_000_000",
+            ),
+            (
+                "max_orders = 0",
+                "gateway config: max_orders = 0 is out of range 1..=10_000_000",
+            ),
+            (
+                "max_orders = -3",
+                "gateway config: max_orders = -3 is out of range 1..=10_000_000",
+            ),
+            (
+                "max_orders = 100.0",
+                "gateway config: max_orders = 100 must be an integer in 1..=10_000_000",
+            ),
+            (
+                "max_orders = 9223372036854775807",
+                "gateway config: max_orders = 9223372036854775807 is out of range 1..=10_000_000",
+            ),
+        ];
+        for (extra, want) in cases {
+            // `parse` puts `extra` inside [journal]: top-level keys go first.
+            let text = format!("{extra}\n[journal]\ndir = \"/tmp/j\"\ninstruments = []\n{RISK}");
+            let got = GatewayConfig::from_toml(&text, Path::new("."))
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(got.as_deref(), Some(want), "{extra}");
+        }
+        assert_eq!(
+            error_of("segment_mib = 1e6"),
+            "gateway config: journal.segment_mib = 1e6 is out of range 1..=4096"
+        );
+        assert_eq!(
+            error_of("fsync = { batched = { max_records = 0, max_delay_us = 5 } }"),
+            "gateway config: journal.fsync.batched.max_records = 0 is out of range 1..=1_000_000"
+        );
+    }
+
+    #[test]
+    fn risk_keys_out_of_range_name_the_key() {
+        let text = RISK.replace("max_orders_per_day = 100000", "max_orders_per_day = 1e13");
+        let text = format!("instruments = []\n[journal]\ndir = \"/tmp/j\"\n{text}");
+        assert_eq!(
+            GatewayConfig::from_toml(&text, Path::new("."))
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("gateway config: risk.max_orders_per_day = 1e13 is out of range 1..=10_000_000")
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let risk = RISK
+            .replace("[risk]", "")
+            .replace("max_position = 100000", "max_position = -1");
+        std::fs::write(dir.path().join("risk.toml"), risk).unwrap_or_else(|e| panic!("{e}"));
+        let text = "risk_file = \"risk.toml\"\ninstruments = []\n[journal]\ndir = \"/tmp/j\"\n";
+        assert_eq!(
+            GatewayConfig::from_toml(text, dir.path())
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("risk limits: risk.max_position = -1 is out of range 0..=1_000_000_000_000")
+        );
+    }
+
+    fn rdma_config(extra: &str) -> Result<GatewayConfig, ConfigError> {
+        let hash = rdma_auth::hash_token(b"t").unwrap_or_default();
+        let text = format!(
+            r#"
+            instruments = []
+            [journal]
+            dir = "/tmp/j"
+            [rdma]
+            accounts = [201]
+            {extra}
+            [[rdma.tokens]]
+            account = 201
+            token_hash = "{hash}"
+            {RISK}
+            "#
+        );
+        GatewayConfig::from_toml(&text, Path::new("."))
+    }
+
+    #[test]
+    fn rdma_settings_are_checked() {
+        let c = rdma_config("").unwrap_or_else(|e| panic!("{e}"));
+        let settings = c
+            .rdma
+            .as_ref()
+            .map(|r| r.settings())
+            .transpose()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("rdma missing"));
+        assert_eq!(settings.connection_bytes(), 33_280);
+        assert_eq!(settings.max_connections, 64);
+        let err = |extra: &str| {
+            rdma_config(extra)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            err("max_connections = 0"),
+            "gateway config: rdma.max_connections = 0 is out of range 1..=1024"
+        );
+        assert_eq!(
+            err("max_slot_bytes = 1048576"),
+            "gateway config: rdma.max_slot_bytes = 1048576 is out of range 136..=65_536"
+        );
+        assert!(
+            err("max_connections = 1024\nmax_slots = 4096\nmax_slot_bytes = 65536")
+                .contains("exceeds memory_budget_mib = 16"),
+        );
+        let no_token = GatewayConfig::from_toml(
+            &format!(
+                "instruments = []\n[journal]\ndir = \"/tmp/j\"\n[rdma]\naccounts = [201]\n{RISK}"
+            ),
+            Path::new("."),
+        );
+        assert!(
+            matches!(&no_token, Err(ConfigError::Invalid(m)) if m.contains("account 201 has no [[rdma.tokens]]")),
+            "{no_token:?}"
+        );
+        let plain = rdma_config("").map(|_| ());
+        assert!(plain.is_ok());
+        let bad_hash = GatewayConfig::from_toml(
+            &format!(
+                "instruments = []\n[journal]\ndir = \"/tmp/j\"\n[rdma]\naccounts = [201]\n\
+                 [[rdma.tokens]]\naccount = 201\ntoken_hash = \"secret\"\n{RISK}"
+            ),
+            Path::new("."),
+        );
+        assert!(
+            matches!(&bad_hash, Err(ConfigError::Invalid(m)) if m.contains("token_hash")),
+            "{bad_hash:?}"
+        );
     }
 
     #[test]

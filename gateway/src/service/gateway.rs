@@ -12,14 +12,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tickwarp_rdma::channel::ChannelConfig;
 use tickwarp_runtime::{Agent, AgentError, Nanos, clock};
 use tickwarp_wire::{ClientOrderId, NewOrder, OrderSpec, OrderType, Price, TickCause, TimeInForce};
 
 use super::acceptor::{AcceptorSession, FixAcceptor};
 use super::config::{ConfigError, GatewayConfig};
 use super::core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
-use super::rdma_entry::{RdmaEntry, RdmaEntryError};
+use super::rdma_entry::{RdmaEntry, RdmaEntryError, RdmaEntryStats, RdmaStatsHandle};
 use crate::fix::{JournalStore, Now, SessionConfig, SessionId, StoreError};
 use crate::risk::RiskLimits;
 use crate::venue::{MdEvent, VenueConfig, VenueSim, VenueTime};
@@ -175,13 +174,7 @@ impl GatewayAgent {
             }
         })?;
         let rdma = match &config.rdma {
-            Some(r) => Some(RdmaEntry::bind(
-                r.backend,
-                r.listen,
-                ChannelConfig::default(),
-                &r.accounts,
-                core.next_rdma_client(),
-            )?),
+            Some(r) => Some(RdmaEntry::bind(r.settings()?, core.next_rdma_client())?),
             None => None,
         };
         update_references(&mut core);
@@ -204,6 +197,16 @@ impl GatewayAgent {
     /// The RDMA listen address, when RDMA order entry is on.
     pub fn rdma_addr(&self) -> Option<SocketAddr> {
         self.rdma.as_ref().map(RdmaEntry::local_addr)
+    }
+
+    /// RDMA order entry's counters (connections, committed memory, refusals), if enabled.
+    pub fn rdma_stats(&self) -> Option<RdmaEntryStats> {
+        self.rdma.as_ref().map(RdmaEntry::stats)
+    }
+
+    /// A handle that reads RDMA order entry's counters from another thread, if enabled.
+    pub fn rdma_stats_handle(&self) -> Option<RdmaStatsHandle> {
+        self.rdma.as_ref().map(RdmaEntry::stats_handle)
     }
 
     /// What recovery found at start.

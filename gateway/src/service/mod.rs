@@ -7,7 +7,8 @@
 //! - [`acceptor`]: [`FixAcceptor`], many FIX sessions over non-blocking mio sockets on
 //!   one thread; a connection is anonymous (small budget) until its Logon authenticated
 //!   (argon2id, on a verifier thread), then bound to its session.
-//! - [`rdma_entry`]: [`RdmaEntry`], binary wire orders from `MessageChannel` clients.
+//! - [`rdma_entry`]: [`RdmaEntry`], binary wire orders from `MessageChannel` clients;
+//!   [`rdma_auth`]: their credentials, token hashes and the failure throttle.
 //! - [`gateway`]: [`GatewayAgent`], the [`tickwarp_runtime::Agent`] that runs the core,
 //!   the venue simulator and both front ends in one duty cycle.
 //! - [`config`]: [`GatewayConfig`], the TOML configuration.
@@ -20,6 +21,7 @@ pub mod acceptor;
 pub mod config;
 pub mod core;
 pub mod gateway;
+pub mod rdma_auth;
 pub mod rdma_entry;
 pub mod recovery;
 
@@ -27,5 +29,7 @@ pub use acceptor::{AcceptorSession, Credential, FixAcceptor, FrontDoor};
 pub use config::{ConfigError, GatewayConfig};
 pub use core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
 pub use gateway::{GatewayAgent, LimitsReload, ServiceError};
-pub use rdma_entry::RdmaEntry;
+pub use rdma_entry::{
+    RdmaEntry, RdmaEntrySettings, RdmaEntryStats, RdmaStatsHandle, client_connect_params,
+};
 pub use recovery::{Recovered, read_journal};

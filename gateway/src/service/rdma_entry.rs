@@ -11,23 +11,51 @@
 //! that no journaled order carries (ids continue after the journal's highest), and the
 //! executions of its orders go to that connection only: a client that reconnects does
 //! not receive the executions of its earlier connection (the journal still has them).
-//! A message that is not an order command closes the connection; an order for an
-//! account the configuration does not allow is refused with `UnknownAccount` without
-//! reaching the core. Executions the peer has no credit for wait in a per-client queue.
+//! A message that is not an order command closes the connection; an order for another
+//! account than the one the connection authenticated is refused with `UnknownAccount`
+//! without reaching the core. Executions the peer has no credit for wait in a
+//! per-client queue.
 //!
-//! What this module must not do: block in the duty cycle, read a clock, or decide
-//! anything about orders beyond the account check.
+//! # Trust
+//!
+//! Before any channel memory is committed, the accept thread checks, in this order:
+//! the peer address is not locked out by earlier failures ([`FailureThrottle`]); the
+//! MPA private data carries a [`Credential`] (account id and token, see
+//! [`client_connect_params`]); the connection cap and the memory budget have room; the
+//! token matches the account's argon2id hash (one verification, on this thread). Any
+//! failure is an MPA Reject (R=1) with a short reason in its private data and, for a
+//! missing or wrong credential, a WARN line with the peer address; failures lock the
+//! address out for a growing delay.
+//!
+//! The gateway decides the memory of a connection: it posts `max_slots` receive slots
+//! of `max_slot_bytes` and clamps the client's proposal to the same maxima
+//! ([`PeerLimits`]), so one connection commits at most
+//! [`RdmaEntrySettings::connection_bytes`] (2 × `max_slots` × `max_slot_bytes` plus
+//! 8 bytes per slot: 33,280 bytes with the defaults of 64 slots of 256 bytes) and the
+//! listener at most `max_connections` × that (64 × 33,280 B ≈ 2 MiB by default), never
+//! more than `memory_budget_bytes`. Half-open MPA handshakes are bounded separately by
+//! the soft listener (`max_half_open` × about 1 KiB and a socket each).
+//!
+//! What this module must not do: block in the duty cycle, read a clock outside the
+//! accept thread (which reads it for the throttle), or decide anything about orders
+//! beyond the account check.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tickwarp_rdma::channel::{ChannelConfig, ChannelError, MessageChannel};
-use tickwarp_rdma::verbs::{Backend, CmError, Device, Listener, VerbsError};
+use tickwarp_rdma::channel::{
+    ChannelConfig, ChannelError, MessageChannel, PeerLimits, request_app_data,
+};
+use tickwarp_rdma::verbs::{
+    Backend, CmError, ConnectParams, ConnectRequest, Device, ListenParams, Listener,
+    ProtectionDomain, VerbsError,
+};
+use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_wire::IntoBytes;
 use tickwarp_wire::{
     AccountId, CancelRejected, CxlRejResponseTo, ExecMeta, Message, OrderRejected, RejectReason,
@@ -35,18 +63,36 @@ use tickwarp_wire::{
 };
 
 use super::core::{CoreError, OrderCore, Origin, Report, execution_bytes};
+use super::rdma_auth::{Credential, CredentialError, FailureThrottle, TokenTable};
 use crate::venue::{VenueSession, VenueTime};
 
 /// How long the accept thread waits for a request before checking for shutdown.
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
 /// Largest record exchanged (order commands and executions are 64 or 128 bytes).
-const MAX_RECORD: usize = 128;
+pub const MAX_RECORD: usize = 128;
 /// Messages read from one client per duty cycle.
 const RECV_BATCH: usize = 64;
 /// Executions queued for a client without credit before it is disconnected.
 const MAX_OUTBOX: usize = 65_536;
 /// Established channels waiting for the duty cycle.
 const HANDOFF_DEPTH: usize = 64;
+/// First lockout after a failed authentication; it doubles with each failure.
+const LOCKOUT_BASE: Duration = Duration::from_millis(250);
+/// Longest lockout.
+const LOCKOUT_MAX: Duration = Duration::from_secs(60);
+/// Peer addresses the throttle remembers.
+const THROTTLE_CAPACITY: usize = 4096;
+
+/// Reject reason: the credential is missing or malformed.
+pub const REJECT_NO_CREDENTIAL: &[u8] = b"tickwarp: credential missing or malformed";
+/// Reject reason: wrong account or token.
+pub const REJECT_AUTH: &[u8] = b"tickwarp: authentication failed";
+/// Reject reason: the address failed too often recently.
+pub const REJECT_LOCKED_OUT: &[u8] = b"tickwarp: too many failed attempts, retry later";
+/// Reject reason: `max_connections` clients are connected.
+pub const REJECT_CAP: &[u8] = b"tickwarp: connection limit reached";
+/// Reject reason: the memory budget has no room for another connection.
+pub const REJECT_BUDGET: &[u8] = b"tickwarp: memory budget exhausted";
 
 /// Why RDMA order entry could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +106,167 @@ pub enum RdmaEntryError {
     /// The accept thread could not start.
     #[error("RDMA accept thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The settings are inconsistent.
+    #[error("RDMA order entry: {0}")]
+    Settings(String),
+}
+
+/// How RDMA order entry listens, whom it admits and what it commits (from `[rdma]`).
+#[derive(Clone, Debug)]
+pub struct RdmaEntrySettings {
+    /// Soft iWARP, a verbs device, or whichever serves the address.
+    pub backend: Backend,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The accounts clients may authenticate as, with their token hashes.
+    pub tokens: TokenTable,
+    /// Clients connected at once at most.
+    pub max_connections: usize,
+    /// Receive slots per connection, and the most credits a client's proposal gives.
+    pub max_slots: u32,
+    /// Bytes per receive slot (header included), and the largest client slot used.
+    pub max_slot_bytes: u32,
+    /// Channel memory of all connections together at most, bytes.
+    pub memory_budget_bytes: usize,
+    /// A connection must complete its MPA Request within this.
+    pub handshake_timeout: Duration,
+    /// MPA handshakes in progress at most (the soft listener's cap).
+    pub max_half_open: usize,
+}
+
+impl RdmaEntrySettings {
+    /// The gateway's side of every channel.
+    pub fn channel_config(&self) -> ChannelConfig {
+        ChannelConfig {
+            slots: self.max_slots,
+            slot_size: self.max_slot_bytes,
+            send_depth: self.max_slots,
+        }
+    }
+
+    /// The clamp applied to a client's proposal.
+    pub fn peer_limits(&self) -> PeerLimits {
+        PeerLimits {
+            max_slot_size: self.max_slot_bytes,
+            max_slots: self.max_slots,
+        }
+    }
+
+    /// Channel memory one connection commits at most.
+    pub fn connection_bytes(&self) -> usize {
+        self.channel_config().committed_bytes(self.peer_limits())
+    }
+
+    fn check(&self) -> Result<(), RdmaEntryError> {
+        let need = MAX_RECORD + tickwarp_rdma::channel::HEADER_LEN;
+        if (self.max_slot_bytes as usize) < need {
+            return Err(RdmaEntryError::Settings(format!(
+                "max_slot_bytes = {} cannot hold an order record ({need} bytes)",
+                self.max_slot_bytes
+            )));
+        }
+        let worst = self.max_connections.saturating_mul(self.connection_bytes());
+        if worst > self.memory_budget_bytes {
+            return Err(RdmaEntryError::Settings(format!(
+                "max_connections × connection memory = {} × {} B = {worst} B exceeds memory_budget_bytes = {}",
+                self.max_connections,
+                self.connection_bytes(),
+                self.memory_budget_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The [`ConnectParams`] a client passes to `MessageChannel::connect` to authenticate as
+/// `credential.account` (the credential rides in the MPA private data).
+pub fn client_connect_params(
+    credential: &Credential<'_>,
+) -> Result<ConnectParams, CredentialError> {
+    Ok(ConnectParams {
+        private_data: credential.to_bytes()?,
+        ..ConnectParams::default()
+    })
+}
+
+/// Counters of RDMA order entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RdmaEntryStats {
+    /// Connections admitted and not yet closed (including those not yet taken by the
+    /// duty cycle).
+    pub connections: usize,
+    /// Channel memory those connections committed, bytes.
+    pub committed_bytes: usize,
+    /// Requests rejected for a missing, malformed or wrong credential.
+    pub auth_failures: u64,
+    /// Requests rejected because the address was locked out.
+    pub locked_out: u64,
+    /// Requests rejected by the connection cap or the memory budget.
+    pub over_capacity: u64,
+}
+
+/// Reads [`RdmaEntryStats`] from another thread than the duty cycle's.
+#[derive(Clone, Debug)]
+pub struct RdmaStatsHandle(Arc<Gauges>);
+
+impl RdmaStatsHandle {
+    /// The counters now.
+    pub fn get(&self) -> RdmaEntryStats {
+        let g = &self.0;
+        RdmaEntryStats {
+            connections: g.connections.load(Ordering::Acquire),
+            committed_bytes: g.committed.load(Ordering::Acquire),
+            auth_failures: g.auth_failures.load(Ordering::Acquire),
+            locked_out: g.locked_out.load(Ordering::Acquire),
+            over_capacity: g.over_capacity.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// Shared between the accept thread and the duty cycle.
+#[derive(Debug, Default)]
+struct Gauges {
+    connections: AtomicUsize,
+    committed: AtomicUsize,
+    auth_failures: AtomicU64,
+    locked_out: AtomicU64,
+    over_capacity: AtomicU64,
+}
+
+/// One admitted connection's share of the cap and the budget, released on drop.
+#[derive(Debug)]
+struct Lease {
+    gauges: Arc<Gauges>,
+    bytes: usize,
+}
+
+impl Lease {
+    /// Adjusts the reservation to what the channel really committed.
+    fn settle(&mut self, bytes: usize) {
+        if bytes < self.bytes {
+            self.gauges
+                .committed
+                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            self.bytes = bytes;
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.gauges.connections.fetch_sub(1, Ordering::AcqRel);
+        self.gauges
+            .committed
+            .fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// An authenticated, established connection on its way to the duty cycle.
+#[derive(Debug)]
+struct Admitted {
+    channel: MessageChannel,
+    account: AccountId,
+    lease: Lease,
 }
 
 /// One fixed-size outbound record.
@@ -88,67 +295,66 @@ impl Outbound {
 struct Client {
     id: u32,
     channel: MessageChannel,
+    /// The account it authenticated as: the only one it may trade for.
+    account: AccountId,
     outbox: VecDeque<Outbound>,
     closed: bool,
+    _lease: Lease,
 }
 
 /// RDMA order entry (see the module docs).
 #[derive(Debug)]
 pub struct RdmaEntry {
-    accepted: Receiver<MessageChannel>,
+    accepted: Receiver<Admitted>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     local_addr: SocketAddr,
-    accounts: HashSet<AccountId>,
+    gauges: Arc<Gauges>,
     clients: Vec<Client>,
     next_id: u32,
     buf: [u8; MAX_RECORD],
 }
 
 impl RdmaEntry {
-    /// Listens on `addr` (soft iWARP unless `backend` picks a verbs device) for clients
-    /// trading `accounts`; client ids start at `first_id`.
-    pub fn bind(
-        backend: Backend,
-        addr: SocketAddr,
-        config: ChannelConfig,
-        accounts: &[AccountId],
-        first_id: u32,
-    ) -> Result<RdmaEntry, RdmaEntryError> {
-        let dev = Device::open_for(backend, addr.ip())?;
+    /// Listens as `settings` say; client ids start at `first_id`.
+    pub fn bind(settings: RdmaEntrySettings, first_id: u32) -> Result<RdmaEntry, RdmaEntryError> {
+        settings.check()?;
+        let dev = Device::open_for(settings.backend, settings.listen.ip())?;
         let pd = dev.alloc_pd();
-        let listener = Listener::bind(&pd, addr)?;
+        let listen = ListenParams {
+            handshake_timeout: settings.handshake_timeout,
+            max_half_open: settings.max_half_open,
+            ..ListenParams::default()
+        };
+        let listener = Listener::bind_with(&pd, settings.listen, listen)?;
         let local_addr = listener.local_addr();
         let stop = Arc::new(AtomicBool::new(false));
+        let gauges = Arc::new(Gauges::default());
         let (tx, accepted) = sync_channel(HANDOFF_DEPTH);
+        let mut acceptor = Acceptor {
+            dev,
+            pd,
+            settings,
+            throttle: FailureThrottle::new(LOCKOUT_BASE, LOCKOUT_MAX, THROTTLE_CAPACITY),
+            gauges: Arc::clone(&gauges),
+            tx,
+        };
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("gw-rdma-accept".to_owned())
             .spawn(move || {
                 while !thread_stop.load(Ordering::Acquire) {
-                    let request = match listener.accept(ACCEPT_POLL) {
-                        Ok(request) => request,
-                        Err(CmError::Timeout) => continue,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "RDMA connection request failed");
-                            std::thread::sleep(ACCEPT_POLL);
-                            continue;
-                        }
-                    };
-                    let peer = request.peer_addr();
-                    match MessageChannel::accept(&dev, &pd, request, config) {
-                        Ok(channel) if channel.max_message() < MAX_RECORD => {
-                            tracing::warn!(%peer, "RDMA client slots too small for orders");
-                            let mut channel = channel;
-                            channel.disconnect();
-                        }
-                        Ok(channel) => {
-                            tracing::info!(%peer, "RDMA order entry client connected");
-                            if tx.send(channel).is_err() {
+                    match listener.accept(ACCEPT_POLL) {
+                        Ok(request) => {
+                            if !acceptor.admit(request) {
                                 return;
                             }
                         }
-                        Err(e) => tracing::warn!(%peer, error = %e, "RDMA accept failed"),
+                        Err(CmError::Timeout) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "RDMA connection request failed");
+                            std::thread::sleep(ACCEPT_POLL);
+                        }
                     }
                 }
             })?;
@@ -157,11 +363,21 @@ impl RdmaEntry {
             stop,
             thread: Some(thread),
             local_addr,
-            accounts: accounts.iter().copied().collect(),
+            gauges,
             clients: Vec::new(),
             next_id: first_id.max(1),
             buf: [0; MAX_RECORD],
         })
+    }
+
+    /// Counters: connections, committed memory, refusals.
+    pub fn stats(&self) -> RdmaEntryStats {
+        self.stats_handle().get()
+    }
+
+    /// A handle that reads the counters from any thread.
+    pub fn stats_handle(&self) -> RdmaStatsHandle {
+        RdmaStatsHandle(Arc::clone(&self.gauges))
     }
 
     /// The address it listens on.
@@ -181,14 +397,16 @@ impl RdmaEntry {
         core: &mut OrderCore<V>,
     ) -> Result<usize, CoreError> {
         let mut work = 0;
-        while let Ok(channel) = self.accepted.try_recv() {
+        while let Ok(admitted) = self.accepted.try_recv() {
             let id = self.next_id;
             self.next_id = self.next_id.saturating_add(1);
             self.clients.push(Client {
                 id,
-                channel,
+                channel: admitted.channel,
+                account: admitted.account,
                 outbox: VecDeque::with_capacity(256),
                 closed: false,
+                _lease: admitted.lease,
             });
             work += 1;
         }
@@ -207,7 +425,7 @@ impl RdmaEntry {
                 };
                 work += 1;
                 let msg = self.buf.get(..len).unwrap_or_default();
-                if !handle_message(now, client, &self.accounts, msg, core)? {
+                if !handle_message(now, client, msg, core)? {
                     client.channel.disconnect();
                     client.closed = true;
                     break;
@@ -274,6 +492,116 @@ impl Drop for RdmaEntry {
     }
 }
 
+/// The accept thread's state: admission checks, then channel setup.
+struct Acceptor {
+    dev: Device,
+    pd: ProtectionDomain,
+    settings: RdmaEntrySettings,
+    throttle: FailureThrottle,
+    gauges: Arc<Gauges>,
+    tx: SyncSender<Admitted>,
+}
+
+impl Acceptor {
+    /// Admits or rejects one request (see "Trust" in the module docs). False when the
+    /// duty cycle is gone.
+    fn admit(&mut self, request: ConnectRequest) -> bool {
+        let peer = request.peer_addr();
+        let now = monotonic_now();
+        if let Err(wait) = self.throttle.check(peer.ip(), now) {
+            self.gauges.locked_out.fetch_add(1, Ordering::AcqRel);
+            tracing::debug!(%peer, ?wait, "RDMA request from a locked-out address rejected");
+            reject(request, REJECT_LOCKED_OUT);
+            return true;
+        }
+        let app = request_app_data(&request).to_vec();
+        let credential = match Credential::parse(&app) {
+            Ok(c) => c,
+            Err(e) => {
+                self.gauges.auth_failures.fetch_add(1, Ordering::AcqRel);
+                let lockout = self.throttle.record_failure(peer.ip(), now);
+                tracing::warn!(%peer, error = %e, ?lockout, "RDMA order entry: no valid credential; rejected");
+                reject(request, REJECT_NO_CREDENTIAL);
+                return true;
+            }
+        };
+        let Some(mut lease) = self.reserve() else {
+            self.gauges.over_capacity.fetch_add(1, Ordering::AcqRel);
+            let full =
+                self.gauges.connections.load(Ordering::Acquire) >= self.settings.max_connections;
+            tracing::warn!(%peer, max_connections = self.settings.max_connections, "RDMA order entry full; rejected");
+            reject(request, if full { REJECT_CAP } else { REJECT_BUDGET });
+            return true;
+        };
+        if !self.settings.tokens.verify(&credential) {
+            // Released before the peer hears the answer.
+            drop(lease);
+            self.gauges.auth_failures.fetch_add(1, Ordering::AcqRel);
+            let lockout = self.throttle.record_failure(peer.ip(), now);
+            tracing::warn!(%peer, account = %credential.account, ?lockout, "RDMA order entry: authentication failed; rejected");
+            reject(request, REJECT_AUTH);
+            return true;
+        }
+        self.throttle.record_success(peer.ip());
+        let account = credential.account;
+        let channel = match MessageChannel::accept_with(
+            &self.dev,
+            &self.pd,
+            request,
+            self.settings.channel_config(),
+            self.settings.peer_limits(),
+        ) {
+            Ok(channel) => channel,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "RDMA accept failed");
+                return true;
+            }
+        };
+        if channel.max_message() < MAX_RECORD {
+            tracing::warn!(%peer, "RDMA client slots too small for orders");
+            let mut channel = channel;
+            channel.disconnect();
+            return true;
+        }
+        lease.settle(channel.committed_bytes());
+        tracing::info!(%peer, %account, "RDMA order entry client connected");
+        self.tx
+            .send(Admitted {
+                channel,
+                account,
+                lease,
+            })
+            .is_ok()
+    }
+
+    /// A share of the cap and the budget for one more connection, if both have room.
+    /// Only this thread adds, so the check and the add cannot race.
+    fn reserve(&self) -> Option<Lease> {
+        let bytes = self.settings.connection_bytes();
+        let connections = self.gauges.connections.load(Ordering::Acquire);
+        let committed = self.gauges.committed.load(Ordering::Acquire);
+        if connections >= self.settings.max_connections
+            || committed.saturating_add(bytes) > self.settings.memory_budget_bytes
+        {
+            return None;
+        }
+        self.gauges.connections.fetch_add(1, Ordering::AcqRel);
+        self.gauges.committed.fetch_add(bytes, Ordering::AcqRel);
+        Some(Lease {
+            gauges: Arc::clone(&self.gauges),
+            bytes,
+        })
+    }
+}
+
+/// Sends an MPA Reject with `reason`; the peer may already be gone.
+fn reject(request: ConnectRequest, reason: &[u8]) {
+    let peer = request.peer_addr();
+    if let Err(e) = request.reject(reason) {
+        tracing::debug!(%peer, error = %e, "RDMA reject not delivered");
+    }
+}
+
 /// Queues one record for `client`; a client that stopped reading is disconnected.
 fn enqueue(client: &mut Client, bytes: &[u8]) {
     if client.outbox.len() >= MAX_OUTBOX {
@@ -292,7 +620,6 @@ fn enqueue(client: &mut Client, bytes: &[u8]) {
 fn handle_message<V: VenueSession>(
     now: VenueTime,
     client: &mut Client,
-    accounts: &HashSet<AccountId>,
     msg: &[u8],
     core: &mut OrderCore<V>,
 ) -> Result<bool, CoreError> {
@@ -307,7 +634,7 @@ fn handle_message<V: VenueSession>(
     };
     match decode(msg) {
         Ok(Message::NewOrder(cmd)) => {
-            if accounts.contains(&cmd.account()) {
+            if cmd.account() == client.account {
                 core.handle_new(now, origin, cmd)?;
             } else {
                 let meta = refused(cmd.instrument(), cmd.account(), cmd.cl_ord_id());
@@ -316,7 +643,7 @@ fn handle_message<V: VenueSession>(
             }
         }
         Ok(Message::CancelOrder(cmd)) => {
-            if accounts.contains(&cmd.account()) {
+            if cmd.account() == client.account {
                 core.handle_cancel(now, origin, cmd)?;
             } else {
                 let meta = refused(cmd.instrument(), cmd.account(), cmd.cl_ord_id());
@@ -330,7 +657,7 @@ fn handle_message<V: VenueSession>(
             }
         }
         Ok(Message::ReplaceOrder(cmd)) => {
-            if accounts.contains(&cmd.account()) {
+            if cmd.account() == client.account {
                 core.handle_replace(now, origin, cmd)?;
             } else {
                 let meta = refused(cmd.instrument(), cmd.account(), cmd.cl_ord_id());

@@ -1,7 +1,10 @@
 //! Connection management of the soft backend (rdma_cm-style listen / accept / reject /
-//! connect with private data): a blocking TCP handshake with deadlines that runs the
-//! sans-IO MPA negotiation of [`crate::soft::proto::mpa_setup`] (RFC 5044 §7, RFC 6581)
-//! and hands the negotiated stream to a QP, which switches it to non-blocking.
+//! connect with private data): TCP handshakes that run the sans-IO MPA negotiation of
+//! [`crate::soft::proto::mpa_setup`] (RFC 5044 §7, RFC 6581) and hand the negotiated
+//! stream to a QP, which switches it to non-blocking. The initiator blocks with a
+//! deadline; the [`Listener`] runs every responder handshake concurrently on one poll,
+//! each with its own deadline and a cap on half-open handshakes, so a stalled or slow
+//! peer never delays another.
 //!
 //! Markers (RFC 5044 §5): Linux `siw` refuses them. A peer that refuses a markers
 //! request is reconnected without markers and [`ConnectInfo::markers_refused`] reports
@@ -11,10 +14,13 @@
 //! This module must not parse or build MPA frames itself (that is `wire` and `proto`),
 //! must not touch the data path, and reads the clock only to enforce deadlines.
 
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use mio::{Events, Interest, Poll, Token};
 
 use thiserror::Error;
 use tickwarp_runtime::Nanos;
@@ -84,6 +90,12 @@ pub struct ListenParams {
     /// initiator then falls back), `Accept` (insert them when asked), `Request` (also
     /// ask for them in what this side receives).
     pub markers: MarkerPolicy,
+    /// A connection must deliver its whole MPA Request within this, else it is closed
+    /// (default 5 s).
+    pub handshake_timeout: Duration,
+    /// Handshakes in progress at most; a new connection beyond this evicts the oldest
+    /// (default 256).
+    pub max_half_open: usize,
 }
 
 impl Default for ListenParams {
@@ -91,6 +103,8 @@ impl Default for ListenParams {
         ListenParams {
             crc: CrcPolicy::Accept,
             markers: MarkerPolicy::Refuse,
+            handshake_timeout: Duration::from_secs(5),
+            max_half_open: 256,
         }
     }
 }
@@ -469,23 +483,116 @@ fn exchange(
     }
 }
 
-/// A listening socket (rdma_cm `rdma_listen`).
+/// A listening socket (rdma_cm `rdma_listen`) that runs many MPA exchanges at once.
+///
+/// Every TCP connection the kernel completed is taken at once into a set of half-open
+/// handshakes (non-blocking sockets on one `mio` poll), each with its own deadline
+/// ([`ListenParams::handshake_timeout`]). [`Listener::accept`] progresses all of them and
+/// returns the first whose MPA Request is complete, so a peer that sends nothing, or
+/// half a Request, never delays another. At most [`ListenParams::max_half_open`]
+/// handshakes are kept; a new connection beyond that evicts the oldest one (an honest
+/// initiator sends its Request within one round trip, so the oldest is the likeliest
+/// staller). Memory is bounded by `max_half_open × (MAX_FRAME_LEN + a socket)`.
 #[derive(Debug)]
 pub(crate) struct Listener {
-    listener: TcpListener,
     local: SocketAddr,
     params: ListenParams,
+    state: Mutex<Handshakes>,
+}
+
+/// The listener's sockets and its half-open handshakes, oldest first.
+#[derive(Debug)]
+struct Handshakes {
+    poll: Poll,
+    events: Events,
+    listener: mio::net::TcpListener,
+    open: VecDeque<Handshake>,
+    next_token: usize,
+    stats: ListenerStats,
+}
+
+/// Counters of a listener's handshakes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerStats {
+    /// Handshakes in progress now.
+    pub half_open: usize,
+    /// Handshakes dropped because their deadline passed.
+    pub timed_out: u64,
+    /// Handshakes evicted because `max_half_open` were in progress.
+    pub evicted: u64,
+    /// Requests refused by the MPA rules or malformed (answered with a Reject when the
+    /// rules give one), and peers that closed during setup.
+    pub refused: u64,
+}
+
+/// One connection whose MPA Request has not fully arrived.
+#[derive(Debug)]
+struct Handshake {
+    stream: mio::net::TcpStream,
+    peer: SocketAddr,
+    setup: MpaSetup,
+    /// The Request's bytes so far.
+    raw: Vec<u8>,
+}
+
+/// The listener's own poll token.
+const LISTENER_TOKEN: Token = Token(0);
+/// Bytes read per `read` during setup.
+const SETUP_READ: usize = mpa_setup::MAX_FRAME_LEN;
+/// Listen backlog: connections the kernel completes before we take them.
+const BACKLOG: i32 = 1024;
+
+/// How one handshake progressed.
+enum Progress {
+    /// Still waiting for bytes.
+    Waiting,
+    /// The Request is complete; bytes after it.
+    Ready(Vec<u8>),
+    /// Drop it: refused (Reject sent when due), closed, or timed out.
+    Drop(CmError),
 }
 
 impl Listener {
     /// Binds `addr` (port 0 picks a free port).
     pub(crate) fn bind(addr: SocketAddr, params: ListenParams) -> Result<Listener, CmError> {
-        let listener = TcpListener::bind(addr).map_err(CmError::io)?;
-        let local = listener.local_addr().map_err(CmError::io)?;
+        if params.max_half_open == 0 {
+            return Err(CmError::InvalidParameter(
+                "max_half_open must be at least 1",
+            ));
+        }
+        if params.handshake_timeout.is_zero() {
+            return Err(CmError::InvalidParameter(
+                "handshake_timeout must not be zero",
+            ));
+        }
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .map_err(CmError::io)?;
+        socket.set_reuse_address(true).map_err(CmError::io)?;
+        socket.bind(&addr.into()).map_err(CmError::io)?;
+        socket.listen(BACKLOG).map_err(CmError::io)?;
+        socket.set_nonblocking(true).map_err(CmError::io)?;
+        let std_listener: TcpListener = socket.into();
+        let local = std_listener.local_addr().map_err(CmError::io)?;
+        let mut listener = mio::net::TcpListener::from_std(std_listener);
+        let poll = Poll::new().map_err(CmError::io)?;
+        poll.registry()
+            .register(&mut listener, LISTENER_TOKEN, Interest::READABLE)
+            .map_err(CmError::io)?;
         Ok(Listener {
-            listener,
             local,
             params,
+            state: Mutex::new(Handshakes {
+                poll,
+                events: Events::with_capacity(256),
+                listener,
+                open: VecDeque::new(),
+                next_token: 1,
+                stats: ListenerStats::default(),
+            }),
         })
     }
 
@@ -494,38 +601,198 @@ impl Listener {
         self.local
     }
 
-    /// Waits up to `timeout` for a connection whose MPA Request is acceptable. Requests
-    /// the MPA rules refuse (markers, bad frames) are answered and dropped here, as the
-    /// kernel does, and waiting goes on.
+    /// The handshake counters.
+    pub(crate) fn stats(&self) -> ListenerStats {
+        let state = self.lock();
+        ListenerStats {
+            half_open: state.open.len(),
+            ..state.stats
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Handshakes> {
+        // A panic while holding the lock leaves only sockets behind: keep using them.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits up to `timeout` for a connection whose MPA Request is acceptable, while
+    /// progressing every other handshake. Requests the MPA rules refuse (markers, bad
+    /// frames) are answered and dropped here, as the kernel does, and waiting goes on.
     pub(crate) fn accept(&self, timeout: Duration) -> Result<Pending, CmError> {
         let deadline = Deadline::after(timeout);
+        let mut state = self.lock();
         loop {
-            let stream = self.accept_tcp(deadline)?;
-            match read_request(stream, self.params, deadline) {
-                Ok(pending) => return Ok(pending),
-                Err(CmError::Timeout) => return Err(CmError::Timeout),
-                Err(e) => tracing::debug!(error = %e, "dropped a connection request"),
+            state.take_connections(self.params)?;
+            if let Some(pending) = state.progress(self.params)? {
+                return Ok(pending);
+            }
+            let now = monotonic_now();
+            let wake = state
+                .open
+                .iter()
+                .filter_map(|h| h.setup.poll_timeout())
+                .fold(deadline.0, Nanos::min);
+            let wait = wake.saturating_sub(now);
+            if wait == Nanos::ZERO && deadline.remaining().is_err() {
+                return Err(CmError::Timeout);
+            }
+            let Handshakes { poll, events, .. } = &mut *state;
+            match poll.poll(events, Some(wait.as_duration())) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(CmError::io(e)),
+            }
+        }
+    }
+}
+
+impl Handshakes {
+    /// Takes every connection the kernel completed, evicting the oldest handshakes
+    /// beyond `max_half_open`.
+    fn take_connections(&mut self, params: ListenParams) -> Result<(), CmError> {
+        loop {
+            let (mut stream, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Per-connection failures (ECONNABORTED, EMFILE...) must not stop
+                    // the listener; EMFILE clears once handshakes time out.
+                    tracing::debug!(error = %e, "TCP accept failed");
+                    return Ok(());
+                }
+            };
+            if self.open.len() >= params.max_half_open {
+                if let Some(mut oldest) = self.open.pop_front() {
+                    tracing::debug!(peer = %oldest.peer, "half-open MPA handshake evicted");
+                    let _ = self.poll.registry().deregister(&mut oldest.stream);
+                    self.stats.evicted += 1;
+                }
+            }
+            let token = Token(self.next_token);
+            self.next_token = self.next_token.wrapping_add(1).max(1);
+            if let Err(e) = stream.set_nodelay(true).and_then(|()| {
+                self.poll
+                    .registry()
+                    .register(&mut stream, token, Interest::READABLE)
+            }) {
+                tracing::debug!(%peer, error = %e, "dropped a connection");
+                continue;
+            }
+            let setup = MpaSetup::responder(
+                responder_config(params, 0, 0, params.handshake_timeout),
+                monotonic_now(),
+            )
+            .map_err(CmError::MpaConfig)?;
+            self.open.push_back(Handshake {
+                stream,
+                peer,
+                setup,
+                raw: Vec::new(),
+            });
+        }
+    }
+
+    /// Progresses every handshake; returns the first complete Request.
+    fn progress(&mut self, params: ListenParams) -> Result<Option<Pending>, CmError> {
+        let mut i = 0;
+        while let Some(h) = self.open.get_mut(i) {
+            match h.progress() {
+                Progress::Waiting => i += 1,
+                Progress::Ready(early) => {
+                    let Some(mut h) = self.open.remove(i) else {
+                        return Ok(None);
+                    };
+                    let _ = self.poll.registry().deregister(&mut h.stream);
+                    let stream = TcpStream::from(h.stream);
+                    // The answer is written with blocking I/O and a deadline.
+                    if let Err(e) = stream.set_nonblocking(false) {
+                        tracing::debug!(peer = %h.peer, error = %e, "dropped a connection");
+                        continue;
+                    }
+                    return Ok(Some(Pending {
+                        params,
+                        stream,
+                        private_data: h.setup.peer_private_data().to_vec(),
+                        raw: h.raw,
+                        early,
+                        peer: h.peer,
+                    }));
+                }
+                Progress::Drop(e) => {
+                    if let Some(mut h) = self.open.remove(i) {
+                        let _ = self.poll.registry().deregister(&mut h.stream);
+                        match e {
+                            CmError::Timeout => {
+                                tracing::debug!(peer = %h.peer, "MPA handshake timed out");
+                                self.stats.timed_out += 1;
+                            }
+                            e => {
+                                tracing::debug!(peer = %h.peer, error = %e, "dropped a connection request");
+                                self.stats.refused += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Handshake {
+    /// Reads what has arrived (until the socket would block) into the MPA responder.
+    fn progress(&mut self) -> Progress {
+        let mut buf = [0u8; SETUP_READ];
+        loop {
+            let (n, closed) = match self.stream.read(&mut buf) {
+                Ok(0) => (0, true),
+                Ok(n) => (n, false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.setup.handle_timeout(monotonic_now());
+                    return self.outcome(&[], 0);
+                }
+                Err(e) => return Progress::Drop(CmError::io(e)),
+            };
+            let data = buf.get(..n).unwrap_or_default();
+            let used = self.setup.handle_bytes(monotonic_now(), data);
+            self.raw
+                .extend_from_slice(data.get(..used).unwrap_or_default());
+            if closed {
+                self.setup.handle_closed();
+            }
+            match self.outcome(data, used) {
+                Progress::Waiting if closed => return Progress::Drop(CmError::Closed),
+                Progress::Waiting => {}
+                done => return done,
             }
         }
     }
 
-    /// A TCP connection, waiting until `deadline` (Linux honours `SO_RCVTIMEO` on
-    /// `accept`, socket(7)).
-    fn accept_tcp(&self, deadline: Deadline) -> Result<TcpStream, CmError> {
-        let sock = socket2::SockRef::from(&self.listener);
-        loop {
-            sock.set_read_timeout(Some(deadline.remaining()?))
-                .map_err(CmError::io)?;
-            match self.listener.accept() {
-                Ok((stream, _)) => return Ok(stream),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    // Timed out: `remaining` fails once the deadline really passed.
-                    deadline.remaining()?;
+    /// What the responder's events say after `data[..used]` was consumed.
+    fn outcome(&mut self, data: &[u8], used: usize) -> Progress {
+        while let Some(event) = self.setup.poll_event() {
+            match event {
+                MpaEvent::RequestReceived => {
+                    return Progress::Ready(data.get(used..).unwrap_or_default().to_vec());
                 }
-                Err(e) => return Err(CmError::io(e)),
+                MpaEvent::Failed(e) => {
+                    // A Reject may be queued (markers, CRC, revision): it is small and
+                    // goes into an empty socket buffer, so one non-blocking try suffices.
+                    let mut frame = [0u8; mpa_setup::MAX_FRAME_LEN];
+                    while self.setup.has_pending_transmit() {
+                        let n = self.setup.poll_transmit(&mut frame);
+                        let _ = self.stream.write(frame.get(..n).unwrap_or_default());
+                    }
+                    return Progress::Drop(setup_error(&self.setup, e));
+                }
+                MpaEvent::Negotiated(_) => {}
             }
         }
+        Progress::Waiting
     }
 }
 
@@ -542,56 +809,6 @@ fn responder_config(params: ListenParams, ird: u16, ord: u16, timeout: Duration)
         rtr_accepted: RtrSet::BOTH,
         private_data: PrivateData::EMPTY,
         timeout,
-    }
-}
-
-/// Reads one MPA Request from a fresh stream; answers and fails when it is refused.
-fn read_request(
-    stream: TcpStream,
-    params: ListenParams,
-    deadline: Deadline,
-) -> Result<Pending, CmError> {
-    stream.set_nodelay(true).map_err(CmError::io)?;
-    let mut io = SetupStream {
-        stream,
-        deadline,
-        tap: None,
-    };
-    let mut setup = MpaSetup::responder(
-        responder_config(params, 0, 0, deadline.remaining()?),
-        monotonic_now(),
-    )
-    .map_err(CmError::MpaConfig)?;
-    let mut raw = Vec::with_capacity(mpa_setup::MAX_FRAME_LEN);
-    let mut buf = [0u8; mpa_setup::MAX_FRAME_LEN];
-    loop {
-        let n = io.read_some(&mut buf)?;
-        let data = buf.get(..n).unwrap_or_default();
-        let used = setup.handle_bytes(monotonic_now(), data);
-        raw.extend_from_slice(data.get(..used).unwrap_or_default());
-        while let Some(event) = setup.poll_event() {
-            match event {
-                MpaEvent::RequestReceived => {
-                    let early = data.get(used..).unwrap_or_default().to_vec();
-                    let peer = io.stream.peer_addr().map_err(CmError::io)?;
-                    let private_data = setup.peer_private_data().to_vec();
-                    return Ok(Pending {
-                        params,
-                        stream: io.stream,
-                        raw,
-                        early,
-                        peer,
-                        private_data,
-                    });
-                }
-                MpaEvent::Failed(e) => {
-                    // A Reject may be queued (markers, CRC, revision): send it, then drop.
-                    flush_setup(&mut setup, &mut io)?;
-                    return Err(setup_error(&setup, e));
-                }
-                MpaEvent::Negotiated(_) => {}
-            }
-        }
     }
 }
 

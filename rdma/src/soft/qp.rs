@@ -516,6 +516,11 @@ impl Listener {
         self.inner.local_addr()
     }
 
+    /// The handshake counters.
+    pub(crate) fn stats(&self) -> cm::ListenerStats {
+        self.inner.stats()
+    }
+
     /// Waits for a connection and its MPA Request.
     pub(crate) fn accept(&self, timeout: Duration) -> Result<Request, CmError> {
         Ok(Request {
