@@ -670,16 +670,13 @@ fn date_ok(v: &[u8]) -> bool {
     if let Some(slot) = ts.get_mut(8..) {
         slot.copy_from_slice(b"-00:00:00");
     }
-    // Dates before 1970 are valid dates; check them on a year shifted by 400 (same
-    // calendar) so that the timestamp parser accepts them.
+    // The Gregorian calendar repeats every 400 years: check the same date in 2000–2399,
+    // which the timestamp parser covers, so that any year 0000–9999 is judged.
     let year = parse_uint(v.get(..4).unwrap_or_default()).unwrap_or(0);
-    if year < 1970 {
-        let shifted = year + 400 * (1 + (1970 - year) / 400);
-        let mut y = shifted;
-        for slot in ts.get_mut(..4).unwrap_or_default().iter_mut().rev() {
-            *slot = b'0' + (y % 10) as u8;
-            y /= 10;
-        }
+    let mut y = 2000 + year % 400;
+    for slot in ts.get_mut(..4).unwrap_or_default().iter_mut().rev() {
+        *slot = b'0' + (y % 10) as u8;
+        y /= 10;
     }
     parse_timestamp(&ts).is_some()
 }
@@ -763,6 +760,8 @@ mod tests {
         assert!(!format_ok(FieldType::UtcTimeOnly, b"24:00:00"));
         assert!(format_ok(FieldType::LocalMktDate, b"19600229"));
         assert!(!format_ok(FieldType::LocalMktDate, b"20230229"));
+        assert!(format_ok(FieldType::LocalMktDate, b"99991231"));
+        assert!(!format_ok(FieldType::LocalMktDate, b"21000229"));
         assert!(format_ok(FieldType::MonthYear, b"202403"));
         assert!(format_ok(FieldType::MonthYear, b"202403w2"));
         assert!(!format_ok(FieldType::MonthYear, b"202413"));

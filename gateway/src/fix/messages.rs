@@ -3,6 +3,14 @@
 //! their required-field checks and their mapping to `tickwarp-wire` commands;
 //! ExecutionReport (8), OrderCancelReject (9) and BusinessMessageReject (j) out.
 //!
+//! A request refused for a business reason (unknown symbol, another account, an order
+//! type, time in force or any other FIX 4.4 field this gateway does not implement, such as
+//! ExecInst 6 post-only, MinQty or MaxFloor) is answered by [`write_refusal`]: an
+//! ExecutionReport reject (ExecType 8, OrdStatus 8, OrdRejReason, Text) for a
+//! NewOrderSingle, an OrderCancelReject for F and G. No field that changes what an order
+//! does is ever dropped silently; BusinessMessageReject is for message types the gateway
+//! does not handle.
+//!
 //! Message bodies only: the session writes the header and owns sequencing. Nothing here
 //! allocates, reads a clock or decides anything about the order (risk and order state
 //! live in `orders`/`risk`).
