@@ -12,7 +12,7 @@ use tickwarp_gateway::fix::{
     Dictionary, MemoryStore, SessionEvent, SessionRejectReason, ValidationOptions, validate,
 };
 use tickwarp_testkit::{CountingAllocator, count_allocations};
-use tickwarp_wire::TimeInForce;
+use tickwarp_wire::{TickCause, TimeInForce};
 use util::{Harness, Out, config, frame};
 
 #[global_allocator]
@@ -388,16 +388,46 @@ fn cancel_for_unknown_symbol_gets_an_order_cancel_reject() {
 }
 
 #[test]
-fn post_only_is_refused_never_traded_as_aggressive() {
+fn post_only_reaches_the_order_path_as_post_only() {
     let mut h = logged_on();
     let out = send_order(&mut h, &format!("{NOS}18=6|"));
-    let (reason, text) = order_reject(&out);
-    assert_eq!(reason, 99);
-    assert!(text.contains("post-only"), "{text}");
+    assert!(out.is_empty(), "{out:?}");
+    let events = h.events();
+    let [SessionEvent::NewOrderSingle(o)] = events.as_slice() else {
+        panic!("{events:?}");
+    };
+    assert!(o.post_only);
     assert!(
-        h.events().is_empty(),
-        "the order must not reach the order path"
+        o.to_wire(TickCause::NONE).post_only(),
+        "the flag travels in the wire record"
     );
+}
+
+#[test]
+fn post_only_that_cannot_rest_and_other_exec_inst_are_refused() {
+    for (body, want) in [
+        (
+            format!(
+                "{}18=6|",
+                NOS.replace("40=2", "40=1").replace("44=12.5|", "")
+            ),
+            "ExecInst 6 (post-only) needs a limit order",
+        ),
+        (
+            format!("{}18=6|", NOS.replace("59=0", "59=3")),
+            "ExecInst 6 (post-only) needs a limit order",
+        ),
+        (format!("{NOS}18=E|"), "ExecInst (18) not supported"),
+        (format!("{NOS}18=6 E|"), "ExecInst (18) not supported"),
+    ] {
+        let mut h = logged_on();
+        let out = send_order(&mut h, &body);
+        let (reason, text) = order_reject(&out);
+        assert_eq!(reason, 99, "{body}");
+        assert!(text.starts_with(want), "{body}: {text}");
+        assert!(text.ends_with("(tag 18)"), "{text}");
+        assert!(h.events().is_empty(), "{body}");
+    }
 }
 
 #[test]

@@ -29,6 +29,8 @@ pub mod tag {
     pub const END_SEQ_NO: u32 = 16;
     /// ExecID (17).
     pub const EXEC_ID: u32 = 17;
+    /// ExecInst (18).
+    pub const EXEC_INST: u32 = 18;
     /// LastPx (31).
     pub const LAST_PX: u32 = 31;
     /// LastQty (32).

@@ -42,6 +42,9 @@ pub struct NewOrderSingle {
     /// default Day), Price (44, zero for market orders), OrderQty (38); the account is the
     /// session's.
     pub spec: OrderSpec,
+    /// ExecInst (18) = 6, "participate don't initiate": the order may only add liquidity
+    /// (a limit order resting Day or GTC; rejected by the venue if it would cross).
+    pub post_only: bool,
     /// TransactTime (60).
     pub transact_time: UnixNanos,
 }
@@ -246,11 +249,16 @@ fn supported_fields_only(msg: &Message<'_>) -> Result<(), AppRejectError> {
         if framing || undefined || supported_field(msg.msg_type(), t) {
             continue;
         }
-        let text = match (t, v) {
-            (18, b"6") => "ExecInst 6 (participate don't initiate, post-only) not supported",
-            (18, _) => "ExecInst (18) not supported",
-            (110, _) => "MinQty not supported",
-            (111, _) => "MaxFloor not supported",
+        if msg.msg_type() == MsgType::NEW_ORDER_SINGLE && (t, v) == (tag::EXEC_INST, b"6") {
+            continue;
+        }
+        let text = match t {
+            tag::EXEC_INST if msg.msg_type() == MsgType::NEW_ORDER_SINGLE => {
+                "ExecInst (18) not supported: 6 (post-only) only"
+            }
+            tag::EXEC_INST => "ExecInst (18) not supported on this request",
+            110 => "MinQty not supported",
+            111 => "MaxFloor not supported",
             _ => "field not supported by this gateway",
         };
         return Err(AppRejectError::Refused {
@@ -328,24 +336,38 @@ impl NewOrderSingle {
         let instrument = instrument(msg, ctx)?;
         let spec = order_spec(msg, ctx, instrument, side)?;
         supported_fields_only(msg)?;
+        let post_only = msg.get(tag::EXEC_INST) == Some(b"6");
+        let rests = spec.ord_type == OrderType::Limit
+            && matches!(spec.tif, TimeInForce::Day | TimeInForce::Gtc);
+        if post_only && !rests {
+            return Err(AppRejectError::Refused {
+                tag: tag::EXEC_INST,
+                reason: RejectReason::Other(0),
+                text: "ExecInst 6 (post-only) needs a limit order with TimeInForce Day or GTC",
+            });
+        }
         Ok(NewOrderSingle {
             session: ctx.session,
             msg_seq,
             cl_ord_id,
             spec,
+            post_only,
             transact_time,
         })
     }
 
     /// The wire command for the order path.
     pub fn to_wire(&self, cause: TickCause) -> NewOrder {
-        NewOrder::new(self.cl_ord_id, &self.spec, cause)
+        NewOrder::new(self.cl_ord_id, &self.spec, cause).with_post_only(self.post_only)
     }
 
     /// Writes the body of this request (the initiator's side; used by tests and tools).
     pub fn write_body(&self, w: &mut MessageWriter<'_>, symbol: &[u8]) {
         w.bytes(tag::CL_ORD_ID, self.cl_ord_id.as_str().as_bytes());
         write_spec_fields(w, &self.spec, symbol);
+        if self.post_only {
+            w.byte(tag::EXEC_INST, b'6');
+        }
         w.timestamp(tag::TRANSACT_TIME, self.transact_time);
     }
 }
@@ -566,6 +588,7 @@ pub const fn ord_rej_reason(reason: RejectReason) -> u64 {
         RejectReason::InvalidPrice
         | RejectReason::VenueRejected
         | RejectReason::NoReferencePrice
+        | RejectReason::WouldCross
         | RejectReason::Other(_) => 99,
     }
 }
@@ -933,11 +956,14 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(128))]
 
         #[test]
-        fn new_order_single_round_trips(cl in id_strategy(), spec in spec_strategy(), ms in 0u64..10_000_000_000_000) {
+        fn new_order_single_round_trips(cl in id_strategy(), spec in spec_strategy(), post in any::<bool>(), ms in 0u64..10_000_000_000_000) {
             let t = table();
             let ctx = ParseContext { session: SessionId(1), account: AccountId(42), instruments: &t };
+            let rests = spec.ord_type == OrderType::Limit
+                && matches!(spec.tif, TimeInForce::Day | TimeInForce::Gtc);
             let order = NewOrderSingle {
                 session: SessionId(1), msg_seq: 3, cl_ord_id: cl, spec,
+                post_only: post && rests,
                 transact_time: UnixNanos(ms * 1_000_000),
             };
             let bytes = encode(MsgType::NEW_ORDER_SINGLE, |w| order.write_body(w, &symbol(&t, spec.instrument)));
