@@ -1,5 +1,6 @@
-//! How fast is the FIX codec? ns per NewOrderSingle decode and per ExecutionReport encode,
-//! for tickwarp's own codec and for `ironfix-tagvalue` 0.5 doing the same work.
+//! How fast is the FIX codec? ns per NewOrderSingle decode, per data-dictionary validation
+//! and per ExecutionReport encode, for tickwarp's own codec and for `ironfix-tagvalue` 0.5
+//! doing the same work (ironfix has no validation to compare with).
 //!
 //! `cargo run --release -p tickwarp-gateway --example fix_codec_speed`
 //!
@@ -12,7 +13,8 @@ use ironfix_tagvalue::{Decoder, Encoder, FieldIndex};
 use tickwarp_gateway::fix::fields::{format_timestamp, tag};
 use tickwarp_gateway::fix::messages::{ExecType, ExecutionReport, OrdStatus};
 use tickwarp_gateway::fix::{
-    Message, MessageWriter, MsgType, NewOrderSingle, ParseContext, SessionId,
+    Dictionary, Message, MessageWriter, MsgType, NewOrderSingle, ParseContext, SessionId,
+    ValidationOptions, validate,
 };
 use tickwarp_runtime::UnixNanos;
 use tickwarp_runtime::clock::monotonic_now;
@@ -41,8 +43,14 @@ fn measure(mut f: impl FnMut()) -> f64 {
 }
 
 fn nos_frame() -> Vec<u8> {
-    let body = "35=D|34=2|49=CLIENT|52=20251125-10:23:53.123|56=GW|11=ORD1|1=42|55=ACME|54=1|\
-38=100|40=2|44=12.5|59=0|60=20251125-10:23:53.120|";
+    frame_of(
+        "35=D|34=2|49=CLIENT|52=20251125-10:23:53.123|56=GW|11=ORD1|1=42|55=ACME|54=1|\
+38=100|40=2|44=12.5|59=0|60=20251125-10:23:53.120|",
+    )
+}
+
+/// A frame around `body` (`|` for SOH) with BodyLength and CheckSum.
+fn frame_of(body: &str) -> Vec<u8> {
     let body: Vec<u8> = body
         .bytes()
         .map(|b| if b == b'|' { 1 } else { b })
@@ -77,6 +85,25 @@ fn main() -> anyhow::Result<()> {
             let _ = black_box(NewOrderSingle::parse(&msg, 2, &ctx));
         }
     });
+    let dict = Dictionary::fix44();
+    let opts = ValidationOptions::default();
+    let validate_only = {
+        let msg = Message::decode(&frame).map_err(|e| anyhow::anyhow!("{e}"))?;
+        measure(|| {
+            let _ = black_box(validate(black_box(&msg), dict, &opts));
+        })
+    };
+    let parties = frame_of(
+        "35=D|34=2|49=CLIENT|52=20251125-10:23:53.123|56=GW|11=ORD1|1=42|55=ACME|54=1|\
+38=100|40=2|44=12.5|59=0|60=20251125-10:23:53.120|453=2|448=TRADER1|447=D|452=11|\
+448=DESK7|447=D|452=3|",
+    );
+    let validate_parties = {
+        let msg = Message::decode(&parties).map_err(|e| anyhow::anyhow!("{e}"))?;
+        measure(|| {
+            let _ = black_box(validate(black_box(&msg), dict, &opts));
+        })
+    };
     let mut index = FieldIndex::with_capacity(64);
     let ironfix_decode = measure(|| {
         let mut decoder = Decoder::new(black_box(&frame));
@@ -185,6 +212,8 @@ fn main() -> anyhow::Result<()> {
         "  NewOrderSingle decode + 7 field lookups   tickwarp {ours_decode:7.1}   ironfix {ironfix_decode:7.1}"
     );
     println!("  NewOrderSingle decode + typed parse       tickwarp {ours_parse:7.1}");
+    println!("  NewOrderSingle dictionary validation      tickwarp {validate_only:7.1}");
+    println!("  same with 2 Parties (453) entries         tickwarp {validate_parties:7.1}");
     println!("  ExecutionReport encode, typed (23 fields) tickwarp {ours_encode:7.1}");
     println!(
         "  ExecutionReport encode, values as text    tickwarp {ours_encode_text:7.1}   ironfix {ironfix_encode:7.1}"

@@ -691,27 +691,6 @@ fn invalid_fields_get_session_rejects_and_consume_the_seq_num() {
     }
 }
 
-#[test]
-fn business_rejects_for_unknown_symbol_and_unsupported_type() {
-    let mut h = logged_on();
-    h.send("D", &NOS.replace("ACME", "NOPE"));
-    let out = h.outbound();
-    assert_eq!(types(&out), ["j"]);
-    assert_eq!(out[0].get(45), Some("2"));
-    assert_eq!(out[0].get(372), Some("D"));
-    assert_eq!(out[0].get(379), Some("ORD1"));
-    assert_eq!(out[0].get(380), Some("2"));
-    h.send("D", &NOS.replace("1=42", "1=43"));
-    assert_eq!(h.outbound()[0].get(380), Some("6"));
-    h.send("AE", "571=T1|");
-    let out = h.outbound();
-    assert_eq!(types(&out), ["j"]);
-    assert_eq!(out[0].get(380), Some("3"));
-    assert_eq!(out[0].get(372), Some("AE"));
-    assert!(h.events().is_empty());
-    assert_eq!(h.session.seq_nums().next_in, 5);
-}
-
 // --- application messages ------------------------------------------------------------------
 
 #[test]

@@ -3,7 +3,7 @@
 //! A scripted client runs a whole session against [`Session`] in process: Logon,
 //! NewOrderSingle (answered by an ExecutionReport New and a Trade), OrderCancelReplaceRequest,
 //! OrderCancelRequest, a cancel of an unknown order (OrderCancelReject), an order for an
-//! unknown symbol (BusinessMessageReject), an order without Side (session Reject),
+//! unknown symbol (ExecutionReport reject), an order without Side (session Reject),
 //! TestRequest/Heartbeat, Logout. Every byte each side sent goes into a pcap with
 //! synthetic TCP headers ([`PcapWriter`]); one client message is split over two TCP
 //! segments and several answers share one, so tshark has to reassemble and split.
@@ -280,7 +280,7 @@ fn capture() -> anyhow::Result<(Vec<u8>, Frames)> {
         .map_err(|e| anyhow!("{e}"))?;
     r.flush()?;
 
-    // The session's own answers: BusinessMessageReject (unknown symbol), Reject (no Side).
+    // The session's own answers: ExecutionReport reject (unknown symbol), Reject (no Side).
     r.client(
         "D",
         "11=ORD5|55=NOPE|54=1|38=1|40=1|60=20251125-10:00:00.000|",
@@ -435,7 +435,7 @@ fn tshark_decodes_a_whole_session_without_errors() -> anyhow::Result<()> {
     ensure!(
         types
             == [
-                "A", "A", "D", "8", "8", "G", "8", "F", "8", "F", "9", "D", "D", "j", "3", "1",
+                "A", "A", "D", "8", "8", "G", "8", "F", "8", "F", "9", "D", "D", "8", "3", "1",
                 "0", "5", "5"
             ],
         "{types:?}"

@@ -214,6 +214,58 @@ fn ioc_remainder_is_canceled_and_fok_is_all_or_nothing() {
     assert_eq!(fills(&e), [fill("F2", 100, 5, 0), fill("S2", 100, 5, 0)]);
 }
 
+fn submit_post_only(v: &mut VenueSim, cl: &str, s: OrderSpec) -> Vec<Execution> {
+    v.submit_new(
+        T,
+        &NewOrder::new(id(cl), &s, TickCause::NONE).with_post_only(true),
+    );
+    drain(v)
+}
+
+fn rejected(e: &[Execution]) -> Option<RejectReason> {
+    e.iter().find_map(|e| match e {
+        Execution::Rejected(r) => Some(r.reason()),
+        _ => None,
+    })
+}
+
+#[test]
+fn post_only_that_would_cross_is_rejected_and_never_trades() {
+    let mut v = sim();
+    submit(&mut v, "S", limit(Side::Sell, 100, 5));
+    for (cl, px) in [("P1", 100), ("P2", 105)] {
+        let e = submit_post_only(&mut v, cl, limit(Side::Buy, px, 5));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(rejected(&e), Some(RejectReason::WouldCross));
+        assert!(fills(&e).is_empty());
+    }
+    // Post-only needs a resting limit order: market and IOC are rejected untouched.
+    let market = spec(Side::Buy, OrderType::Market, TimeInForce::Day, 0, 5);
+    let ioc = spec(Side::Buy, OrderType::Limit, TimeInForce::Ioc, 99, 5);
+    for (cl, s) in [("P3", market), ("P4", ioc)] {
+        let e = submit_post_only(&mut v, cl, s);
+        assert_eq!(rejected(&e), Some(RejectReason::WouldCross), "{cl}");
+    }
+    assert_eq!(
+        v.depth(INST, Side::Sell).count(),
+        1,
+        "the offer is untouched"
+    );
+    assert_eq!(v.resting_count(), 1);
+}
+
+#[test]
+fn post_only_that_rests_is_accepted_then_filled_passively() {
+    let mut v = sim();
+    submit(&mut v, "S", limit(Side::Sell, 100, 5));
+    let e = submit_post_only(&mut v, "P", limit(Side::Buy, 99, 5));
+    assert!(matches!(e.as_slice(), [Execution::Accepted(_)]), "{e:?}");
+    assert_eq!(v.resting_count(), 2);
+    // An aggressive seller trades against the post-only bid at the bid's price.
+    let e = submit(&mut v, "T", limit(Side::Sell, 99, 3));
+    assert_eq!(fills(&e), [fill("T", 99, 3, 0), fill("P", 99, 3, 2)]);
+}
+
 fn replace(v: &mut VenueSim, new: &str, orig: &str, s: OrderSpec) -> Vec<Execution> {
     v.submit_replace(
         T,

@@ -98,6 +98,8 @@ pub enum RejectReason {
     MaxOrdersPerDay,
     /// No reference price to check the order against (19).
     NoReferencePrice,
+    /// A post-only order would have crossed the book and taken liquidity (20).
+    WouldCross,
     /// A value this version does not name.
     Other(u16),
 }
@@ -126,6 +128,7 @@ impl RejectReason {
             17 => RejectReason::PositionLimit,
             18 => RejectReason::MaxOrdersPerDay,
             19 => RejectReason::NoReferencePrice,
+            20 => RejectReason::WouldCross,
             other => RejectReason::Other(other),
         }
     }
@@ -153,6 +156,7 @@ impl RejectReason {
             RejectReason::PositionLimit => 17,
             RejectReason::MaxOrdersPerDay => 18,
             RejectReason::NoReferencePrice => 19,
+            RejectReason::WouldCross => 20,
             RejectReason::Other(v) => v,
         }
     }

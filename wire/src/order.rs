@@ -172,7 +172,7 @@ const SPEC_ENUM_FIELDS: [EnumField; 3] = [
 ///
 /// ```text
 /// 0 header | 8 instrument u32 | 12 account u32 | 16 side u8 | 17 ord_type u8 | 18 tif u8
-/// 19 reserved[5] | 24 price i64 | 32 qty u64 | 40 cl_ord_id [16]
+/// 19 exec_inst u8 | 20 reserved[4] | 24 price i64 | 32 qty u64 | 40 cl_ord_id [16]
 /// 56 tick_feed_seq | 64 tick_venue_ts | 72 tick_recv_ts | 80 send_ts | 88 reserved[40] | 128
 /// ```
 #[derive(
@@ -196,7 +196,8 @@ pub struct NewOrder {
     side: Side,
     ord_type: OrderType,
     tif: TimeInForce,
-    reserved: [u8; 5],
+    exec_inst: u8,
+    reserved: [u8; 4],
     price: I64,
     qty: U64,
     cl_ord_id: [u8; 16],
@@ -208,6 +209,7 @@ pub struct NewOrder {
 }
 
 const _: () = assert!(size_of::<NewOrder>() == 128);
+const _: () = assert!(offset_of!(NewOrder, exec_inst) == 19);
 const _: () = assert!(offset_of!(NewOrder, side) == 16);
 const _: () = assert!(offset_of!(NewOrder, ord_type) == 17);
 const _: () = assert!(offset_of!(NewOrder, tif) == 18);
@@ -223,7 +225,8 @@ impl NewOrder {
             side: spec.side,
             ord_type: spec.ord_type,
             tif: spec.tif,
-            reserved: [0; 5],
+            exec_inst: 0,
+            reserved: [0; 4],
             price: wire_price(spec),
             qty: U64::new(spec.qty.0),
             cl_ord_id: cl_ord_id.to_wire(),
@@ -234,6 +237,25 @@ impl NewOrder {
             reserved2: [0; 40],
         }
     }
+
+    /// This order with post-only (FIX ExecInst 6, "participate don't initiate") set or
+    /// cleared: it may only add liquidity, and is rejected if it would cross the book.
+    pub fn with_post_only(mut self, post_only: bool) -> NewOrder {
+        self.exec_inst = if post_only {
+            self.exec_inst | Self::POST_ONLY
+        } else {
+            self.exec_inst & !Self::POST_ONLY
+        };
+        self
+    }
+
+    /// Whether the order is post-only.
+    pub fn post_only(&self) -> bool {
+        self.exec_inst & Self::POST_ONLY != 0
+    }
+
+    /// The `exec_inst` bit for post-only; the other bits are reserved (zero).
+    pub const POST_ONLY: u8 = 1;
 
     spec_getters!();
     tick_cause_getters!();
@@ -252,6 +274,7 @@ impl Record for NewOrder {
     }
 
     fn check(&self) -> Result<(), DecodeError> {
+        check_reserved(&[self.exec_inst & !Self::POST_ONLY], "exec_inst")?;
         check_reserved(&self.reserved, "reserved")?;
         check_market_price(self.ord_type, self.price)?;
         check_cl_ord_id(&self.cl_ord_id, "cl_ord_id")?;
@@ -514,6 +537,23 @@ mod tests {
         assert_eq!(
             NewOrder::decode(&bytes),
             Err(DecodeError::BadField { field: "price" })
+        );
+    }
+
+    #[test]
+    fn post_only_travels_in_exec_inst_and_other_bits_are_refused() {
+        let o = NewOrder::new(id("P1"), &spec(OrderType::Limit), TickCause::NONE);
+        assert!(!o.post_only());
+        let p = o.with_post_only(true);
+        assert!(p.post_only());
+        assert!(!p.with_post_only(false).post_only());
+        let mut bytes = p.as_bytes().to_vec();
+        assert_eq!(bytes[19], NewOrder::POST_ONLY);
+        assert!(NewOrder::decode(&bytes).is_ok_and(|d| d.post_only()));
+        bytes[19] = 2;
+        assert_eq!(
+            NewOrder::decode(&bytes),
+            Err(DecodeError::BadField { field: "exec_inst" })
         );
     }
 

@@ -2,8 +2,8 @@
 //! and Vol. 2 "Message Validation").
 //!
 //! [`scan_frame`] finds one frame in a byte stream by its `8=`/`9=`/`10=` fields,
-//! [`Message::decode`] checks a frame (BodyLength, CheckSum, field syntax, header order,
-//! duplicates) and indexes its fields in a fixed array borrowed from the input, and
+//! [`Message::decode`] checks a frame (BodyLength, CheckSum, field syntax, MsgType first)
+//! and indexes its fields in a fixed array borrowed from the input, and
 //! [`MessageWriter`] builds a frame in a caller-owned `Vec<u8>`, writing `9=` unpadded and
 //! `10=` as three digits. Nothing here allocates once the caller's buffer has grown to the
 //! largest message, keeps state between messages, or reads a clock. Panic contract: no
@@ -30,8 +30,9 @@ use tickwarp_runtime::UnixNanos;
 pub const SOH: u8 = 0x01;
 /// The BeginString (8) value this engine speaks.
 pub const BEGIN_STRING: &[u8] = b"FIX.4.4";
-/// Most fields (header and body, without 8, 9 and 10) one decoded message may carry.
-pub const MAX_FIELDS: usize = 64;
+/// Most fields (header, body and trailer, without 8, 9 and 10) one decoded message may
+/// carry; a message with more is rejected (SessionRejectReason 99).
+pub const MAX_FIELDS: usize = 128;
 /// Longest BodyLength (9) value in digits that the framer accepts.
 const MAX_LENGTH_DIGITS: usize = 7;
 /// Bytes of the trailer: `10=` three digits and SOH.
@@ -260,8 +261,10 @@ pub(crate) fn is_header_tag(t: u32) -> bool {
 
 /// A decoded, verified FIX message: its fields indexed in place, borrowed from the frame.
 ///
-/// Repeating groups are not supported (no message this gateway accepts has one): a tag
-/// that appears twice is rejected with SessionRejectReason 13.
+/// Decoding checks syntax only; a tag may appear more than once (repeating groups).
+/// Which tags may repeat, order, types and required fields are checked against the data
+/// dictionary by [`super::dictionary::validate`], and group entries are read with
+/// [`super::dictionary::Dictionary::group`]. [`Message::get`] returns the first occurrence.
 #[derive(Clone, Copy, Debug)]
 pub struct Message<'a> {
     frame: &'a [u8],
@@ -275,8 +278,7 @@ impl<'a> Message<'a> {
     ///
     /// Verifies BodyLength (9) and CheckSum (10) (skipped under `cfg(fuzzing)` so the
     /// fuzzer reaches the field rules), the BeginString, that MsgType (35) is the first body
-    /// field, header tags before body tags, every tag numeric and every value non-empty,
-    /// and no tag twice.
+    /// field, every tag numeric and every value non-empty.
     pub fn decode(frame: &'a [u8]) -> Result<Message<'a>, DecodeError> {
         let garbled = |reason| DecodeError::Garbled { reason };
         let len = match scan(frame, usize::MAX / 2) {
@@ -328,9 +330,7 @@ impl<'a> Message<'a> {
 
     /// Indexes the fields of `frame[start..end]`; on error the tag and reason.
     fn index(&mut self, start: usize, end: usize) -> Result<(), (u32, SessionRejectReason)> {
-        let mut seen_low = [0u64; 16];
         let mut pos = start;
-        let mut in_body = false;
         while pos < end {
             let eq = self
                 .frame
@@ -356,25 +356,6 @@ impl<'a> Message<'a> {
             }
             if matches!(t, tag::BEGIN_STRING | tag::BODY_LENGTH | tag::CHECK_SUM) {
                 return Err((t, SessionRejectReason::TagOutOfOrder));
-            }
-            if is_header_tag(t) {
-                if in_body {
-                    return Err((t, SessionRejectReason::TagOutOfOrder));
-                }
-            } else if t != tag::MSG_TYPE {
-                in_body = true;
-            }
-            let dup = match seen_low.get_mut((t / 64) as usize) {
-                Some(word) => {
-                    let bit = 1u64 << (t % 64);
-                    let dup = *word & bit != 0;
-                    *word |= bit;
-                    dup
-                }
-                None => self.fields.iter().take(self.len).any(|f| f.tag == t),
-            };
-            if dup {
-                return Err((t, SessionRejectReason::TagAppearsMoreThanOnce));
             }
             let slot = self
                 .fields
@@ -416,6 +397,17 @@ impl<'a> Message<'a> {
             .take(self.len)
             .find(|f| f.tag == tag)
             .and_then(|f| self.frame.get(f.start as usize..f.end as usize))
+    }
+
+    /// How many fields are indexed (everything between BodyLength and CheckSum).
+    pub fn field_count(&self) -> usize {
+        self.len
+    }
+
+    /// The `i`-th field after BodyLength, as `(tag, value)`.
+    pub fn field_at(&self, i: usize) -> Option<(u32, &'a [u8])> {
+        let f = self.fields.get(i).filter(|_| i < self.len)?;
+        Some((f.tag, self.frame.get(f.start as usize..f.end as usize)?))
     }
 
     /// The fields after BodyLength and before CheckSum, in order, as `(tag, value)`.

@@ -29,6 +29,8 @@ pub mod tag {
     pub const END_SEQ_NO: u32 = 16;
     /// ExecID (17).
     pub const EXEC_ID: u32 = 17;
+    /// ExecInst (18).
+    pub const EXEC_INST: u32 = 18;
     /// LastPx (31).
     pub const LAST_PX: u32 = 31;
     /// LastQty (32).
@@ -138,6 +140,10 @@ pub enum SessionRejectReason {
     TagAppearsMoreThanOnce,
     /// 14: Tag specified out of required order.
     TagOutOfOrder,
+    /// 15: Repeating group fields out of order.
+    RepeatingGroupFieldsOutOfOrder,
+    /// 16: Incorrect NumInGroup count for repeating group.
+    IncorrectNumInGroupCount,
     /// 99: Other.
     Other,
 }
@@ -158,6 +164,8 @@ impl SessionRejectReason {
             SessionRejectReason::InvalidMsgType => 11,
             SessionRejectReason::TagAppearsMoreThanOnce => 13,
             SessionRejectReason::TagOutOfOrder => 14,
+            SessionRejectReason::RepeatingGroupFieldsOutOfOrder => 15,
+            SessionRejectReason::IncorrectNumInGroupCount => 16,
             SessionRejectReason::Other => 99,
         }
     }
@@ -177,30 +185,45 @@ impl SessionRejectReason {
             11 => SessionRejectReason::InvalidMsgType,
             13 => SessionRejectReason::TagAppearsMoreThanOnce,
             14 => SessionRejectReason::TagOutOfOrder,
+            15 => SessionRejectReason::RepeatingGroupFieldsOutOfOrder,
+            16 => SessionRejectReason::IncorrectNumInGroupCount,
             99 => SessionRejectReason::Other,
             _ => return None,
         })
     }
 }
 
-impl fmt::Display for SessionRejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
-            SessionRejectReason::InvalidTagNumber => "invalid tag number",
-            SessionRejectReason::RequiredTagMissing => "required tag missing",
-            SessionRejectReason::TagNotDefinedForMsgType => "tag not defined for this message type",
-            SessionRejectReason::UndefinedTag => "undefined tag",
-            SessionRejectReason::TagWithoutValue => "tag specified without a value",
-            SessionRejectReason::ValueIncorrect => "value is incorrect for this tag",
-            SessionRejectReason::IncorrectDataFormat => "incorrect data format for value",
+impl SessionRejectReason {
+    /// The description FIX 4.4 gives this value of SessionRejectReason (373), used as the
+    /// Reject's Text (58).
+    pub const fn spec_text(self) -> &'static str {
+        match self {
+            SessionRejectReason::InvalidTagNumber => "Invalid tag number",
+            SessionRejectReason::RequiredTagMissing => "Required tag missing",
+            SessionRejectReason::TagNotDefinedForMsgType => "Tag not defined for this message type",
+            SessionRejectReason::UndefinedTag => "Undefined Tag",
+            SessionRejectReason::TagWithoutValue => "Tag specified without a value",
+            SessionRejectReason::ValueIncorrect => "Value is incorrect (out of range) for this tag",
+            SessionRejectReason::IncorrectDataFormat => "Incorrect data format for value",
             SessionRejectReason::CompIdProblem => "CompID problem",
             SessionRejectReason::SendingTimeAccuracy => "SendingTime accuracy problem",
-            SessionRejectReason::InvalidMsgType => "invalid MsgType",
-            SessionRejectReason::TagAppearsMoreThanOnce => "tag appears more than once",
-            SessionRejectReason::TagOutOfOrder => "tag specified out of required order",
-            SessionRejectReason::Other => "other",
-        };
-        f.write_str(text)
+            SessionRejectReason::InvalidMsgType => "Invalid MsgType",
+            SessionRejectReason::TagAppearsMoreThanOnce => "Tag appears more than once",
+            SessionRejectReason::TagOutOfOrder => "Tag specified out of required order",
+            SessionRejectReason::RepeatingGroupFieldsOutOfOrder => {
+                "Repeating group fields out of order"
+            }
+            SessionRejectReason::IncorrectNumInGroupCount => {
+                "Incorrect NumInGroup count for repeating group"
+            }
+            SessionRejectReason::Other => "Other",
+        }
+    }
+}
+
+impl fmt::Display for SessionRejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.spec_text())
     }
 }
 

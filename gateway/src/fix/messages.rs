@@ -3,6 +3,14 @@
 //! their required-field checks and their mapping to `tickwarp-wire` commands;
 //! ExecutionReport (8), OrderCancelReject (9) and BusinessMessageReject (j) out.
 //!
+//! A request refused for a business reason (unknown symbol, another account, an order
+//! type, time in force or any other FIX 4.4 field this gateway does not implement, such as
+//! ExecInst 6 post-only, MinQty or MaxFloor) is answered by [`write_refusal`]: an
+//! ExecutionReport reject (ExecType 8, OrdStatus 8, OrdRejReason, Text) for a
+//! NewOrderSingle, an OrderCancelReject for F and G. No field that changes what an order
+//! does is ever dropped silently; BusinessMessageReject is for message types the gateway
+//! does not handle.
+//!
 //! Message bodies only: the session writes the header and owns sequencing. Nothing here
 //! allocates, reads a clock or decides anything about the order (risk and order state
 //! live in `orders`/`risk`).
@@ -34,6 +42,9 @@ pub struct NewOrderSingle {
     /// default Day), Price (44, zero for market orders), OrderQty (38); the account is the
     /// session's.
     pub spec: OrderSpec,
+    /// ExecInst (18) = 6, "participate don't initiate": the order may only add liquidity
+    /// (a limit order resting Day or GTC; rejected by the venue if it would cross).
+    pub post_only: bool,
     /// TransactTime (60).
     pub transact_time: UnixNanos,
 }
@@ -89,16 +100,17 @@ pub enum AppRejectError {
         /// SessionRejectReason (373).
         reason: SessionRejectReason,
     },
-    /// The message is well formed but cannot be processed: answer with a
-    /// BusinessMessageReject (35=j).
-    #[error("business reject {reason:?} on field {tag}")]
-    Business {
+    /// The request is well formed but refused for a business reason (unknown symbol,
+    /// another account, an instruction this gateway does not implement): answer with
+    /// [`write_refusal`] (an ExecutionReport reject for D, an OrderCancelReject for F/G).
+    #[error("refused ({reason:?}) on field {tag}: {text}")]
+    Refused {
         /// The field that caused it.
         tag: u32,
-        /// BusinessRejectReason (380).
-        reason: BusinessRejectReason,
-        /// BusinessRejectRefID (379): the request's ClOrdID, if it was readable.
-        ref_id: Option<ClientOrderId>,
+        /// Why, written as OrdRejReason (103) or CxlRejReason (102).
+        reason: RejectReason,
+        /// Text (58); [`write_refusal`] appends the tag.
+        text: &'static str,
     },
 }
 
@@ -163,19 +175,15 @@ fn qty(msg: &Message<'_>) -> Result<Option<Qty>, AppRejectError> {
 }
 
 /// Checks Account (1) if present and maps Symbol (55) to an instrument.
-fn instrument(
-    msg: &Message<'_>,
-    ctx: &ParseContext<'_>,
-    id: ClientOrderId,
-) -> Result<InstrumentId, AppRejectError> {
+fn instrument(msg: &Message<'_>, ctx: &ParseContext<'_>) -> Result<InstrumentId, AppRejectError> {
     if let Some(account) = msg.get(tag::ACCOUNT) {
         let matches =
             super::codec::parse_uint(account).is_some_and(|a| a == u64::from(ctx.account.get()));
         if !matches {
-            return Err(AppRejectError::Business {
+            return Err(AppRejectError::Refused {
                 tag: tag::ACCOUNT,
-                reason: BusinessRejectReason::NotAuthorized,
-                ref_id: Some(id),
+                reason: RejectReason::UnknownAccount,
+                text: "Account (1) is not this session's account",
             });
         }
     }
@@ -183,11 +191,83 @@ fn instrument(
     core::str::from_utf8(symbol)
         .ok()
         .and_then(|s| ctx.instruments.id_of_str(s))
-        .ok_or(AppRejectError::Business {
+        .ok_or(AppRejectError::Refused {
             tag: tag::SYMBOL,
-            reason: BusinessRejectReason::UnknownSecurity,
-            ref_id: Some(id),
+            reason: RejectReason::UnknownInstrument,
+            text: "unknown Symbol (55)",
         })
+}
+
+/// Body fields each request type interprets, or may carry without changing what the order
+/// does (Text, HandlInst, identifiers, the Parties group). Any other body field asks for
+/// something this gateway does not implement, so the request is refused rather than the
+/// field dropped.
+fn supported_field(msg_type: MsgType, t: u32) -> bool {
+    const COMMON: &[u32] = &[
+        tag::ACCOUNT,
+        tag::CL_ORD_ID,
+        tag::SYMBOL,
+        tag::SIDE,
+        tag::TRANSACT_TIME,
+        tag::ORDER_QTY,
+        tag::TEXT,
+        21,  // HandlInst: how a broker handles the order; this gateway is the market.
+        526, // SecondaryClOrdID.
+        583, // ClOrdLinkID.
+        453, // NoPartyIDs and its entries: who the order is for, reported back as given.
+        448,
+        447,
+        452,
+        802,
+        523,
+        803,
+    ];
+    let specific: &[u32] = match msg_type {
+        MsgType::NEW_ORDER_SINGLE => &[tag::ORD_TYPE, tag::PRICE, tag::TIME_IN_FORCE],
+        MsgType::ORDER_CANCEL_REQUEST => &[tag::ORIG_CL_ORD_ID, tag::ORDER_ID],
+        _ => &[
+            tag::ORIG_CL_ORD_ID,
+            tag::ORDER_ID,
+            tag::ORD_TYPE,
+            tag::PRICE,
+            tag::TIME_IN_FORCE,
+        ],
+    };
+    COMMON.contains(&t) || specific.contains(&t)
+}
+
+/// Refuses a request that carries a body field of FIX 4.4 this gateway does not implement
+/// (ExecInst, MinQty, MaxFloor, StopPx, ExpireTime, …). Tags the dictionary does not
+/// define reach this point only when the session's validation switches let them pass
+/// (`allow_unknown_fields`, `validate_user_defined_fields` off): the operator chose to
+/// have them ignored.
+fn supported_fields_only(msg: &Message<'_>) -> Result<(), AppRejectError> {
+    let dict = super::dictionary::Dictionary::fix44();
+    for (t, v) in msg.fields() {
+        let framing = dict.header().member(t).is_some() || dict.trailer().member(t).is_some();
+        let undefined = dict.field(t).is_none();
+        if framing || undefined || supported_field(msg.msg_type(), t) {
+            continue;
+        }
+        if msg.msg_type() == MsgType::NEW_ORDER_SINGLE && (t, v) == (tag::EXEC_INST, b"6") {
+            continue;
+        }
+        let text = match t {
+            tag::EXEC_INST if msg.msg_type() == MsgType::NEW_ORDER_SINGLE => {
+                "ExecInst (18) not supported: 6 (post-only) only"
+            }
+            tag::EXEC_INST => "ExecInst (18) not supported on this request",
+            110 => "MinQty not supported",
+            111 => "MaxFloor not supported",
+            _ => "field not supported by this gateway",
+        };
+        return Err(AppRejectError::Refused {
+            tag: t,
+            reason: RejectReason::Other(0),
+            text,
+        });
+    }
+    Ok(())
 }
 
 /// OrdType (40), TimeInForce (59), Price (44) and OrderQty (38) of D and G.
@@ -198,14 +278,20 @@ fn order_spec(
     side: Side,
 ) -> Result<OrderSpec, AppRejectError> {
     let ord_type = match required(msg, tag::ORD_TYPE)? {
-        [b] => OrderType::from_wire(*b)
-            .ok_or(bad(tag::ORD_TYPE, SessionRejectReason::ValueIncorrect))?,
+        [b] => OrderType::from_wire(*b).ok_or(AppRejectError::Refused {
+            tag: tag::ORD_TYPE,
+            reason: RejectReason::Other(0),
+            text: "OrdType (40) not supported: market (1) and limit (2) only",
+        })?,
         _ => return Err(bad(tag::ORD_TYPE, SessionRejectReason::IncorrectDataFormat)),
     };
     let tif = match msg.get(tag::TIME_IN_FORCE) {
         None => TimeInForce::Day,
-        Some([b]) => TimeInForce::from_wire(*b)
-            .ok_or(bad(tag::TIME_IN_FORCE, SessionRejectReason::ValueIncorrect))?,
+        Some([b]) => TimeInForce::from_wire(*b).ok_or(AppRejectError::Refused {
+            tag: tag::TIME_IN_FORCE,
+            reason: RejectReason::Other(0),
+            text: "TimeInForce (59) not supported: Day (0), GTC (1), IOC (3) and FOK (4) only",
+        })?,
         Some(_) => {
             return Err(bad(
                 tag::TIME_IN_FORCE,
@@ -247,26 +333,41 @@ impl NewOrderSingle {
         let cl_ord_id = cl_ord_id(msg, tag::CL_ORD_ID)?;
         let side = side(msg)?;
         let transact_time = transact_time(msg)?;
-        let instrument = instrument(msg, ctx, cl_ord_id)?;
+        let instrument = instrument(msg, ctx)?;
         let spec = order_spec(msg, ctx, instrument, side)?;
+        supported_fields_only(msg)?;
+        let post_only = msg.get(tag::EXEC_INST) == Some(b"6");
+        let rests = spec.ord_type == OrderType::Limit
+            && matches!(spec.tif, TimeInForce::Day | TimeInForce::Gtc);
+        if post_only && !rests {
+            return Err(AppRejectError::Refused {
+                tag: tag::EXEC_INST,
+                reason: RejectReason::Other(0),
+                text: "ExecInst 6 (post-only) needs a limit order with TimeInForce Day or GTC",
+            });
+        }
         Ok(NewOrderSingle {
             session: ctx.session,
             msg_seq,
             cl_ord_id,
             spec,
+            post_only,
             transact_time,
         })
     }
 
     /// The wire command for the order path.
     pub fn to_wire(&self, cause: TickCause) -> NewOrder {
-        NewOrder::new(self.cl_ord_id, &self.spec, cause)
+        NewOrder::new(self.cl_ord_id, &self.spec, cause).with_post_only(self.post_only)
     }
 
     /// Writes the body of this request (the initiator's side; used by tests and tools).
     pub fn write_body(&self, w: &mut MessageWriter<'_>, symbol: &[u8]) {
         w.bytes(tag::CL_ORD_ID, self.cl_ord_id.as_str().as_bytes());
         write_spec_fields(w, &self.spec, symbol);
+        if self.post_only {
+            w.byte(tag::EXEC_INST, b'6');
+        }
         w.timestamp(tag::TRANSACT_TIME, self.transact_time);
     }
 }
@@ -296,7 +397,8 @@ impl OrderCancelRequest {
         let side = side(msg)?;
         let transact_time = transact_time(msg)?;
         let order_qty = qty(msg)?;
-        let instrument = instrument(msg, ctx, cl_ord_id)?;
+        let instrument = instrument(msg, ctx)?;
+        supported_fields_only(msg)?;
         Ok(OrderCancelRequest {
             session: ctx.session,
             msg_seq,
@@ -347,8 +449,9 @@ impl OrderCancelReplaceRequest {
         let cl_ord_id = cl_ord_id(msg, tag::CL_ORD_ID)?;
         let side = side(msg)?;
         let transact_time = transact_time(msg)?;
-        let instrument = instrument(msg, ctx, cl_ord_id)?;
+        let instrument = instrument(msg, ctx)?;
         let spec = order_spec(msg, ctx, instrument, side)?;
+        supported_fields_only(msg)?;
         Ok(OrderCancelReplaceRequest {
             session: ctx.session,
             msg_seq,
@@ -485,6 +588,7 @@ pub const fn ord_rej_reason(reason: RejectReason) -> u64 {
         RejectReason::InvalidPrice
         | RejectReason::VenueRejected
         | RejectReason::NoReferencePrice
+        | RejectReason::WouldCross
         | RejectReason::Other(_) => 99,
     }
 }
@@ -664,6 +768,120 @@ impl BusinessMessageReject<'_> {
     }
 }
 
+/// The MsgType answering a refused request: ExecutionReport (8) for a NewOrderSingle,
+/// OrderCancelReject (9) for a cancel or cancel/replace request.
+pub fn refusal_msg_type(request: MsgType) -> MsgType {
+    if request == MsgType::NEW_ORDER_SINGLE {
+        MsgType::EXECUTION_REPORT
+    } else {
+        MsgType::ORDER_CANCEL_REJECT
+    }
+}
+
+/// Text (58) of a refusal, formatted on the stack; cut at its capacity.
+struct RefusalText {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl core::fmt::Write for RefusalText {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`write_refusal`] answers.
+#[derive(Clone, Copy, Debug)]
+pub struct Refusal<'m, 'a> {
+    /// The refused request (D, F or G), already validated.
+    pub request: &'m Message<'a>,
+    /// The session's account.
+    pub account: AccountId,
+    /// MsgSeqNum of the answer; the ExecID of an ExecutionReport is `R` and this number,
+    /// which the order path's numeric ExecIDs never equal.
+    pub out_seq: u64,
+    /// TransactTime (60) of the answer.
+    pub now: UnixNanos,
+    /// The field that caused it.
+    pub tag: u32,
+    /// Why: OrdRejReason (103) or CxlRejReason (102).
+    pub reason: RejectReason,
+    /// Text (58), written with the tag appended.
+    pub text: &'a str,
+}
+
+/// Writes the body answering a request refused for a business reason (FIX 4.4 Vol. 4):
+/// for a NewOrderSingle an ExecutionReport with ExecType 8, OrdStatus 8, OrdRejReason and
+/// Text that echoes the request's order fields; for F and G an OrderCancelReject with
+/// CxlRejResponseTo 1 or 2. Nothing is created or journaled for the refused request.
+pub fn write_refusal(w: &mut MessageWriter<'_>, r: &Refusal<'_, '_>) {
+    let mut text_buf = RefusalText {
+        buf: [0; 128],
+        len: 0,
+    };
+    let _ = core::fmt::Write::write_fmt(&mut text_buf, format_args!("{} (tag {})", r.text, r.tag));
+    let text = text_buf.buf.get(..text_buf.len).unwrap_or_default();
+    let echo = |w: &mut MessageWriter<'_>, t: u32| {
+        if let Some(v) = r.request.get(t) {
+            w.bytes(t, v);
+        }
+    };
+    if r.request.msg_type() != MsgType::NEW_ORDER_SINGLE {
+        match r.request.get(tag::ORDER_ID) {
+            Some(id) => w.bytes(tag::ORDER_ID, id),
+            None => w.bytes(tag::ORDER_ID, b"NONE"),
+        };
+        echo(w, tag::CL_ORD_ID);
+        echo(w, tag::ORIG_CL_ORD_ID);
+        let response_to = if r.request.msg_type() == MsgType::ORDER_CANCEL_REQUEST {
+            CxlRejResponseTo::Cancel
+        } else {
+            CxlRejResponseTo::Replace
+        };
+        w.byte(tag::ORD_STATUS, OrdStatus::Rejected.to_wire())
+            .byte(tag::CXL_REJ_RESPONSE_TO, response_to as u8)
+            .uint(tag::CXL_REJ_REASON, cxl_rej_reason(r.reason))
+            .bytes(tag::TEXT, text);
+        return;
+    }
+    w.bytes(tag::ORDER_ID, b"NONE");
+    echo(w, tag::CL_ORD_ID);
+    let mut exec_id = RefusalText {
+        buf: [0; 128],
+        len: 0,
+    };
+    let _ = core::fmt::Write::write_fmt(&mut exec_id, format_args!("R{}", r.out_seq));
+    w.bytes(
+        tag::EXEC_ID,
+        exec_id.buf.get(..exec_id.len).unwrap_or_default(),
+    )
+    .byte(tag::EXEC_TYPE, ExecType::Rejected.to_wire())
+    .byte(tag::ORD_STATUS, OrdStatus::Rejected.to_wire())
+    .uint(tag::ORD_REJ_REASON, ord_rej_reason(r.reason))
+    .uint(tag::ACCOUNT, u64::from(r.account.get()));
+    for t in [
+        tag::SYMBOL,
+        tag::SIDE,
+        tag::ORDER_QTY,
+        tag::ORD_TYPE,
+        tag::PRICE,
+        tag::TIME_IN_FORCE,
+    ] {
+        echo(w, t);
+    }
+    w.uint(tag::LEAVES_QTY, 0)
+        .uint(tag::CUM_QTY, 0)
+        .uint(tag::AVG_PX, 0)
+        .timestamp(tag::TRANSACT_TIME, r.now)
+        .bytes(tag::TEXT, text);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -738,11 +956,14 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(128))]
 
         #[test]
-        fn new_order_single_round_trips(cl in id_strategy(), spec in spec_strategy(), ms in 0u64..10_000_000_000_000) {
+        fn new_order_single_round_trips(cl in id_strategy(), spec in spec_strategy(), post in any::<bool>(), ms in 0u64..10_000_000_000_000) {
             let t = table();
             let ctx = ParseContext { session: SessionId(1), account: AccountId(42), instruments: &t };
+            let rests = spec.ord_type == OrderType::Limit
+                && matches!(spec.tif, TimeInForce::Day | TimeInForce::Gtc);
             let order = NewOrderSingle {
                 session: SessionId(1), msg_seq: 3, cl_ord_id: cl, spec,
+                post_only: post && rests,
                 transact_time: UnixNanos(ms * 1_000_000),
             };
             let bytes = encode(MsgType::NEW_ORDER_SINGLE, |w| order.write_body(w, &symbol(&t, spec.instrument)));

@@ -2,6 +2,8 @@
 //!
 //! - [`codec`]: framing by `8=`/`9=`/`10=`, BodyLength and CheckSum checks, zero-copy
 //!   field index, frame writer.
+//! - [`dictionary`]: the FIX 4.4 data dictionary (generated at build time from FIX
+//!   Orchestra) and message validation against it, repeating groups included.
 //! - [`fields`]: tag numbers, enumerated values, UTCTimestamp.
 //! - [`messages`]: NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest in
 //!   (mapped to `tickwarp-wire` commands); ExecutionReport, OrderCancelReject,
@@ -14,16 +16,19 @@
 //! decisions (risk and order state are the application's, behind the session events).
 
 pub mod codec;
+pub mod dictionary;
 pub mod fields;
 pub mod messages;
 pub mod session;
 pub mod store;
 
 pub use codec::{DecodeError, Framing, GarbleReason, Message, MessageWriter, scan_frame};
+pub use dictionary::{Dictionary, Reject, ValidationOptions, validate};
 pub use fields::{BusinessRejectReason, MsgType, SessionRejectReason};
 pub use messages::{
     AppRejectError, BusinessMessageReject, ExecType, ExecutionReport, NewOrderSingle, OrdStatus,
-    OrderCancelReject, OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, SessionId,
+    OrderCancelReject, OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, Refusal,
+    SessionId, refusal_msg_type, write_refusal,
 };
 pub use session::{
     DisconnectReason, Now, SendError, Session, SessionConfig, SessionEvent, SessionState,

@@ -45,10 +45,12 @@ use tickwarp_wire::{AccountId, InstrumentTable};
 use super::codec::{
     DecodeError, Framing, GarbleReason, Message, MessageWriter, parse_uint, scan_frame,
 };
+use super::dictionary::{Dictionary, ValidationOptions, validate};
 use super::fields::{BusinessRejectReason, MsgType, SessionRejectReason, parse_timestamp, tag};
 use super::messages::{
     AppRejectError, BusinessMessageReject, ExecutionReport, NewOrderSingle, OrderCancelReject,
-    OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, SessionId,
+    OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, Refusal, SessionId,
+    refusal_msg_type, write_refusal,
 };
 use super::store::{SeqNums, SessionStore, StoreError};
 
@@ -105,6 +107,8 @@ pub struct SessionConfig {
     /// Reset both sequence numbers to 1 when a logged-on connection ends, for any
     /// reason (QuickFIX ResetOnDisconnect).
     pub reset_on_disconnect: bool,
+    /// Data dictionary validation switches.
+    pub validation: ValidationOptions,
 }
 
 impl SessionConfig {
@@ -132,6 +136,7 @@ impl SessionConfig {
             reset_on_logon: false,
             reset_on_logout: false,
             reset_on_disconnect: false,
+            validation: ValidationOptions::default(),
         }
     }
 }
@@ -811,6 +816,10 @@ impl<S: SessionStore> Session<S> {
                 return;
             }
         };
+        if let Err(r) = validate(&msg, Dictionary::fix44(), &self.config.validation) {
+            self.on_invalid(now, r.ref_tag_id, r.reason, r.ref_msg_type, r.ref_seq_num);
+            return;
+        }
         if self.state == SessionState::AwaitingLogon {
             if msg.msg_type() == MsgType::LOGON {
                 self.on_logon(now, &msg, seq);
@@ -1268,25 +1277,22 @@ impl<S: SessionStore> Session<S> {
             Err(AppRejectError::Session { tag: t, reason }) => {
                 self.reject(now, seq, msg.msg_type(), t, reason);
             }
-            Err(AppRejectError::Business {
+            Err(AppRejectError::Refused {
                 tag: t,
                 reason,
-                ref_id,
+                text,
             }) => {
-                let text = match t {
-                    tag::SYMBOL => "unknown Symbol (55)",
-                    tag::ACCOUNT => "Account (1) is not this session's account",
-                    _ => "rejected",
-                };
-                let ref_id = ref_id.as_ref().map(|id| id.as_str().as_bytes());
-                let reject = BusinessMessageReject {
-                    ref_seq_num: seq,
-                    ref_msg_type: msg.msg_type(),
-                    ref_id,
+                let refusal = Refusal {
+                    request: msg,
+                    account: self.config.account,
+                    out_seq: self.seq.next_out,
+                    now: now.wall,
+                    tag: t,
                     reason,
-                    text: Some(text),
+                    text,
                 };
-                let _ = self.send_business_reject(now, &reject);
+                let msg_type = refusal_msg_type(msg.msg_type());
+                let _ = self.send_app(now, msg_type, |w| write_refusal(w, &refusal));
             }
         }
     }

@@ -59,6 +59,7 @@ pub struct Order {
     reserve_px: Price,
     acknowledged: bool,
     status: OrdStatus,
+    post_only: bool,
 }
 
 impl Order {
@@ -85,12 +86,22 @@ impl Order {
             reserve_px,
             acknowledged: false,
             status: OrdStatus::PendingNew,
+            post_only: false,
         }
     }
 
-    /// The record of a [`NewOrder`] command (see [`Order::new`]).
+    /// The record of a [`NewOrder`] command (see [`Order::new`]), post-only included.
     pub fn from_command(cmd: &NewOrder, reserve_px: Price) -> Order {
-        Order::new(cmd.cl_ord_id(), &cmd.spec(), reserve_px)
+        Order {
+            post_only: cmd.post_only(),
+            ..Order::new(cmd.cl_ord_id(), &cmd.spec(), reserve_px)
+        }
+    }
+
+    /// Whether the order is post-only (ExecInst 6); a replace clears it (FIX restates
+    /// every field on 35=G, and this gateway accepts no ExecInst there).
+    pub fn post_only(&self) -> bool {
+        self.post_only
     }
 
     /// The client order id of this record.
@@ -260,6 +271,7 @@ impl Order {
             reserve_px: price,
             acknowledged: true,
             status: Live::of(true, !self.cum_qty.is_zero()).status(),
+            post_only: false,
             ..*self
         };
         self.status = next;

@@ -259,7 +259,8 @@ impl<V: VenueSession> OrderCore<V> {
             if acknowledged {
                 self.restoring.insert(OrderKey::of(&order));
             }
-            let cmd = NewOrder::new(order.cl_ord_id(), &spec, TickCause::NONE);
+            let cmd = NewOrder::new(order.cl_ord_id(), &spec, TickCause::NONE)
+                .with_post_only(order.post_only());
             self.to_venue.push_back(VenueCmd::New(cmd));
         }
         let mut pending: Vec<_> = self.state.pending.values().copied().collect();
@@ -1167,6 +1168,33 @@ mod tests {
             "{got:?}"
         );
         assert_eq!(core.risk().usage(ALICE).working.0, 0);
+    }
+
+    #[test]
+    fn post_only_is_rejected_when_it_would_cross_and_survives_a_reopen_when_it_rests() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        {
+            let mut core = open(dir.path());
+            for (cl, px) in [("PX", 101), ("PR", 100)] {
+                let cmd = NewOrder::new(id(cl), &spec(ALICE, Side::Buy, px, 10), TickCause::NONE)
+                    .with_post_only(true);
+                core.handle_new(now(10), Origin::Fix(1), &cmd)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            let got = reports(&mut core, 11);
+            assert_eq!(got.len(), 2, "{got:?}");
+            let Execution::Rejected(r) = got[0].event else {
+                panic!("the crossing post-only order must be rejected: {got:?}");
+            };
+            assert_eq!(r.reason(), RejectReason::WouldCross);
+            assert!(matches!(got[1].event, Execution::Accepted(_)));
+            assert_eq!(status(&core, "PX"), Some(OrdStatus::Rejected));
+            assert_eq!(core.risk().position(ALICE, ACME).net, 0, "nothing traded");
+        }
+        let core = open(dir.path());
+        let k = key(ALICE, id("PR"));
+        assert!(core.orders().get(&k).is_some_and(Order::post_only));
+        assert_eq!(core.venue().resting_count(), 2, "house offer + PR");
     }
 
     #[test]

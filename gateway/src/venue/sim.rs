@@ -7,6 +7,11 @@
 //!   then rests (Day, GTC) or is canceled (IOC). A market order trades what it can at
 //!   any price and never rests, whatever its time in force. A FOK order trades entirely
 //!   at once or is canceled untouched.
+//! - A post-only order (ExecInst 6) must be a limit order that rests (Day, GTC) and does not
+//!   cross the best opposite price; otherwise it is rejected (`WouldCross`), as most venues
+//!   do, and never trades as a taker. Once resting it trades only passively. A replace
+//!   carries no ExecInst (FIX restates every field on 35=G), so a replaced order is no
+//!   longer post-only.
 //! - A cancel removes the rest of a resting order.
 //! - A replace that lowers the quantity at the same price keeps the order's place and
 //!   reference; a replace that changes the price or raises the quantity loses it: the
@@ -265,6 +270,10 @@ impl VenueSim {
         }
         let rests = spec.ord_type == OrderType::Limit
             && matches!(spec.tif, TimeInForce::Day | TimeInForce::Gtc);
+        if cmd.post_only() && !(rests && self.post_only_rests(ix, spec.side, spec.price)) {
+            // Post-only ("participate don't initiate"): rejected, never traded as a taker.
+            return self.reject_new(now, cmd, RejectReason::WouldCross);
+        }
         if rests && self.slab.is_full() {
             return self.reject_new(now, cmd, RejectReason::VenueRejected);
         }
@@ -564,6 +573,21 @@ impl VenueSim {
             node.price,
             node.leaves,
         )));
+    }
+
+    /// Whether a post-only limit order at `price` on `side` of book `ix` would rest
+    /// without crossing the best opposite price.
+    fn post_only_rests(&self, ix: u32, side: Side, price: Price) -> bool {
+        let Some(state) = self.books.get(ix as usize) else {
+            return false;
+        };
+        match state.book.best(side.opposite()) {
+            None => true,
+            Some(best) => match side {
+                Side::Buy => price < best.price,
+                Side::Sell => price > best.price,
+            },
+        }
     }
 
     /// Whether `taker` could trade its whole quantity now (FOK).

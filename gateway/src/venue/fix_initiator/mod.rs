@@ -1278,6 +1278,7 @@ impl<S: SessionStore> VenueSession for FixVenue<S> {
             msg_seq: self.seq.next_out,
             cl_ord_id,
             spec,
+            post_only: order.post_only(),
             transact_time: now.wall,
         };
         let Some(msg_seq) = self.send_app(now, MsgType::NEW_ORDER_SINGLE, |w| {
