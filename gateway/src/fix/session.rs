@@ -816,30 +816,44 @@ impl<S: SessionStore> Session<S> {
                 return;
             }
         };
-        if let Err(r) = validate(&msg, Dictionary::fix44(), &self.config.validation) {
-            self.on_invalid(now, r.ref_tag_id, r.reason, r.ref_msg_type, r.ref_seq_num);
-            return;
+        // Replies to this message, Rejects included, reverse its third-party routing.
+        self.route.capture(&msg);
+        self.on_message(now, &msg, seq, frame);
+        self.route.clear();
+    }
+
+    /// A decoded message with a usable MsgSeqNum: dictionary validation, then Logon,
+    /// Reset-Logon, or the sequence checks and dispatch.
+    fn on_message(&mut self, now: Now, msg: &Message<'_>, seq: u64, frame: &[u8]) {
+        // A first Logon without SendingTime gets `on_logon`'s own Logout, which names the
+        // missing tag (Vol. 2 case 1d), rather than the generic invalid-Logon answer.
+        let logon_without_time = self.state == SessionState::AwaitingLogon
+            && msg.msg_type() == MsgType::LOGON
+            && msg.get(tag::SENDING_TIME).is_none();
+        if !logon_without_time {
+            if let Err(r) = validate(msg, Dictionary::fix44(), &self.config.validation) {
+                self.on_invalid(now, r.ref_tag_id, r.reason, r.ref_msg_type, r.ref_seq_num);
+                return;
+            }
         }
         if self.state == SessionState::AwaitingLogon {
             if msg.msg_type() == MsgType::LOGON {
-                self.on_logon(now, &msg, seq);
+                self.on_logon(now, msg, seq);
             } else {
                 let reason = DisconnectReason::FirstMessageNotLogon;
                 self.logout_and_disconnect(now, "first message must be Logon", reason);
             }
             return;
         }
-        self.route.capture(&msg);
         if msg.msg_type() == MsgType::LOGON && msg.get_flag(tag::RESET_SEQ_NUM_FLAG) == Ok(true) {
-            self.on_reset_logon(now, &msg, seq);
+            self.on_reset_logon(now, msg, seq);
         } else {
-            match self.check_header(now, &msg, seq) {
-                SeqCheck::Expected => self.dispatch(now, &msg, seq),
+            match self.check_header(now, msg, seq) {
+                SeqCheck::Expected => self.dispatch(now, msg, seq),
                 SeqCheck::Gap => self.enqueue(seq, frame),
                 SeqCheck::Done => {}
             }
         }
-        self.route.clear();
     }
 
     /// A Logon with ResetSeqNumFlag=Y on a logged-on session (FIX 4.4 Vol. 2 "Sequence
