@@ -16,8 +16,8 @@ use tickwarp_gateway::venue::{Execution, VenueConfig, VenueSim, VenueTime};
 use tickwarp_runtime::{Nanos, UnixNanos};
 use tickwarp_wire::journal::JournalConfig;
 use tickwarp_wire::{
-    AccountId, ClientOrderId, InstrumentId, NewOrder, OrderSpec, OrderType, Price, Qty, Side,
-    TickCause, TimeInForce,
+    AccountId, CancelOrder, ClientOrderId, InstrumentId, NewOrder, OrderSpec, OrderType, Price,
+    Qty, Side, TickCause, TimeInForce,
 };
 
 const ACME: InstrumentId = InstrumentId(1);
@@ -205,6 +205,29 @@ fn a_full_disk_refuses_the_order_and_the_core_recovers_when_space_returns() {
         "after freeing space: {report:?}"
     );
     accepted.push(next);
+
+    // A cancel of a resting order goes through once its journal write succeeds.
+    let first = accepted.remove(0);
+    let t = now((next + 1) * 1_000_000);
+    let cancel = CancelOrder::new(
+        id("X1"),
+        id(&format!("D{first}")),
+        ACME,
+        ALICE,
+        Side::Buy,
+        TickCause::NONE,
+    );
+    core.handle_cancel(t, ORIGIN, &cancel)
+        .unwrap_or_else(|e| panic!("cancel: the core stopped: {e}"));
+    core.flush(t)
+        .unwrap_or_else(|e| panic!("cancel: flush: {e}"));
+    let report = core
+        .poll_report()
+        .unwrap_or_else(|| panic!("cancel: no report"));
+    assert!(
+        matches!(report.event, Execution::Canceled(_)),
+        "cancel: {report:?}"
+    );
     core.close().unwrap_or_else(|e| panic!("close: {e}"));
     drop(core);
 
@@ -213,11 +236,17 @@ fn a_full_disk_refuses_the_order_and_the_core_recovers_when_space_returns() {
         let status = core.orders().get(&key(n)).map(|o| o.status());
         assert_eq!(status, Some(OrdStatus::New), "order {n} after the reopen");
     }
+    let canceled = core.orders().get(&key(first)).map(|o| o.status());
+    assert_eq!(
+        canceled,
+        Some(OrdStatus::Canceled),
+        "the canceled order after the reopen"
+    );
     for n in [refused, refused + 1] {
         assert!(
             core.orders().get(&key(n)).is_none(),
             "refused order {n} came back"
         );
     }
-    assert_eq!(core.orders().len(), accepted.len());
+    assert_eq!(core.orders().len(), accepted.len() + 1);
 }

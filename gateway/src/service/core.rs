@@ -423,11 +423,11 @@ impl<V: VenueSession> OrderCore<V> {
                     tracing::warn!(error = %e, "order journal unavailable; refusing requests until it recovers");
                 }
                 let retry_at = self.outage.as_ref().map_or(now.mono, |o| o.retry_at);
-                self.outage = Some(Outage { text, retry_at });
-                Ok(Err(self
-                    .outage
-                    .as_ref()
-                    .map_or_else(String::new, |o| o.text.clone())))
+                self.outage = Some(Outage {
+                    text: text.clone(),
+                    retry_at,
+                });
+                Ok(Err(text))
             }
             Err(e) => Err(e),
         }
