@@ -18,11 +18,21 @@
 //! resubmits every open order (acknowledged ones quietly, with their remaining quantity)
 //! and every pending request, in journal order.
 //!
+//! When the journal cannot take a record (disk full, any write error, a failed sync that
+//! poisoned the writer) the request is refused with [`JOURNAL_UNAVAILABLE`] and a text
+//! ("order journal unavailable: no space left on device") and nothing reaches the venue;
+//! the core stays up. A refusal acknowledges nothing, so one the journal cannot hold goes
+//! out unjournaled with ExecID 0. A poisoned writer is reopened by [`OrderCore::flush`]
+//! at most once per [`REOPEN_RETRY`]; new orders are refused until it succeeds. Failures
+//! that would lose a journaled record (a batched sync discarding earlier records, a venue
+//! execution that cannot be journaled) still stop the core with [`CoreError`].
+//!
 //! What this module must not do: touch a socket, read a clock, or tell anyone about an
 //! order or execution before the journal holds it.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tickwarp_wire::journal::{
     FsyncPolicy, JournalConfig, JournalError, JournalReader, JournalWriter,
@@ -41,6 +51,14 @@ use super::recovery::{
 use crate::orders::{Live, OrdStatus, Order, OrderEvent, OrderKey, OrderStore};
 use crate::risk::{KillScope, LimitsError, RiskEngine, RiskLimits, RiskReject, SessionId};
 use crate::venue::{Execution, VenueSession, VenueTime};
+use tickwarp_runtime::Nanos;
+
+/// The reject reason for a request the order journal could not take (wire code 99; FIX
+/// OrdRejReason 99, Other).
+pub const JOURNAL_UNAVAILABLE: RejectReason = RejectReason::Other(99);
+
+/// How long a poisoned order journal waits between reopen attempts.
+pub const REOPEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Who sent a request, and so who hears about its order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -166,6 +184,32 @@ pub struct OrderCore<V: VenueSession> {
     staged: VecDeque<Report>,
     ready: VecDeque<Report>,
     payload: Vec<u8>,
+    /// Set while the journal refuses records: why (the refusal text) and when a poisoned
+    /// writer may next be reopened.
+    outage: Option<Outage>,
+}
+
+/// The order journal is refusing records.
+#[derive(Debug)]
+struct Outage {
+    /// The Text of the refusals: "order journal unavailable: …".
+    text: String,
+    /// The earliest time of the next reopen attempt (poisoned writer only).
+    retry_at: Nanos,
+}
+
+/// The refusal text for a journal error.
+fn outage_text(error: &JournalError) -> String {
+    let why = if error.is_disk_full() {
+        "no space left on device".to_owned()
+    } else {
+        match error {
+            JournalError::Poisoned => "sync failed; reopening".to_owned(),
+            JournalError::Io { op, source, .. } => format!("{op} failed: {source}"),
+            other => other.to_string(),
+        }
+    };
+    format!("order journal unavailable: {why}")
 }
 
 /// `src` with the gateway's ClOrdID and OrderID.
@@ -220,6 +264,7 @@ impl<V: VenueSession> OrderCore<V> {
             staged: VecDeque::with_capacity(1024),
             ready: VecDeque::with_capacity(1024),
             payload: Vec::with_capacity(256),
+            outage: None,
         };
         let (open_orders, pending_requests) = core.resubmit();
         let report = RecoveryReport {
@@ -353,6 +398,110 @@ impl<V: VenueSession> OrderCore<V> {
         Ok(seq.get())
     }
 
+    /// Like [`OrderCore::append`], but a write error that cost nothing except this record
+    /// (see [`OrderCore::only_this_record_lost`]) is `Ok(Err(text))`: the caller refuses
+    /// the request. Other failures stop the core.
+    fn try_append(
+        &mut self,
+        record_type: u16,
+        now: VenueTime,
+        origin: Origin,
+        flags: u8,
+        parts: &[&[u8]],
+    ) -> Result<Result<u64, String>, CoreError> {
+        let attempted = self.journal.next_seq();
+        match self.append(record_type, now, origin, flags, parts) {
+            Ok(seq) => {
+                if self.outage.take().is_some() {
+                    tracing::warn!("order journal recovered; accepting orders again");
+                }
+                Ok(Ok(seq))
+            }
+            Err(CoreError::Journal(e)) if self.only_this_record_lost(&e, attempted) => {
+                let text = outage_text(&e);
+                if self.outage.is_none() {
+                    tracing::warn!(error = %e, "order journal unavailable; refusing requests until it recovers");
+                }
+                let retry_at = self.outage.as_ref().map_or(now.mono, |o| o.retry_at);
+                self.outage = Some(Outage {
+                    text: text.clone(),
+                    retry_at,
+                });
+                Ok(Err(text))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether a failed append of the record numbered `attempted` lost nothing else: a
+    /// writer already poisoned (it wrote nothing), or a write error with every earlier
+    /// record durable, so neither the writer's rollback nor a later reopen takes back a
+    /// record the state holds.
+    fn only_this_record_lost(&self, error: &JournalError, attempted: SeqNo) -> bool {
+        match error {
+            JournalError::Poisoned => true,
+            JournalError::Io { .. } => {
+                let earlier_durable = self.journal.durable_seq().next() >= attempted;
+                let rolled_back = self.journal.next_seq() == attempted;
+                earlier_durable && (rolled_back || self.journal.is_poisoned())
+            }
+            _ => false,
+        }
+    }
+
+    /// Appends a refusal's record. A refusal acknowledges nothing, so if the journal
+    /// cannot take it, it goes out unjournaled: ExecID 0.
+    fn append_refusal(
+        &mut self,
+        now: VenueTime,
+        origin: Origin,
+        flags: u8,
+        record: &[u8],
+    ) -> Result<u64, CoreError> {
+        Ok(self
+            .try_append(RECORD_EXECUTION, now, origin, flags, &[record])?
+            .unwrap_or(0))
+    }
+
+    /// The refusal text while a poisoned journal waits for its reopen.
+    fn poisoned_text(&self) -> Option<String> {
+        if !self.journal.is_poisoned() {
+            return None;
+        }
+        Some(
+            self.outage
+                .as_ref()
+                .map_or_else(|| outage_text(&JournalError::Poisoned), |o| o.text.clone()),
+        )
+    }
+
+    /// Reopens a poisoned journal once its retry time has come; true if it is usable.
+    fn retry_reopen(&mut self, now: Nanos) -> bool {
+        if !self.journal.is_poisoned() {
+            return true;
+        }
+        let due = self.outage.as_ref().is_none_or(|o| now >= o.retry_at);
+        if !due {
+            return false;
+        }
+        match self.journal.reopen() {
+            Ok(report) => {
+                tracing::warn!(?report, "order journal reopened; accepting orders again");
+                self.outage = None;
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "order journal reopen failed; will retry");
+                let text = outage_text(&e);
+                self.outage = Some(Outage {
+                    text,
+                    retry_at: now.saturating_add(REOPEN_RETRY),
+                });
+                false
+            }
+        }
+    }
+
     fn stage(&mut self, report: Report) {
         if report.origin != Origin::Gateway {
             self.staged.push_back(report);
@@ -393,6 +542,9 @@ impl<V: VenueSession> OrderCore<V> {
             let text = "order store full".to_owned();
             return self.reject_new(now, origin, cmd, RejectReason::Unspecified, text, 0);
         }
+        if let Some(text) = self.poisoned_text() {
+            return self.reject_new(now, origin, cmd, JOURNAL_UNAVAILABLE, text, 0);
+        }
         let checked =
             self.state
                 .risk
@@ -416,7 +568,13 @@ impl<V: VenueSession> OrderCore<V> {
             }
         };
         let px = exposure.reserve_px.ticks().to_le_bytes();
-        let seq = self.append(RECORD_ORDER_NEW, now, origin, 0, &[&px, cmd.as_bytes()])?;
+        let seq = match self.try_append(RECORD_ORDER_NEW, now, origin, 0, &[&px, cmd.as_bytes()])? {
+            Ok(seq) => seq,
+            Err(text) => {
+                self.state.risk.release(&exposure, spec.qty);
+                return self.reject_new(now, origin, cmd, JOURNAL_UNAVAILABLE, text, 0);
+            }
+        };
         self.state
             .apply_new(seq, origin, exposure.reserve_px, cmd, false)?;
         self.to_venue.push_back(VenueCmd::New(*cmd));
@@ -443,7 +601,7 @@ impl<V: VenueSession> OrderCore<V> {
         };
         let record = OrderRejected::new(meta, reason);
         let flags = flags | FLAG_LOCAL_REJECT;
-        let seq = self.append(RECORD_EXECUTION, now, origin, flags, &[record.as_bytes()])?;
+        let seq = self.append_refusal(now, origin, flags, record.as_bytes())?;
         let mut order = Order::from_command(cmd, Price::ZERO);
         // PendingNew → Rejected is always legal.
         let _ = order.apply(OrderEvent::OrderRejected);
@@ -482,7 +640,7 @@ impl<V: VenueSession> OrderCore<V> {
         };
         let record = CancelRejected::new(meta, target.cl_ord_id, response_to, reason);
         let flags = flags | FLAG_LOCAL_REJECT;
-        let seq = self.append(RECORD_EXECUTION, now, origin, flags, &[record.as_bytes()])?;
+        let seq = self.append_refusal(now, origin, flags, record.as_bytes())?;
         self.stage(Report {
             origin,
             exec_id: seq,
@@ -569,7 +727,15 @@ impl<V: VenueSession> OrderCore<V> {
                 now, origin, request, target, instrument, to, reason, text, 0,
             );
         }
-        let seq = self.append(RECORD_CANCEL_REQUEST, now, origin, 0, &[cmd.as_bytes()])?;
+        let seq = match self.try_append(RECORD_CANCEL_REQUEST, now, origin, 0, &[cmd.as_bytes()])? {
+            Ok(seq) => seq,
+            Err(text) => {
+                let reason = JOURNAL_UNAVAILABLE;
+                return self.reject_request(
+                    now, origin, request, target, instrument, to, reason, text, 0,
+                );
+            }
+        };
         self.state.apply_cancel_request(seq, origin, cmd)?;
         self.to_venue.push_back(VenueCmd::Cancel(*cmd));
         Ok(())
@@ -660,13 +826,29 @@ impl<V: VenueSession> OrderCore<V> {
             }
         };
         let px = exposure.reserve_px.ticks().to_le_bytes();
-        let seq = self.append(
+        let appended = self.try_append(
             RECORD_REPLACE_REQUEST,
             now,
             origin,
             0,
             &[&px, cmd.as_bytes()],
         )?;
+        let seq = match appended {
+            Ok(seq) => seq,
+            Err(text) => {
+                return self.reject_request(
+                    now,
+                    origin,
+                    request,
+                    target,
+                    spec.instrument,
+                    to,
+                    JOURNAL_UNAVAILABLE,
+                    text,
+                    0,
+                );
+            }
+        };
         self.state
             .apply_replace_request(seq, origin, exposure.reserve_px, cmd, false)?;
         self.to_venue.push_back(VenueCmd::Replace(*cmd));
@@ -742,6 +924,16 @@ impl<V: VenueSession> OrderCore<V> {
     /// executions handled.
     pub fn flush(&mut self, now: VenueTime) -> Result<usize, CoreError> {
         let mut handled = 0;
+        if !self.retry_reopen(now.mono) {
+            // Every append fails while the writer is poisoned: release only the reports
+            // whose records are durable (and unjournaled refusals, ExecID 0); the venue
+            // waits for the reopen.
+            let durable = self.journal.durable_seq().get();
+            while self.staged.front().is_some_and(|r| r.exec_id <= durable) {
+                self.ready.extend(self.staged.pop_front());
+            }
+            return Ok(handled);
+        }
         loop {
             handled += self.drain_venue(now)?;
             self.sync()?;
@@ -757,6 +949,11 @@ impl<V: VenueSession> OrderCore<V> {
                 }
             }
         }
+    }
+
+    /// Syncs the order journal and marks its segment cleanly closed; call on shutdown.
+    pub fn close(&mut self) -> Result<(), CoreError> {
+        Ok(self.journal.close()?)
     }
 
     fn sync(&mut self) -> Result<(), CoreError> {

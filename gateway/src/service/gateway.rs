@@ -319,4 +319,12 @@ impl Agent for GatewayAgent {
         };
         Ok(self.step(now)?)
     }
+
+    /// Seals the order journal, so the next start finds it closed cleanly.
+    fn on_close(&mut self) {
+        match self.core.close() {
+            Ok(()) => tracing::info!("order journal closed"),
+            Err(e) => tracing::warn!(error = %e, "order journal did not close cleanly"),
+        }
+    }
 }

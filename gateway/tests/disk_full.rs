@@ -1,0 +1,252 @@
+//! A full disk under the order journal: the order that cannot be journaled is refused
+//! (OrdRejReason 99, "order journal unavailable: no space left on device"), the core stays
+//! up, and once space returns orders are accepted again; a reopen recovers every
+//! acknowledged order. Runs on a 512 KiB tmpfs mounted for the test (needs root).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tickwarp_gateway::fix::messages::ord_rej_reason;
+use tickwarp_gateway::orders::{OrdStatus, OrderKey};
+use tickwarp_gateway::risk::RiskLimits;
+use tickwarp_gateway::service::core::JOURNAL_UNAVAILABLE;
+use tickwarp_gateway::service::{CoreConfig, OrderCore, Origin, Report};
+use tickwarp_gateway::venue::{Execution, VenueConfig, VenueSim, VenueTime};
+use tickwarp_runtime::{Nanos, UnixNanos};
+use tickwarp_wire::journal::JournalConfig;
+use tickwarp_wire::{
+    AccountId, CancelOrder, ClientOrderId, InstrumentId, NewOrder, OrderSpec, OrderType, Price,
+    Qty, Side, TickCause, TimeInForce,
+};
+
+const ACME: InstrumentId = InstrumentId(1);
+const ALICE: AccountId = AccountId(1);
+const ORIGIN: Origin = Origin::Fix(1);
+/// Orders sent before giving up on filling the disk.
+const MAX_ORDERS: u64 = 20_000;
+
+/// A tmpfs mounted on a temporary directory, unmounted on drop (also when a test fails).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size`; `None` (after a visible SKIP line) if mounting fails,
+    /// a panic instead when `CI` is set.
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(Tmpfs { dir }),
+            other => {
+                let why = format!("SKIP disk_full: cannot mount a tmpfs (needs root): {other:?}");
+                assert!(std::env::var_os("CI").is_none(), "{why}");
+                eprintln!("{why}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let status = Command::new("umount").arg(self.dir.path()).status();
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!(
+                "disk_full: umount {} failed: {status:?}",
+                self.dir.path().display()
+            );
+        }
+    }
+}
+
+fn now(t: u64) -> VenueTime {
+    VenueTime {
+        wall: UnixNanos(1_764_064_800_000_000_000 + t),
+        mono: Nanos(1_000_000_000 + t),
+    }
+}
+
+fn id(s: &str) -> ClientOrderId {
+    ClientOrderId::new(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn order(n: u64) -> NewOrder {
+    let spec = OrderSpec {
+        instrument: ACME,
+        account: ALICE,
+        side: Side::Buy,
+        ord_type: OrderType::Limit,
+        tif: TimeInForce::Day,
+        price: Price::from_ticks(50 * Price::SCALE),
+        qty: Qty(1),
+    };
+    NewOrder::new(id(&format!("D{n}")), &spec, TickCause::NONE)
+}
+
+fn open(journal: &Path) -> OrderCore<VenueSim> {
+    let limits = r#"
+        max_order_qty = 1000
+        max_notional = "1000000"
+        collar_bps = 0
+        credit_limit = "100000000"
+        max_position = 1000000
+        max_orders_per_day = 1000000
+    "#;
+    let config = CoreConfig {
+        journal_dir: journal.to_path_buf(),
+        journal: JournalConfig::default(),
+        max_orders: 100_000,
+        limits: RiskLimits::from_toml(limits).unwrap_or_else(|e| panic!("{e}")),
+        instruments: vec![ACME],
+        references: Vec::new(),
+    };
+    let venue = VenueSim::new(&VenueConfig {
+        instruments: vec![ACME],
+        ..VenueConfig::default()
+    });
+    OrderCore::open(config, venue, now(0))
+        .unwrap_or_else(|e| panic!("open {}: {e}", journal.display()))
+        .0
+}
+
+/// Sends order `n` at time `n` and returns its one report.
+fn send(core: &mut OrderCore<VenueSim>, n: u64) -> Report {
+    let cmd = order(n);
+    let t = now(n * 1_000_000);
+    core.handle_new(t, ORIGIN, &cmd)
+        .unwrap_or_else(|e| panic!("order {n}: the core stopped: {e}"));
+    core.flush(t)
+        .unwrap_or_else(|e| panic!("order {n}: flush stopped the core: {e}"));
+    let report = core
+        .poll_report()
+        .unwrap_or_else(|| panic!("order {n}: no report"));
+    assert!(
+        core.poll_report().is_none(),
+        "order {n}: more than one report"
+    );
+    report
+}
+
+fn key(n: u64) -> OrderKey {
+    OrderKey {
+        account: ALICE,
+        cl_ord_id: id(&format!("D{n}")),
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_the_order_and_the_core_recovers_when_space_returns() {
+    let Some(fs_) = Tmpfs::mount("512k") else {
+        return;
+    };
+    // The filler is written first, so deleting it frees space the journal can use.
+    let filler: PathBuf = fs_.path().join("filler");
+    fs::write(&filler, vec![0xA5u8; 448 << 10]).unwrap_or_else(|e| panic!("filler: {e}"));
+    let journal = fs_.path().join("orders");
+    let mut core = open(&journal);
+
+    let mut accepted = Vec::new();
+    let mut refused = None;
+    for n in 1..=MAX_ORDERS {
+        let report = send(&mut core, n);
+        match report.event {
+            Execution::Accepted(_) => accepted.push(n),
+            Execution::Rejected(r) => {
+                assert_eq!(r.reason(), JOURNAL_UNAVAILABLE, "order {n}: {report:?}");
+                assert_eq!(ord_rej_reason(r.reason()), 99);
+                let text = report.text.clone().unwrap_or_default();
+                assert_eq!(
+                    text, "order journal unavailable: no space left on device",
+                    "order {n}"
+                );
+                refused = Some(n);
+                break;
+            }
+            other => panic!("order {n}: unexpected {other:?}"),
+        }
+    }
+    let refused = refused.unwrap_or_else(|| panic!("the disk never filled in {MAX_ORDERS} orders"));
+    assert!(
+        !accepted.is_empty(),
+        "the disk was full before the first order"
+    );
+    assert!(
+        core.orders().get(&key(refused)).is_none(),
+        "the refused order reached the order state"
+    );
+    assert!(
+        core.venue().resting(&key(refused)).is_none(),
+        "the venue saw the refused order"
+    );
+    assert_eq!(core.venue().resting_count(), accepted.len());
+    for &n in &accepted {
+        let status = core.orders().get(&key(n)).map(|o| o.status());
+        assert_eq!(status, Some(OrdStatus::New), "acknowledged order {n}");
+    }
+
+    // Still full: the next order is refused the same way, the core still up.
+    let again = send(&mut core, refused + 1);
+    assert!(matches!(again.event, Execution::Rejected(_)), "{again:?}");
+
+    fs::remove_file(&filler).unwrap_or_else(|e| panic!("removing the filler: {e}"));
+    let next = refused + 2;
+    let report = send(&mut core, next);
+    assert!(
+        matches!(report.event, Execution::Accepted(_)),
+        "after freeing space: {report:?}"
+    );
+    accepted.push(next);
+
+    // A cancel of a resting order goes through once its journal write succeeds.
+    let first = accepted.remove(0);
+    let t = now((next + 1) * 1_000_000);
+    let cancel = CancelOrder::new(
+        id("X1"),
+        id(&format!("D{first}")),
+        ACME,
+        ALICE,
+        Side::Buy,
+        TickCause::NONE,
+    );
+    core.handle_cancel(t, ORIGIN, &cancel)
+        .unwrap_or_else(|e| panic!("cancel: the core stopped: {e}"));
+    core.flush(t)
+        .unwrap_or_else(|e| panic!("cancel: flush: {e}"));
+    let report = core
+        .poll_report()
+        .unwrap_or_else(|| panic!("cancel: no report"));
+    assert!(
+        matches!(report.event, Execution::Canceled(_)),
+        "cancel: {report:?}"
+    );
+    core.close().unwrap_or_else(|e| panic!("close: {e}"));
+    drop(core);
+
+    let core = open(&journal);
+    for &n in &accepted {
+        let status = core.orders().get(&key(n)).map(|o| o.status());
+        assert_eq!(status, Some(OrdStatus::New), "order {n} after the reopen");
+    }
+    let canceled = core.orders().get(&key(first)).map(|o| o.status());
+    assert_eq!(
+        canceled,
+        Some(OrdStatus::Canceled),
+        "the canceled order after the reopen"
+    );
+    for n in [refused, refused + 1] {
+        assert!(
+            core.orders().get(&key(n)).is_none(),
+            "refused order {n} came back"
+        );
+    }
+    assert_eq!(core.orders().len(), accepted.len() + 1);
+}
