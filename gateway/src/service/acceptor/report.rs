@@ -6,7 +6,7 @@
 //!
 //! What this module must not do: read a clock or touch a socket.
 
-use tickwarp_wire::{InstrumentTable, OrderType};
+use tickwarp_wire::{CancelRejected, InstrumentTable, OrderType};
 
 use super::super::core::Report;
 use crate::fix::codec::MessageWriter;
@@ -49,19 +49,28 @@ pub(crate) fn fix_status(status: OrdStatus) -> FixOrdStatus {
     }
 }
 
+/// The OrderCancelReject (35=9) for a refused cancel or replace.
+fn cancel_reject<'a>(
+    report: &'a Report,
+    cr: &'a CancelRejected,
+    order: Option<&Order>,
+) -> OrderCancelReject<'a> {
+    OrderCancelReject {
+        order_id: cr.order_id(),
+        cl_ord_id: cr.cl_ord_id(),
+        orig_cl_ord_id: cr.orig_cl_ord_id(),
+        ord_status: order.map_or(FixOrdStatus::Rejected, |o| fix_status(o.status())),
+        response_to: cr.response_to(),
+        reason: cr.reason(),
+        text: report.text.as_deref(),
+    }
+}
+
 /// Sends `report` as an ExecutionReport or OrderCancelReject.
 pub(crate) fn send_report(session: &mut Session<JournalStore>, now: Now, report: &Report) {
     let sent = match (&report.event, report.order) {
         (Execution::CancelRejected(cr), order) => {
-            let reject = OrderCancelReject {
-                order_id: cr.order_id(),
-                cl_ord_id: cr.cl_ord_id(),
-                orig_cl_ord_id: cr.orig_cl_ord_id(),
-                ord_status: order.map_or(FixOrdStatus::Rejected, |o| fix_status(o.status())),
-                response_to: cr.response_to(),
-                reason: cr.reason(),
-                text: report.text.as_deref(),
-            };
+            let reject = cancel_reject(report, cr, order.as_ref());
             session.send_order_cancel_reject(now, &reject)
         }
         (event, Some(order)) => {
@@ -143,15 +152,7 @@ pub(crate) fn store_offline(
     scratch.clear();
     let range = match (&report.event, report.order) {
         (Execution::CancelRejected(cr), order) => {
-            let reject = OrderCancelReject {
-                order_id: cr.order_id(),
-                cl_ord_id: cr.cl_ord_id(),
-                orig_cl_ord_id: cr.orig_cl_ord_id(),
-                ord_status: order.map_or(FixOrdStatus::Rejected, |o| fix_status(o.status())),
-                response_to: cr.response_to(),
-                reason: cr.reason(),
-                text: report.text.as_deref(),
-            };
+            let reject = cancel_reject(report, cr, order.as_ref());
             let mut w = MessageWriter::begin(scratch, MsgType::ORDER_CANCEL_REJECT);
             header(&mut w, config, seq, now);
             reject.write_body(&mut w);
