@@ -239,7 +239,18 @@ impl<V: VenueSession> OrderCore<V> {
         venue: V,
         now: VenueTime,
     ) -> Result<(OrderCore<V>, RecoveryReport), CoreError> {
-        let (journal, journal_report) = JournalWriter::open(&config.journal_dir, config.journal)?;
+        // Under `every_record` the core commits as a group: the writer does not sync each
+        // append, `flush` syncs once before the duty cycle's requests reach the venue and
+        // once for the venue's answers, and no report is released before the sync that
+        // covers it. One fsync per record would cost a sync per request and per execution.
+        let writer_config = JournalConfig {
+            fsync: match config.journal.fsync {
+                FsyncPolicy::EveryRecord => FsyncPolicy::Never,
+                other => other,
+            },
+            ..config.journal
+        };
+        let (journal, journal_report) = JournalWriter::open(&config.journal_dir, writer_config)?;
         if journal_report.dropped.is_some() {
             tracing::warn!(?journal_report, "order journal had a torn tail");
         }
@@ -372,6 +383,19 @@ impl<V: VenueSession> OrderCore<V> {
         self.state.max_rdma_client.saturating_add(1)
     }
 
+    /// The highest order-journal sequence number known to be on stable storage. Unless
+    /// the fsync policy is `never`, every report [`poll_report`](Self::poll_report)
+    /// releases has an `exec_id` at or below it (or 0: a refusal the journal could not
+    /// take, which acknowledges nothing).
+    pub fn durable_seq(&self) -> u64 {
+        self.journal.durable_seq().get()
+    }
+
+    /// Order-journal syncs (`fdatasync`s that covered new records) since open.
+    pub fn sync_count(&self) -> u64 {
+        self.journal.sync_count()
+    }
+
     /// The next report for an origin, once the journal holds it.
     #[must_use]
     pub fn poll_report(&mut self) -> Option<Report> {
@@ -399,7 +423,7 @@ impl<V: VenueSession> OrderCore<V> {
     }
 
     /// Like [`OrderCore::append`], but a write error that cost nothing except this record
-    /// (see [`OrderCore::only_this_record_lost`]) is `Ok(Err(text))`: the caller refuses
+    /// (see [`OrderCore::lost_only_this_record`]) is `Ok(Err(text))`: the caller refuses
     /// the request. Other failures stop the core.
     fn try_append(
         &mut self,
@@ -417,7 +441,7 @@ impl<V: VenueSession> OrderCore<V> {
                 }
                 Ok(Ok(seq))
             }
-            Err(CoreError::Journal(e)) if self.only_this_record_lost(&e, attempted) => {
+            Err(CoreError::Journal(e)) if self.lost_only_this_record(&e, attempted) => {
                 let text = outage_text(&e);
                 if self.outage.is_none() {
                     tracing::warn!(error = %e, "order journal unavailable; refusing requests until it recovers");
@@ -436,13 +460,20 @@ impl<V: VenueSession> OrderCore<V> {
     /// Whether a failed append of the record numbered `attempted` lost nothing else: a
     /// writer already poisoned (it wrote nothing), or a write error with every earlier
     /// record durable, so neither the writer's rollback nor a later reopen takes back a
-    /// record the state holds.
-    fn only_this_record_lost(&self, error: &JournalError, attempted: SeqNo) -> bool {
+    /// record the state holds. Under group commit the earlier records of this duty cycle
+    /// may not be synced yet: they are synced here, and if that fails too the core stops.
+    fn lost_only_this_record(&mut self, error: &JournalError, attempted: SeqNo) -> bool {
         match error {
             JournalError::Poisoned => true,
             JournalError::Io { .. } => {
-                let earlier_durable = self.journal.durable_seq().next() >= attempted;
                 let rolled_back = self.journal.next_seq() == attempted;
+                if rolled_back
+                    && self.journal.durable_seq().next() < attempted
+                    && self.journal.sync().is_err()
+                {
+                    return false;
+                }
+                let earlier_durable = self.journal.durable_seq().next() >= attempted;
                 earlier_durable && (rolled_back || self.journal.is_poisoned())
             }
             _ => false,
