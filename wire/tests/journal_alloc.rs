@@ -1,4 +1,5 @@
-//! Steady-state appends and reads allocate nothing (counted per thread).
+//! Steady-state appends and reads allocate nothing (counted per thread); a segment roll
+//! allocates a bounded amount, once per segment.
 
 mod journal_util;
 
@@ -72,4 +73,53 @@ fn reading_and_polling_the_tail_allocate_nothing() {
     });
     assert_eq!(read, 2_000);
     assert_eq!(allocations, 0, "{allocations} allocations while reading");
+}
+
+/// Allocations a segment roll may make (measured: 4 — the new segment's path and the C
+/// strings of its create and of the directory sync). A roll happens once per segment
+/// (64 MiB by default), so at 1 million records per second of 64 bytes that is about one
+/// roll a second.
+const ROLL_ALLOCATIONS: u64 = 4;
+
+#[test]
+fn a_segment_roll_allocates_a_bounded_amount_and_appends_between_rolls_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _) =
+        JournalWriter::open(dir.path(), config(16 << 10, FsyncPolicy::Never)).unwrap();
+    let payloads: Vec<Vec<u8>> = (0..2_000).map(payload_for).collect();
+    append_until(&mut writer, 10);
+    let first_segment = writer.current_segment().1;
+    let mut rolls = 0;
+    let mut worst_roll = 0;
+    let mut between_rolls = 0;
+    for (i, payload) in payloads.iter().enumerate() {
+        let now = Nanos(i as u64 * 100_000);
+        let before = writer.current_segment().1;
+        let (seq, allocations) =
+            count_allocations(|| writer.append(3, UnixNanos(i as u64), payload, now).unwrap());
+        if writer.current_segment().1 == before {
+            between_rolls += allocations;
+        } else {
+            rolls += 1;
+            worst_roll = worst_roll.max(allocations);
+            assert_eq!(
+                writer.current_segment().1,
+                seq,
+                "a roll starts at the new record"
+            );
+        }
+    }
+    assert!(
+        rolls >= 3,
+        "only {rolls} rolls from segment {first_segment:?}: the test needs several"
+    );
+    assert_eq!(
+        between_rolls, 0,
+        "{between_rolls} allocations in appends that did not roll"
+    );
+    eprintln!("{rolls} rolls, at most {worst_roll} allocations each");
+    assert!(
+        worst_roll <= ROLL_ALLOCATIONS,
+        "a roll made {worst_roll} allocations (bound {ROLL_ALLOCATIONS})"
+    );
 }
