@@ -75,8 +75,8 @@ fn reading_and_polling_the_tail_allocate_nothing() {
     assert_eq!(allocations, 0, "{allocations} allocations while reading");
 }
 
-/// Allocations a segment roll may make (measured: 4 — the new segment's path and the C
-/// strings of its create and of the directory sync). A roll happens once per segment
+/// Allocations a segment roll may make (measured: 4, for naming and creating the new
+/// segment). A roll happens once per segment
 /// (64 MiB by default), so at 1 million records per second of 64 bytes that is about one
 /// roll a second.
 const ROLL_ALLOCATIONS: u64 = 4;
