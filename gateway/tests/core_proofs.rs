@@ -7,36 +7,24 @@
 //! - steady state (new, trade, cancel, report) allocates nothing, with `never` and with
 //!   `every_record`, counted per thread by the testkit's counting allocator.
 
-use std::path::Path;
-
-use tickwarp_gateway::risk::RiskLimits;
-use tickwarp_gateway::service::{CoreConfig, OrderCore, Origin, Report};
-use tickwarp_gateway::venue::{Execution, VenueConfig, VenueSim, VenueTime};
-use tickwarp_runtime::{Nanos, UnixNanos};
+use tickwarp_gateway::service::{OrderCore, Origin, Report};
+use tickwarp_gateway::venue::{Execution, VenueSim, VenueTime};
 use tickwarp_testkit::{CountingAllocator, count_allocations};
-use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
+use tickwarp_wire::journal::FsyncPolicy;
 use tickwarp_wire::{
-    AccountId, CancelOrder, ClientOrderId, InstrumentId, NewOrder, OrderSpec, OrderType, Price,
-    Qty, ReplaceOrder, Side, TickCause, TimeInForce,
+    AccountId, CancelOrder, ClientOrderId, NewOrder, OrderSpec, OrderType, Price, Qty,
+    ReplaceOrder, Side, TickCause, TimeInForce,
 };
+
+mod core_util;
+
+use core_util::{ACME, id, now, open_core};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
 
-const ACME: InstrumentId = InstrumentId(1);
 const ALICE: AccountId = AccountId(1);
 const BOB: AccountId = AccountId(2);
-
-fn now(t: u64) -> VenueTime {
-    VenueTime {
-        wall: UnixNanos(1_764_064_800_000_000_000 + t),
-        mono: Nanos(1_000_000_000 + t),
-    }
-}
-
-fn id(s: &str) -> ClientOrderId {
-    ClientOrderId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn spec(account: AccountId, side: Side, ticks: i64, qty: u64) -> OrderSpec {
     OrderSpec {
@@ -48,35 +36,6 @@ fn spec(account: AccountId, side: Side, ticks: i64, qty: u64) -> OrderSpec {
         price: Price::from_ticks(ticks * Price::SCALE),
         qty: Qty(qty),
     }
-}
-
-fn open(journal: &Path, fsync: FsyncPolicy) -> OrderCore<VenueSim> {
-    let limits = r#"
-        max_order_qty = 1000
-        max_notional = "1000000"
-        collar_bps = 0
-        credit_limit = "1000000000"
-        max_position = 100000000
-        max_orders_per_day = 100000
-    "#;
-    let config = CoreConfig {
-        journal_dir: journal.to_path_buf(),
-        journal: JournalConfig {
-            fsync,
-            ..JournalConfig::default()
-        },
-        max_orders: 100_000,
-        limits: RiskLimits::from_toml(limits).unwrap_or_else(|e| panic!("{e}")),
-        instruments: vec![ACME],
-        references: Vec::new(),
-    };
-    let venue = VenueSim::new(&VenueConfig {
-        instruments: vec![ACME],
-        ..VenueConfig::default()
-    });
-    OrderCore::open(config, venue, now(0))
-        .unwrap_or_else(|e| panic!("open {}: {e}", journal.display()))
-        .0
 }
 
 /// What the requests released, checked against the durable boundary seen at each
@@ -212,7 +171,7 @@ fn drive(
 
 fn released_after_sync(fsync: FsyncPolicy, burst: u64) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let mut core = open(&dir.path().join("orders"), fsync);
+    let mut core = open_core(&dir.path().join("orders"), fsync);
     let syncs_before = core.sync_count();
     let rounds = 50;
     let out = drive(&mut core, 0, &round_ids(0, rounds), burst);
@@ -271,7 +230,7 @@ fn batched_releases_no_report_before_its_sync() {
 #[test]
 fn never_releases_reports_past_the_durable_boundary() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let mut core = open(&dir.path().join("orders"), FsyncPolicy::Never);
+    let mut core = open_core(&dir.path().join("orders"), FsyncPolicy::Never);
     let out = drive(&mut core, 0, &round_ids(0, 10), 1);
     assert_eq!(
         out.early, out.reports,
@@ -284,7 +243,7 @@ fn never_releases_reports_past_the_durable_boundary() {
 /// cycle, after a warm-up of 200 rounds.
 fn steady_state_allocations(fsync: FsyncPolicy, rounds: u64) -> u64 {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let mut core = open(&dir.path().join("orders"), fsync);
+    let mut core = open_core(&dir.path().join("orders"), fsync);
     let warm = drive(&mut core, 0, &round_ids(0, 200), 1);
     assert_eq!(warm.fills, 400, "warm-up fills");
     let ids = round_ids(200, rounds);

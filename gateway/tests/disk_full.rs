@@ -9,18 +9,19 @@ use std::process::Command;
 
 use tickwarp_gateway::fix::messages::ord_rej_reason;
 use tickwarp_gateway::orders::{OrdStatus, OrderKey};
-use tickwarp_gateway::risk::RiskLimits;
 use tickwarp_gateway::service::core::JOURNAL_UNAVAILABLE;
-use tickwarp_gateway::service::{CoreConfig, OrderCore, Origin, Report};
-use tickwarp_gateway::venue::{Execution, VenueConfig, VenueSim, VenueTime};
-use tickwarp_runtime::{Nanos, UnixNanos};
-use tickwarp_wire::journal::JournalConfig;
+use tickwarp_gateway::service::{OrderCore, Origin, Report};
+use tickwarp_gateway::venue::{Execution, VenueSim};
+use tickwarp_wire::journal::FsyncPolicy;
 use tickwarp_wire::{
-    AccountId, CancelOrder, ClientOrderId, InstrumentId, NewOrder, OrderSpec, OrderType, Price,
-    Qty, Side, TickCause, TimeInForce,
+    AccountId, CancelOrder, NewOrder, OrderSpec, OrderType, Price, Qty, Side, TickCause,
+    TimeInForce,
 };
 
-const ACME: InstrumentId = InstrumentId(1);
+mod core_util;
+
+use core_util::{ACME, id, now, open_core};
+
 const ALICE: AccountId = AccountId(1);
 const ORIGIN: Origin = Origin::Fix(1);
 /// Orders sent before giving up on filling the disk.
@@ -68,17 +69,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn now(t: u64) -> VenueTime {
-    VenueTime {
-        wall: UnixNanos(1_764_064_800_000_000_000 + t),
-        mono: Nanos(1_000_000_000 + t),
-    }
-}
-
-fn id(s: &str) -> ClientOrderId {
-    ClientOrderId::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn order(n: u64) -> NewOrder {
     let spec = OrderSpec {
         instrument: ACME,
@@ -90,32 +80,6 @@ fn order(n: u64) -> NewOrder {
         qty: Qty(1),
     };
     NewOrder::new(id(&format!("D{n}")), &spec, TickCause::NONE)
-}
-
-fn open(journal: &Path) -> OrderCore<VenueSim> {
-    let limits = r#"
-        max_order_qty = 1000
-        max_notional = "1000000"
-        collar_bps = 0
-        credit_limit = "100000000"
-        max_position = 1000000
-        max_orders_per_day = 1000000
-    "#;
-    let config = CoreConfig {
-        journal_dir: journal.to_path_buf(),
-        journal: JournalConfig::default(),
-        max_orders: 100_000,
-        limits: RiskLimits::from_toml(limits).unwrap_or_else(|e| panic!("{e}")),
-        instruments: vec![ACME],
-        references: Vec::new(),
-    };
-    let venue = VenueSim::new(&VenueConfig {
-        instruments: vec![ACME],
-        ..VenueConfig::default()
-    });
-    OrderCore::open(config, venue, now(0))
-        .unwrap_or_else(|e| panic!("open {}: {e}", journal.display()))
-        .0
 }
 
 /// Sends order `n` at time `n` and returns its one report.
@@ -152,7 +116,7 @@ fn a_full_disk_refuses_the_order_and_the_core_recovers_when_space_returns() {
     let filler: PathBuf = fs_.path().join("filler");
     fs::write(&filler, vec![0xA5u8; 448 << 10]).unwrap_or_else(|e| panic!("filler: {e}"));
     let journal = fs_.path().join("orders");
-    let mut core = open(&journal);
+    let mut core = open_core(&journal, FsyncPolicy::EveryRecord);
 
     let mut accepted = Vec::new();
     let mut refused = None;
@@ -231,7 +195,7 @@ fn a_full_disk_refuses_the_order_and_the_core_recovers_when_space_returns() {
     core.close().unwrap_or_else(|e| panic!("close: {e}"));
     drop(core);
 
-    let core = open(&journal);
+    let core = open_core(&journal, FsyncPolicy::EveryRecord);
     for &n in &accepted {
         let status = core.orders().get(&key(n)).map(|o| o.status());
         assert_eq!(status, Some(OrdStatus::New), "order {n} after the reopen");
