@@ -116,8 +116,9 @@ fn reload_limits(args: &GatewayArgs, reload: &LimitsReload) {
             );
         }
         Err(e) => eprintln!(
-            "tickwarp gateway: SIGHUP: keeping the old risk limits: {} does not load: {e:#}",
-            crate::shown(&args.config)
+            "tickwarp gateway: SIGHUP: keeping the old risk limits: {} does not load: {}",
+            crate::shown(&args.config),
+            crate::causes(&e)
         ),
     }
 }

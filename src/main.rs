@@ -84,13 +84,60 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("tickwarp: {e:#}");
+            eprintln!("tickwarp: {}", causes(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// An error and its causes, each stated once. Error types that print their source in
+/// their own message would otherwise repeat it (`{:#}` prints every layer): a cause whose
+/// text the message already contains is left out.
+pub(crate) fn causes(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// A path argument's display form for messages.
 fn shown(path: &std::path::Path) -> String {
     PathBuf::from(path).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes;
+
+    /// An error that prints its source in its own message, as many `thiserror` types do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("create directory /x: {source}")]
+    struct Create {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn each_cause_is_stated_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(Create { source: io }).context("starting the gateway");
+        assert_eq!(
+            causes(&e),
+            "starting the gateway: create directory /x: no such file"
+        );
+    }
+
+    #[test]
+    fn causes_not_in_the_message_are_kept() {
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(causes(&e), "outer: middle: inner");
+    }
 }

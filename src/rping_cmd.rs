@@ -883,7 +883,7 @@ fn serve(args: &RpingArgs, addr: SocketAddr) -> Result<()> {
             return outcome;
         }
         if let Err(e) = outcome {
-            eprintln!("rping server: {e:#}");
+            eprintln!("rping server: {}", crate::causes(&e));
         }
     }
 }
