@@ -251,9 +251,7 @@ impl<V: VenueSession> OrderCore<V> {
             ..config.journal
         };
         let (journal, journal_report) = JournalWriter::open(&config.journal_dir, writer_config)?;
-        if journal_report.dropped.is_some() {
-            tracing::warn!(?journal_report, "order journal had a torn tail");
-        }
+        // A torn tail was logged by the journal's recovery (segment, offset, bytes, copy).
         let mut state = State::new(config.limits, config.max_orders)?;
         for &(instrument, px) in &config.references {
             state.risk.update_reference(instrument, px);
