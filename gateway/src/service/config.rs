@@ -1061,6 +1061,11 @@ mod tests {
     fn front_door_ranges_are_checked() {
         let text = invalid_text(parse_top("front_door = { max_logon_bytes = 100 }"));
         assert!(text.contains("front_door.max_logon_bytes = 100"), "{text}");
+        let text = invalid_text(parse_top("front_door = { max_handshake_bytes = 512 }"));
+        assert!(
+            text.contains("front_door.max_handshake_bytes = 512"),
+            "{text}"
+        );
         let c =
             parse_top("front_door = { logon_timeout_ms = 500 }").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.front_door.logon_timeout_ms, 500);
