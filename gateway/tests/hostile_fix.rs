@@ -8,338 +8,28 @@
 //! timeouts and delays are crossed by advancing it, never by sleeping; fairness is
 //! asserted in duty cycles. Attackers connect from 127.0.0.2, the real client from
 //! 127.0.0.1 (Linux routes all of 127/8 to loopback). Every wait is bounded in duty
-//! cycles and fails with a message.
+//! cycles and fails with a message. The lab and the client are in `front/`, shared with
+//! `fix_tls`.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::io::{ErrorKind, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use socket2::{Domain, Protocol, Socket, Type};
-use tickwarp_gateway::fix::codec::{Framing, Message, MessageWriter, scan_frame};
+use tickwarp_gateway::fix::codec::MessageWriter;
 use tickwarp_gateway::fix::fields::tag;
-use tickwarp_gateway::fix::{MsgType, Now, SessionState};
+use tickwarp_gateway::fix::{MsgType, SessionState};
 use tickwarp_gateway::risk::KillScope;
-use tickwarp_gateway::service::acceptor::hash_password;
-use tickwarp_gateway::service::{ConfigError, GatewayAgent, GatewayConfig};
+use tickwarp_gateway::service::{ConfigError, GatewayConfig};
 use tickwarp_gateway::venue::VenueTime;
-use tickwarp_runtime::clock;
 use tickwarp_wire::AccountId;
 
-/// Most duty cycles any wait may take.
-const MAX_CYCLES: usize = 20_000;
-/// The real client's address.
-const REAL: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
-/// The attackers' address.
-const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-/// The password of session C1.
-const PW: &str = "c1-pass";
+mod front;
 
-/// A journal directory on tmpfs when there is one (the session stores sync every
-/// record; the tests are about the front door, not the disk).
-fn journal_dir() -> Result<tempfile::TempDir> {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::tempdir_in(shm) {
-            return Ok(d);
-        }
-    }
-    Ok(tempfile::tempdir()?)
-}
-
-/// The gateway, stepped here on a virtual clock.
-struct Lab {
-    agent: GatewayAgent,
-    now: Now,
-    addr: SocketAddr,
-    dir: tempfile::TempDir,
-}
-
-impl Lab {
-    /// A gateway with sessions C1 (password [`PW`], account 101) and C2 (no password,
-    /// account 102), resting liquidity, and `front` as its `[front_door]` table.
-    fn start(front: &str) -> Result<Lab> {
-        let dir = journal_dir()?;
-        let hash = hash_password(PW.as_bytes())?;
-        let text = format!(
-            r#"
-            listen = "127.0.0.1:0"
-            [journal]
-            dir = "{dir}"
-            [risk]
-            max_order_qty = 1000
-            max_notional = "1000000"
-            collar_bps = 0
-            credit_limit = "100000000"
-            max_position = 100000
-            max_orders_per_day = 100000
-            [[instruments]]
-            symbol = "ACME"
-            id = 1
-            [[sessions]]
-            id = 1
-            sender_comp_id = "GW"
-            target_comp_id = "C1"
-            password_hash = "{hash}"
-            account = 101
-            [[sessions]]
-            id = 2
-            sender_comp_id = "GW"
-            target_comp_id = "C2"
-            allow_no_password = true
-            account = 102
-            [[venue.liquidity]]
-            symbol = "ACME"
-            side = "sell"
-            price = "101"
-            qty = 100
-            [front_door]
-            {front}
-            "#,
-            dir = dir.path().display()
-        );
-        let config = GatewayConfig::from_toml(&text, dir.path())?;
-        let now = Now {
-            mono: clock::monotonic_now(),
-            wall: clock::unix_now(),
-        };
-        let agent = GatewayAgent::from_config(&config, now)?;
-        let addr = agent.fix_addr();
-        Ok(Lab {
-            agent,
-            now,
-            addr,
-            dir,
-        })
-    }
-
-    /// One duty cycle at the current virtual time.
-    fn step(&mut self) -> Result<usize> {
-        Ok(self.agent.step(self.now)?)
-    }
-
-    /// Moves the virtual clock.
-    fn advance(&mut self, d: Duration) {
-        self.now.mono = self.now.mono.saturating_add(d);
-        self.now.wall = tickwarp_runtime::UnixNanos(
-            self.now
-                .wall
-                .get()
-                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        );
-    }
-
-    /// Steps until `done` holds; returns the cycles it took.
-    fn until(
-        &mut self,
-        what: &str,
-        mut done: impl FnMut(&mut Lab) -> Result<bool>,
-    ) -> Result<usize> {
-        for cycle in 1..=MAX_CYCLES {
-            let work = self.step()?;
-            if done(self)? {
-                return Ok(cycle);
-            }
-            if work == 0 {
-                // The verifier thread or the kernel may still be working: let them run.
-                thread::sleep(Duration::from_micros(200));
-            }
-        }
-        bail!("{what}: not after {MAX_CYCLES} duty cycles")
-    }
-
-    /// A client of session `sender` from `from`.
-    fn connect(&mut self, from: IpAddr, sender: &str) -> Result<Client> {
-        self.connect_with(from, sender, None)
-    }
-
-    /// A client with a receive buffer of `rcvbuf` bytes (the kernel's default if none).
-    fn connect_with(
-        &mut self,
-        from: IpAddr,
-        sender: &str,
-        rcvbuf: Option<usize>,
-    ) -> Result<Client> {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-        if let Some(size) = rcvbuf {
-            socket.set_recv_buffer_size(size)?;
-        }
-        socket.bind(&SocketAddr::new(from, 0).into())?;
-        socket.connect(&self.addr.into())?;
-        let stream: TcpStream = socket.into();
-        stream.set_nodelay(true)?;
-        stream.set_nonblocking(true)?;
-        Ok(Client {
-            stream,
-            sender: sender.to_owned(),
-            rx: Vec::new(),
-            next_out: 1,
-            last_in: 0,
-            closed: false,
-        })
-    }
-
-    /// Logs `client` on with `password` and waits for the Logon answer.
-    fn logon(&mut self, client: &mut Client, password: Option<&str>) -> Result<Out> {
-        let wall = self.now.wall;
-        client.send(wall, MsgType::LOGON, |w| {
-            w.uint(tag::ENCRYPT_METHOD, 0).uint(tag::HEART_BT_INT, 30);
-            if let Some(p) = password {
-                w.str(tag::PASSWORD, p);
-            }
-        })?;
-        let out = self.recv(client, "Logon answer")?;
-        ensure!(out.msg_type() == "A", "expected a Logon, got {out:?}");
-        Ok(out)
-    }
-
-    /// Steps until `client` receives a message.
-    fn recv(&mut self, client: &mut Client, what: &str) -> Result<Out> {
-        let mut got = None;
-        self.until(what, |_| {
-            got = client.poll()?;
-            Ok(got.is_some())
-        })?;
-        got.context(what.to_owned())
-    }
-
-    /// Steps until `client`'s connection is closed by the gateway; returns what it
-    /// received before.
-    fn closed(&mut self, client: &mut Client, what: &str) -> Result<Vec<Out>> {
-        let mut seen = Vec::new();
-        self.until(what, |_| {
-            while let Some(out) = client.poll()? {
-                seen.push(out);
-            }
-            Ok(client.closed)
-        })?;
-        Ok(seen)
-    }
-
-    /// A digest of every file of session `target`'s store.
-    fn store_digest(&self, target: &str) -> Result<u64> {
-        let dir = self.dir.path().join("fix").join(format!("GW-{target}"));
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("{}", dir.display()))?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()?;
-        files.sort();
-        let mut h = DefaultHasher::new();
-        for f in files {
-            f.hash(&mut h);
-            std::fs::read(&f)?.hash(&mut h);
-        }
-        Ok(h.finish())
-    }
-}
-
-/// One message received, as `(tag, value)` text pairs.
-#[derive(Clone, Debug)]
-struct Out {
-    fields: Vec<(u32, String)>,
-}
-
-impl Out {
-    fn get(&self, t: u32) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| *k == t)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn msg_type(&self) -> &str {
-        self.get(tag::MSG_TYPE).unwrap_or("")
-    }
-
-    fn num(&self, t: u32) -> Result<u64> {
-        self.get(t)
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("tag {t} in {self:?}"))
-    }
-}
-
-/// A minimal FIX initiator on a non-blocking socket.
-struct Client {
-    stream: TcpStream,
-    sender: String,
-    rx: Vec<u8>,
-    next_out: u64,
-    /// MsgSeqNum of the last message received.
-    last_in: u64,
-    closed: bool,
-}
-
-impl Client {
-    /// Sends a message with the next MsgSeqNum.
-    fn send(
-        &mut self,
-        wall: tickwarp_runtime::UnixNanos,
-        msg_type: MsgType,
-        body: impl FnOnce(&mut MessageWriter<'_>),
-    ) -> Result<()> {
-        let mut buf = Vec::new();
-        let mut w = MessageWriter::begin(&mut buf, msg_type);
-        w.uint(tag::MSG_SEQ_NUM, self.next_out)
-            .str(tag::SENDER_COMP_ID, &self.sender)
-            .timestamp(tag::SENDING_TIME, wall)
-            .str(tag::TARGET_COMP_ID, "GW");
-        body(&mut w);
-        let range = w.finish();
-        self.next_out += 1;
-        self.write_all(buf.get(range).unwrap_or_default())
-    }
-
-    /// Writes raw bytes (bounded retries while the socket is full).
-    fn write_all(&mut self, mut bytes: &[u8]) -> Result<()> {
-        let mut stalls = 0;
-        while !bytes.is_empty() {
-            match self.stream.write(bytes) {
-                Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    stalls += 1;
-                    ensure!(stalls < 10_000, "client write stalled");
-                    thread::sleep(Duration::from_micros(100));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
-    /// The next complete message, if one arrived.
-    fn poll(&mut self) -> Result<Option<Out>> {
-        loop {
-            if let Framing::Complete(len) = scan_frame(&self.rx, 1 << 20) {
-                let frame: Vec<u8> = self.rx.drain(..len).collect();
-                let msg = Message::decode(&frame).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                let fields = msg
-                    .fields()
-                    .map(|(t, v)| (t, String::from_utf8_lossy(v).into_owned()))
-                    .collect();
-                let out = Out { fields };
-                self.last_in = out.num(tag::MSG_SEQ_NUM)?;
-                return Ok(Some(out));
-            }
-            if self.closed {
-                return Ok(None);
-            }
-            let mut buf = [0u8; 64 << 10];
-            match self.stream.read(&mut buf) {
-                Ok(0) => self.closed = true,
-                Ok(n) => self.rx.extend_from_slice(buf.get(..n).unwrap_or_default()),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => self.closed = true,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-}
+use front::{ATTACKER, Client, Lab, MAX_CYCLES, PW, REAL};
 
 #[test]
 fn squatters_never_block_the_real_client() -> Result<()> {
@@ -566,7 +256,7 @@ fn a_flooding_session_delays_a_quiet_one_by_at_most_a_duty_cycle() -> Result<()>
     // The flooder writes garbage as fast as the gateway takes it, on its own thread.
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
-    let mut stream = flooder.stream.try_clone()?;
+    let mut stream = flooder.stream.tcp().try_clone()?;
     stream.set_nonblocking(false)?;
     stream.set_write_timeout(Some(Duration::from_millis(50)))?;
     let (flag, count) = (Arc::clone(&stop), Arc::clone(&written));

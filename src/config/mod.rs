@@ -60,6 +60,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tickwarp_gateway::risk::{RiskLimits, ThrottleLimits};
+use tickwarp_gateway::service::acceptor::TlsSettings;
 use tickwarp_rdma::Backend;
 use tickwarp_runtime::{IdleConfig, ThreadingMode};
 use tickwarp_wire::{Price, Qty};
@@ -190,7 +191,12 @@ pub(crate) struct GatewayNodeConfig {
     /// Where FIX 4.4 clients connect, if any are configured.
     #[serde(default)]
     pub(crate) fix_listen: Option<SocketAddr>,
-    /// Accept a non-loopback `fix_listen` although FIX travels in clear (no TLS yet).
+    /// TLS on `fix_listen` (PEM certificate, key, optional client CA; relative paths
+    /// are relative to the working directory, as `journal_dir` is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fix_tls: Option<TlsSettings>,
+    /// Accept a non-loopback `fix_listen` without `fix_tls` although FIX then travels
+    /// in clear.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) allow_plaintext: bool,
     /// FIX sessions accepted on `fix_listen`.
@@ -436,6 +442,7 @@ impl Topology {
                     fsync: FsyncConfig::Never,
                     risk: default_risk(),
                     fix_listen: None,
+                    fix_tls: None,
                     allow_plaintext: false,
                     fix_sessions: Vec::new(),
                     core: None,

@@ -327,7 +327,8 @@ fn check_cores(i: usize, node: &NodeConfig) -> Result<(), ConfigError> {
 }
 
 /// FIX sessions need a listener, distinct non-empty CompIDs and an argon2id password hash
-/// (or an explicit `allow_no_password`); a routable listener needs `allow_plaintext`.
+/// (or an explicit `allow_no_password`); a routable listener needs `fix_tls` or
+/// `allow_plaintext`.
 fn check_fix(i: usize, gw: &super::GatewayNodeConfig) -> Result<(), ConfigError> {
     if !gw.fix_sessions.is_empty() && gw.fix_listen.is_none() {
         return Err(err(
@@ -383,14 +384,15 @@ fn check_fix(i: usize, gw: &super::GatewayNodeConfig) -> Result<(), ConfigError>
         }
     }
     if let Some(addr) = gw.fix_listen {
-        if !addr.ip().is_loopback() && !gw.allow_plaintext {
+        if !addr.ip().is_loopback() && gw.fix_tls.is_none() && !gw.allow_plaintext {
             return Err(err(
                 format!("node[{i}].gateway.fix_listen"),
                 format!(
                     "{addr} is not a loopback address and the FIX listener has no TLS: \
-                     passwords and orders would cross the network in clear; set \
-                     allow_plaintext = true in [node.gateway] to accept that (behind a VPN \
-                     or a TLS-terminating proxy)"
+                     passwords and orders would cross the network in clear; configure \
+                     fix_tls = {{ cert = ..., key = ... }} in [node.gateway], or set \
+                     allow_plaintext = true there to accept that (behind a VPN or a \
+                     TLS-terminating proxy)"
                 ),
             ));
         }

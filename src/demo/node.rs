@@ -517,7 +517,18 @@ fn fix_acceptor(
             store,
         });
     }
-    let acceptor = FixAcceptor::bind(addr, sessions, table, FrontDoor::default())
+    let tls = match &gateway.fix_tls {
+        Some(settings) => {
+            let ix = topology
+                .nodes
+                .iter()
+                .position(|n| std::ptr::eq(n, node))
+                .unwrap_or_default();
+            Some(settings.acceptor(&format!("node[{ix}].gateway.fix_tls"))?)
+        }
+        None => None,
+    };
+    let acceptor = FixAcceptor::bind(addr, sessions, table, FrontDoor::default(), tls)
         .with_context(|| format!("listening for FIX clients on {addr}"))?;
     Ok(Some(acceptor))
 }

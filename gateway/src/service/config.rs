@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:9878"         # FIX acceptor; the default binds loopback only
+//! tls = { cert = "fix.crt", key = "fix.key" }  # optional: FIX over TLS (+ client_ca = "ca.crt")
 //! max_orders = 100000               # order store capacity (open and done orders)
 //!
 //! [journal]
@@ -50,8 +51,11 @@
 //!
 //! Passwords are stored only as argon2id PHC strings (`password_hash`, made by
 //! `tickwarp passwd`); a plaintext `password` key is refused at load. A session without
-//! a password needs `allow_no_password = true`. The FIX listener speaks plain TCP: a
-//! non-loopback `listen` address is refused unless `allow_plaintext = true`.
+//! a password needs `allow_no_password = true`. Without `tls` the FIX listener speaks
+//! plain TCP, and a non-loopback `listen` address is refused unless
+//! `allow_plaintext = true`; with `tls` (PEM files, relative paths relative to this
+//! file; see [`TlsSettings`]) it speaks only TLS and may listen anywhere. The files are
+//! loaded when the gateway starts ([`TlsSettings::acceptor`]), not here.
 //!
 //! Every numeric key has a documented range ([`RANGES`] here, [`crate::risk::LIMIT_RANGES`]
 //! for `[risk]`), checked on the TOML before deserialization: the error names the key,
@@ -71,7 +75,7 @@ use tickwarp_rdma::verbs::Backend;
 use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
 use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Price, Qty, Side};
 
-use super::acceptor::{Credential, FrontDoor, check_phc};
+use super::acceptor::{Credential, FrontDoor, TlsSettings, check_phc};
 use super::rdma_auth::{self, TokenTable};
 use super::rdma_entry::RdmaEntrySettings;
 use crate::ranges::{self, KeyRange, RangeError};
@@ -505,8 +509,11 @@ pub struct GatewayConfig {
     /// FIX listen address.
     #[serde(default = "default_fix_listen")]
     pub listen: SocketAddr,
-    /// Accept a non-loopback `listen` address although FIX travels in clear (there is
-    /// no TLS on the listener yet: use a VPN or a TLS-terminating proxy).
+    /// TLS on the FIX listener (certificate, key, optional client CA).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+    /// Accept a non-loopback `listen` address without `tls` although FIX then travels
+    /// in clear (behind a VPN or a TLS-terminating proxy).
     #[serde(default)]
     pub allow_plaintext: bool,
     /// The FIX acceptor's front-door limits.
@@ -560,6 +567,9 @@ impl GatewayConfig {
             ranges::check(risk, "risk.", crate::risk::LIMIT_RANGES)?;
         }
         let mut config: GatewayConfig = toml::from_str(text)?;
+        if let Some(tls) = config.tls.as_mut() {
+            tls.resolve(base);
+        }
         match (&config.risk_file, &config.risk) {
             (Some(file), None) => {
                 let path = base.join(file);
@@ -606,11 +616,12 @@ impl GatewayConfig {
         if self.max_orders == 0 {
             return Err(invalid("max_orders must be at least 1"));
         }
-        if !self.listen.ip().is_loopback() && !self.allow_plaintext {
+        if !self.listen.ip().is_loopback() && self.tls.is_none() && !self.allow_plaintext {
             return Err(invalid(format!(
                 "listen = {} is not a loopback address and the FIX listener has no TLS: \
-                 passwords and orders would cross the network in clear; set \
-                 allow_plaintext = true to accept that (behind a VPN or a TLS-terminating proxy)",
+                 passwords and orders would cross the network in clear; configure \
+                 tls = {{ cert = ..., key = ... }}, or set allow_plaintext = true to accept \
+                 that (behind a VPN or a TLS-terminating proxy)",
                 self.listen
             )));
         }
@@ -1025,9 +1036,36 @@ mod tests {
     }
 
     #[test]
+    fn a_routable_tls_listener_needs_no_allow_plaintext() {
+        let text = format!(
+            "listen = \"0.0.0.0:9878\"\n\
+             tls = {{ cert = \"fix.crt\", key = \"/etc/fix.key\", client_ca = \"ca.crt\" }}\n\
+             instruments = []\n[journal]\ndir = \"/tmp/j\"\n{RISK}"
+        );
+        let c = GatewayConfig::from_toml(&text, Path::new("/etc/tickwarp"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.allow_plaintext);
+        assert_eq!(
+            c.tls,
+            Some(TlsSettings {
+                cert: PathBuf::from("/etc/tickwarp/fix.crt"),
+                key: PathBuf::from("/etc/fix.key"),
+                client_ca: Some(PathBuf::from("/etc/tickwarp/ca.crt")),
+            })
+        );
+        let typo = parse_top(r#"tls = { cert = "a", key = "b", ca = "c" }"#);
+        assert!(matches!(typo, Err(ConfigError::Toml(_))), "{typo:?}");
+    }
+
+    #[test]
     fn front_door_ranges_are_checked() {
         let text = invalid_text(parse_top("front_door = { max_logon_bytes = 100 }"));
         assert!(text.contains("front_door.max_logon_bytes = 100"), "{text}");
+        let text = invalid_text(parse_top("front_door = { max_handshake_bytes = 512 }"));
+        assert!(
+            text.contains("front_door.max_handshake_bytes = 512"),
+            "{text}"
+        );
         let c =
             parse_top("front_door = { logon_timeout_ms = 500 }").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.front_door.logon_timeout_ms, 500);

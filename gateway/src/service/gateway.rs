@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tickwarp_runtime::{Agent, AgentError, Nanos, clock};
 use tickwarp_wire::{ClientOrderId, NewOrder, OrderSpec, OrderType, Price, TickCause, TimeInForce};
 
-use super::acceptor::{AcceptorSession, FixAcceptor};
+use super::acceptor::{AcceptorSession, FixAcceptor, TlsConfigError};
 use super::config::{ConfigError, GatewayConfig};
 use super::core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
 use super::rdma_entry::{RdmaEntry, RdmaEntryError, RdmaEntryStats, RdmaStatsHandle};
@@ -43,6 +43,9 @@ pub enum ServiceError {
         /// The error.
         source: io::Error,
     },
+    /// The FIX listener's TLS files are unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
     /// RDMA order entry could not start.
     #[error(transparent)]
     Rdma(#[from] RdmaEntryError),
@@ -167,12 +170,17 @@ impl GatewayAgent {
             });
         }
         let front = config.front_door.clone();
-        let fix = FixAcceptor::bind(config.listen, sessions, table, front).map_err(|source| {
-            ServiceError::Listen {
-                addr: config.listen,
-                source,
-            }
-        })?;
+        let tls = match &config.tls {
+            Some(settings) => Some(settings.acceptor("tls")?),
+            None => None,
+        };
+        let fix =
+            FixAcceptor::bind(config.listen, sessions, table, front, tls).map_err(|source| {
+                ServiceError::Listen {
+                    addr: config.listen,
+                    source,
+                }
+            })?;
         let rdma = match &config.rdma {
             Some(r) => Some(RdmaEntry::bind(r.settings()?, core.next_rdma_client())?),
             None => None,

@@ -15,6 +15,9 @@ use serde::Deserialize;
 pub struct FrontDoor {
     /// Bytes an anonymous connection may send before its Logon frame is complete.
     pub max_logon_bytes: usize,
+    /// With TLS: bytes of handshake an anonymous connection may send on top of
+    /// `max_logon_bytes` (counted as read from the socket, records included).
+    pub max_handshake_bytes: usize,
     /// Milliseconds an anonymous connection has to complete and authenticate its Logon.
     pub logon_timeout_ms: u64,
     /// Anonymous connections at once; a new one beyond it closes the oldest.
@@ -52,6 +55,7 @@ impl Default for FrontDoor {
     fn default() -> FrontDoor {
         FrontDoor {
             max_logon_bytes: 4 << 10,
+            max_handshake_bytes: 16 << 10,
             logon_timeout_ms: 2_000,
             max_anonymous: 64,
             max_penalized: 256,
@@ -88,11 +92,17 @@ impl FrontDoor {
     /// Checks every key against its range.
     pub fn validate(&self) -> Result<(), FrontDoorError> {
         let as_u64 = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
-        let checks: [(&'static str, u64, u64, u64); 15] = [
+        let checks: [(&'static str, u64, u64, u64); 16] = [
             (
                 "max_logon_bytes",
                 as_u64(self.max_logon_bytes),
                 256,
+                64 << 10,
+            ),
+            (
+                "max_handshake_bytes",
+                as_u64(self.max_handshake_bytes),
+                1 << 10,
                 64 << 10,
             ),
             ("logon_timeout_ms", self.logon_timeout_ms, 100, 60_000),

@@ -41,6 +41,22 @@
 //! Reports for a session without a connection are stored in its session store at once
 //! (see [`report`]), never kept in memory.
 //!
+//! **TLS.** With [`TlsSettings`] the listener speaks only TLS (rustls, [`transport`]):
+//! each accepted socket is wrapped in a server connection, the handshake runs in the
+//! same non-blocking duty cycle, and the connection is anonymous until its Logon came
+//! over the finished handshake. Handshake bytes count against the anonymous budget
+//! ([`FrontDoor::max_handshake_bytes`] on top of [`FrontDoor::max_logon_bytes`], both
+//! counted in bytes read from the socket) and the same logon deadline, so a stalled or
+//! bloated handshake is dropped and never delays another connection. Reads and writes
+//! go through the same read budget and bounded outbound queue as plain TCP (rustls
+//! holds at most 64 KiB of records per connection beyond the queue). A TLS failure (a
+//! plaintext client, a bad record, a missing or unverifiable client certificate, an
+//! alert from the peer) is answered with rustls' alert, logged once at WARN with the
+//! peer address (rate-limited like failed logons), counted as a failure of the address
+//! before logon, and the connection is closed. Client certificates, when required, are
+//! verified against the configured CA; they are not matched to the session's CompIDs
+//! (the password still authenticates the session).
+//!
 //! What this module must not do: block (every socket is non-blocking and the poll has a
 //! zero timeout), read a clock, run argon2 on its own thread, or decide anything about
 //! orders (the core does).
@@ -49,13 +65,15 @@ mod auth;
 mod guard;
 mod limits;
 mod report;
+mod tls;
+mod transport;
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use tickwarp_runtime::Nanos;
 use tickwarp_wire::{InstrumentTable, TickCause};
@@ -70,10 +88,12 @@ use crate::venue::{VenueSession, VenueTime};
 
 pub use auth::{Credential, CredentialError, check_phc, hash_password, verify_password};
 pub use limits::{FrontDoor, FrontDoorError};
+pub use tls::{TlsAcceptor, TlsConfigError, TlsSettings, crypto_provider};
 
 use auth::{MacValue, PasswordMac, QueueError, Verifier, ct_eq};
 use guard::{Failures, LogLimit, Policy};
 use report::{send_report, store_offline};
+use transport::{ReadOutcome, Stream};
 
 /// The listener's token.
 const LISTENER: Token = Token(0);
@@ -147,11 +167,13 @@ enum ConnState {
 
 #[derive(Debug)]
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     state: ConnState,
     /// When an anonymous or verifying connection is closed.
     deadline: Nanos,
+    /// Bytes read from the socket while anonymous (TLS handshake included).
+    received: usize,
     /// Flush what is queued, then close.
     closing: bool,
     /// Write once more, then close whatever is left (a consumer that fell behind).
@@ -164,29 +186,6 @@ impl Conn {
             self.state,
             ConnState::Anonymous { .. } | ConnState::Verifying { .. }
         )
-    }
-}
-
-/// What reading a socket found.
-enum ReadOutcome {
-    /// `n` bytes in the buffer (0: nothing now).
-    Data(usize),
-    /// The peer closed, or the socket failed.
-    Closed,
-}
-
-fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> ReadOutcome {
-    loop {
-        match stream.read(buf) {
-            Ok(0) => return ReadOutcome::Closed,
-            Ok(n) => return ReadOutcome::Data(n),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return ReadOutcome::Data(0),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "FIX connection read failed");
-                return ReadOutcome::Closed;
-            }
-        }
     }
 }
 
@@ -250,6 +249,9 @@ pub struct FrontDoorStats {
     pub outbound_high_water: usize,
     /// Reports stored for sessions without a connection.
     pub stored_offline: u64,
+    /// Connections closed because TLS failed (handshake, record or alert); before
+    /// logon these are also counted in `failed`.
+    pub tls_failed: u64,
 }
 
 /// The FIX acceptor (see the module docs).
@@ -262,6 +264,8 @@ pub struct FixAcceptor {
     carry: Vec<Token>,
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// TLS for every accepted connection, when configured.
+    tls: Option<TlsAcceptor>,
     instruments: InstrumentTable,
     slots: Vec<Slot>,
     /// (client's SenderCompID, client's TargetCompID) → slot.
@@ -288,12 +292,13 @@ pub struct FixAcceptor {
 
 impl FixAcceptor {
     /// Listens on `addr` for `sessions`, trading `instruments`, with the `front` limits
-    /// (already validated). Starts the verifier thread.
+    /// (already validated), over TLS when `tls` is given. Starts the verifier thread.
     pub fn bind(
         addr: SocketAddr,
         sessions: Vec<AcceptorSession>,
         instruments: InstrumentTable,
         front: FrontDoor,
+        tls: Option<TlsAcceptor>,
     ) -> io::Result<FixAcceptor> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(addr)?;
@@ -350,6 +355,7 @@ impl FixAcceptor {
             carry: Vec::with_capacity(64),
             listener,
             local_addr,
+            tls,
             instruments,
             by_comp,
             by_id,
@@ -503,6 +509,13 @@ impl FixAcceptor {
         let mut done: Vec<Token> = Vec::new();
         for (&token, conn) in &mut self.conns {
             let ConnState::Bound(ix) = conn.state else {
+                // Handshake records the socket could not take at once.
+                if conn.stream.wants_write() {
+                    if let Err(e) = conn.stream.flush() {
+                        tracing::debug!(error = %e, "FIX TLS handshake write failed");
+                        done.push(token);
+                    }
+                }
                 continue;
             };
             let Some((_, session)) = self.slots.get_mut(ix).and_then(|s| s.live.as_mut()) else {
@@ -518,8 +531,15 @@ impl FixAcceptor {
             loop {
                 let pending = session.transmit_queue();
                 if pending.is_empty() {
-                    if conn.closing || conn.overflowed {
-                        done.push(token);
+                    // TLS records rustls still holds go out before the connection ends.
+                    match conn.stream.flush() {
+                        Ok(true) if conn.closing || conn.overflowed => done.push(token),
+                        Ok(false) if conn.overflowed => done.push(token),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, "FIX connection write failed");
+                            done.push(token);
+                        }
                     }
                     break;
                 }
@@ -602,7 +622,7 @@ impl FixAcceptor {
     fn accept_all(&mut self, now: Now) {
         loop {
             match self.listener.accept() {
-                Ok((mut stream, peer)) => {
+                Ok((tcp, peer)) => {
                     if self.addr_failures.locked(&peer.ip(), now.mono) {
                         self.stats.locked_out += 1;
                         if self.log_allowed(now) {
@@ -610,15 +630,22 @@ impl FixAcceptor {
                         }
                         continue;
                     }
-                    if let Err(e) = stream.set_nodelay(true) {
+                    if let Err(e) = tcp.set_nodelay(true) {
                         tracing::debug!(error = %e, "TCP_NODELAY failed");
                     }
+                    let mut stream = match Stream::new(tcp, self.tls.as_ref()) {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            tracing::warn!(error = %e, %peer, "cannot start TLS for a FIX connection");
+                            continue;
+                        }
+                    };
                     let token = Token(self.next_token);
                     self.next_token += 1;
                     if let Err(e) =
                         self.poll
                             .registry()
-                            .register(&mut stream, token, Interest::READABLE)
+                            .register(stream.socket(), token, Interest::READABLE)
                     {
                         tracing::warn!(error = %e, %peer, "cannot register FIX connection");
                         continue;
@@ -634,6 +661,7 @@ impl FixAcceptor {
                             peer,
                             state: ConnState::Anonymous { rx: Vec::new() },
                             deadline: now.mono.saturating_add(self.front.logon_timeout()),
+                            received: 0,
                             closing: false,
                             overflowed: false,
                         },
@@ -671,6 +699,15 @@ impl FixAcceptor {
     /// used its budget is read again next cycle).
     fn read_conn(&mut self, now: Now, token: Token) {
         let mut budget = self.front.read_budget;
+        // Plain TCP: the Logon's own bound applies (`on_anonymous_bytes`); TLS adds
+        // the handshake's.
+        let anonymous_wire_limit = match self.tls {
+            Some(_) => self
+                .front
+                .max_logon_bytes
+                .saturating_add(self.front.max_handshake_bytes),
+            None => usize::MAX,
+        };
         while budget > 0 {
             let Some(conn) = self.conns.get_mut(&token) else {
                 return;
@@ -686,27 +723,41 @@ impl FixAcceptor {
             let Some(buf) = self.buf.get_mut(..want) else {
                 return;
             };
-            let n = match read_some(&mut conn.stream, buf) {
-                ReadOutcome::Data(0) => return,
-                ReadOutcome::Data(n) => n,
+            let (plain, wire) = match conn.stream.read(buf) {
+                ReadOutcome::Data { plain: 0, wire: 0 } => return,
+                ReadOutcome::Data { plain, wire } => (plain, wire),
                 ReadOutcome::Closed => {
                     self.close(token);
                     return;
                 }
+                ReadOutcome::TlsFailed(e) => {
+                    self.tls_failed(now, token, &e);
+                    return;
+                }
             };
-            budget -= n;
-            let data = self.buf.get(..n).unwrap_or_default();
+            // Socket bytes and application bytes both count (TLS: records, handshake).
+            budget = budget.saturating_sub(plain.max(wire));
+            let data = self.buf.get(..plain).unwrap_or_default();
             match &mut conn.state {
                 ConnState::Bound(ix) => {
                     if let Some((_, session)) =
                         self.slots.get_mut(*ix).and_then(|s| s.live.as_mut())
                     {
-                        session.handle_bytes(now, data);
+                        if !data.is_empty() {
+                            session.handle_bytes(now, data);
+                        }
                     }
                 }
                 ConnState::Anonymous { rx } => {
-                    rx.extend_from_slice(data);
-                    self.on_anonymous_bytes(now, token);
+                    conn.received = conn.received.saturating_add(wire);
+                    if conn.received > anonymous_wire_limit {
+                        self.refuse(now, token, None, Refusal::TooBig);
+                        return;
+                    }
+                    if !data.is_empty() {
+                        rx.extend_from_slice(data);
+                        self.on_anonymous_bytes(now, token);
+                    }
                 }
                 ConnState::Verifying { .. } | ConnState::Penalized { .. } => {}
             }
@@ -957,6 +1008,36 @@ impl FixAcceptor {
         }
     }
 
+    /// A connection whose TLS failed: logged once, counted against its address when it
+    /// had not logged on, closed (rustls' alert was written, best effort).
+    fn tls_failed(&mut self, now: Now, token: Token, error: &rustls::Error) {
+        let Some(conn) = self.conns.get(&token) else {
+            return;
+        };
+        let peer = conn.peer;
+        let anonymous = conn.is_anonymous();
+        self.stats.tls_failed += 1;
+        let by_addr = if anonymous {
+            self.stats.failed += 1;
+            Some(self.addr_failures.record(peer.ip(), now.mono))
+        } else {
+            None
+        };
+        if self.log_allowed(now) {
+            match by_addr {
+                Some(f) => tracing::warn!(
+                    %peer,
+                    %error,
+                    failures_from_addr = f.count,
+                    addr_locked_out = f.locked,
+                    "FIX TLS handshake failed"
+                ),
+                None => tracing::warn!(%peer, %error, "FIX TLS connection failed"),
+            }
+        }
+        self.close(token);
+    }
+
     /// Writes `answer` once (best effort: the peer is not trusted to read) and closes.
     fn answer_and_close(&mut self, token: Token, answer: &[u8]) {
         if let Some(conn) = self.conns.get_mut(&token) {
@@ -1080,7 +1161,8 @@ impl FixAcceptor {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
-        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
+        conn.stream.close_notify();
+        if let Err(e) = self.poll.registry().deregister(conn.stream.socket()) {
             tracing::debug!(error = %e, "deregister failed");
         }
         match conn.state {
