@@ -224,6 +224,12 @@ pub struct JournalStore {
     payload: Vec<u8>,
 }
 
+/// Outbound messages a [`JournalStore`] indexes before its index first grows (16 bytes
+/// each: 1 MiB of address space, touched only as messages are sent). Past it the index
+/// doubles, one allocation at 65,536 messages, 131,072, …: a day's traffic of a busy
+/// session allocates a handful of times, never per message.
+pub const INDEX_PREALLOCATED: usize = 65_536;
+
 /// `(next_in, next_out)` from the first 16 bytes of a record payload.
 fn read_seq(payload: &[u8]) -> Option<SeqNums> {
     let next_in = u64::from_le_bytes(payload.get(0..8)?.try_into().ok()?);
@@ -262,7 +268,7 @@ impl JournalStore {
             tracing::warn!(dir = %dir.display(), ?report, "session journal had a torn tail");
         }
         let mut seq = SeqNums::INITIAL;
-        let mut index = Vec::new();
+        let mut index = Vec::with_capacity(INDEX_PREALLOCATED);
         let mut reader = JournalReader::open(&dir, SeqNo(1))?;
         while let Some(record) = reader.next()? {
             let corrupt = |reason| StoreError::Corrupt {
