@@ -84,13 +84,45 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("tickwarp: {e:#}");
+            eprintln!("tickwarp: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// An error and its causes on one line, each cause stated once: a message that its
+/// predecessor already ends with (an error that prints its source) is left out.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if parts.last().is_some_and(|last| last.ends_with(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
 /// A path argument's display form for messages.
 fn shown(path: &std::path::Path) -> String {
     PathBuf::from(path).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn each_cause_is_stated_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("agent alpha: {0}")]
+        struct InRole(#[source] std::io::Error);
+        let io = std::io::Error::other("lost peer gateway: channel disconnected");
+        let error = anyhow::Error::new(InRole(io)).context("node strategies");
+        assert_eq!(
+            one_line(&error),
+            "node strategies: agent alpha: lost peer gateway: channel disconnected"
+        );
+    }
 }
