@@ -120,7 +120,7 @@ fn supervise(
     let mut outage: Option<Outage> = None;
     let mut journal = None;
     loop {
-        let lost = match node::start(topology, name, dir, Arc::clone(&stats)) {
+        let lost = match node::start(topology, name, dir, Arc::clone(&stats), interrupted) {
             Ok(mut running) => {
                 if let Some(o) = outage.take() {
                     let secs = monotonic_now().saturating_sub(o.since).get() as f64 / 1e9;
@@ -148,6 +148,8 @@ fn supervise(
                     None => return Err(error.context(format!("node {name}"))),
                 }
             }
+            // A signal during set-up: nothing runs, nothing to drain.
+            Err(_) if interrupted.load(Ordering::Relaxed) => return Ok((stats, journal)),
             Err(error) => match peer_lost(&error) {
                 Some(lost) => lost.clone(),
                 None => return Err(error.context(format!("starting node {name}"))),

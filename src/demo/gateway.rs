@@ -363,11 +363,7 @@ impl GatewayAgent {
         let sent_before = self.core.venue().sent;
         let execs = self.core.flush(at).map_err(GatewayError::from)?;
         let venue = self.core.venue_mut();
-        if let Some(error) = venue.failed {
-            // What the core journaled stays there: the reopened core resubmits open
-            // orders and pending requests to the venue it reconnects to.
-            return Err(GatewayError::Peer(self.venue_peer.lost(error)));
-        }
+        let venue_failed = venue.failed;
         // The flush handed on every order the core accepted; the rest were refused.
         venue.intake.clear();
         let sent = venue.sent - sent_before;
@@ -384,6 +380,12 @@ impl GatewayAgent {
         if now.saturating_sub(self.last_share) >= SHARE_EVERY {
             self.share_latency();
             self.last_share = now;
+        }
+        if let Some(error) = venue_failed {
+            // Only now, so that the executions this cycle journaled reached their
+            // origins. What the core journaled stays there: the reopened core
+            // resubmits open orders and pending requests to the venue it reconnects to.
+            return Err(GatewayError::Peer(self.venue_peer.lost(error)));
         }
         Ok(work)
     }

@@ -134,7 +134,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     );
     let interrupted = node::interrupt_flag()?;
     let stats = std::sync::Arc::new(stats::NodeStats::default());
-    let mut running = node::start(&topology, "demo", &dir, stats)?;
+    let mut running = node::start(&topology, "demo", &dir, stats, &interrupted)?;
     let duration = Nanos::from(Duration::from_secs_f64(args.duration.max(0.1)));
     progress_loop(&mut running, duration, &interrupted)?;
     let elapsed = monotonic_now().saturating_sub(running.started);

@@ -36,10 +36,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use tickwarp_feed::book::FeedConfig;
 use tickwarp_feed::publisher::{
-    Join, Publisher, PublisherConfig, Subscriber, SubscriberAcceptor, SubscriberConfig,
+    Join, Publisher, PublisherConfig, SetupError, Subscriber, SubscriberAcceptor, SubscriberConfig,
     default_channel_config,
 };
 use tickwarp_gateway::fix::SessionId;
@@ -51,7 +51,9 @@ use tickwarp_gateway::service::{
 use tickwarp_gateway::venue::VenueTime;
 use tickwarp_rdma::channel::{ChannelConfig, MessageChannel};
 use tickwarp_rdma::ring::{RingConfig, RingWriterConfig, SeqPlacement};
-use tickwarp_rdma::verbs::{ConnectParams, Device, Listener, ProtectionDomain};
+use tickwarp_rdma::verbs::{
+    CmError, ConnectParams, ConnectRequest, Device, Listener, ProtectionDomain,
+};
 use tickwarp_runtime::clock::{monotonic_now, unix_now};
 use tickwarp_runtime::{Launched, NamedAgent, Nanos, RunnerConfig, launch};
 use tickwarp_strategies::builtin::by_name;
@@ -63,7 +65,7 @@ use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Symbol};
 use super::engine::{EngineAgent, EngineLinks};
 use super::feed::{ChannelItch, FeedAgent};
 use super::gateway::{GatewayAgent, RemoteVenue};
-use super::peer::Peer;
+use super::peer::{Peer, peer_lost};
 use super::stats::NodeStats;
 use super::venue::{VenueAgent, VenueInstrument, VenueLinks, itch_stock};
 use crate::config::{FsyncConfig, GatewayNodeConfig, NodeConfig, Topology};
@@ -114,17 +116,54 @@ impl std::fmt::Debug for RunningNode {
     }
 }
 
+/// How long set-up waits between connection attempts, and the flag that cuts every
+/// wait short (a signal asked the node to stop).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Patience<'a> {
+    /// Longest pause between two attempts.
+    pub(crate) max_pause: Duration,
+    /// Set when the node must stop.
+    pub(crate) stop: &'a AtomicBool,
+}
+
+/// Longest single wait of set-up before it looks at the stop flag again.
+const STEP: Duration = Duration::from_millis(250);
+
+impl Patience<'_> {
+    /// Fails if the node must stop.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.stop.load(Ordering::Relaxed) {
+            bail!("stopped by a signal while connecting");
+        }
+        Ok(())
+    }
+
+    /// Sleeps `pause` in steps, failing early if the node must stop.
+    fn sleep(&self, pause: Duration) -> anyhow::Result<()> {
+        let until = monotonic_now().saturating_add(pause);
+        loop {
+            self.check()?;
+            let left = until.saturating_sub(monotonic_now()).as_duration();
+            if left.is_zero() {
+                return Ok(());
+            }
+            thread::sleep(left.min(STEP));
+        }
+    }
+}
+
 /// Calls `f` until it succeeds or `SETUP_TIMEOUT` passes, pausing [`RETRY`], then
-/// twice as long each time up to `max_pause`; then fails naming `peer` and the last
-/// error.
+/// twice as long each time up to the patience's `max_pause`; then fails naming `peer`
+/// and the last error.
 fn retry<T, E: std::fmt::Display>(
     peer: &Peer,
-    max_pause: Duration,
+    patience: Patience<'_>,
     mut f: impl FnMut() -> Result<T, E>,
 ) -> anyhow::Result<T> {
     let deadline = monotonic_now().saturating_add(SETUP_TIMEOUT);
     let mut pause = RETRY;
     loop {
+        patience.check()?;
         match f() {
             Ok(v) => return Ok(v),
             Err(e) if monotonic_now() >= deadline => {
@@ -134,9 +173,26 @@ fn retry<T, E: std::fmt::Display>(
                     .into());
             }
             Err(_) => {
-                thread::sleep(pause);
-                pause = (pause * 2).min(max_pause.max(RETRY));
+                patience.sleep(pause)?;
+                pause = (pause * 2).min(patience.max_pause.max(RETRY));
             }
+        }
+    }
+}
+
+/// Waits for a connection request from `peer` on `listener`, at most `SETUP_TIMEOUT`.
+fn accept_request(
+    listener: &Listener,
+    peer: &Peer,
+    patience: Patience<'_>,
+) -> anyhow::Result<ConnectRequest> {
+    let deadline = monotonic_now().saturating_add(SETUP_TIMEOUT);
+    loop {
+        patience.check()?;
+        match listener.accept(STEP) {
+            Ok(request) => return Ok(request),
+            Err(CmError::Timeout) if monotonic_now() < deadline => {}
+            Err(e) => return Err(peer.lost(format!("not accepted: {e}")).into()),
         }
     }
 }
@@ -153,10 +209,9 @@ fn accept_channel(
     listener: &Listener,
     config: ChannelConfig,
     peer: &Peer,
+    patience: Patience<'_>,
 ) -> anyhow::Result<MessageChannel> {
-    let req = listener
-        .accept(SETUP_TIMEOUT)
-        .map_err(|e| peer.lost(format!("not accepted: {e}")))?;
+    let req = accept_request(listener, peer, patience)?;
     Ok(MessageChannel::accept(dev, pd, req, config)
         .map_err(|e| peer.lost(format!("not accepted: {e}")))?)
 }
@@ -167,9 +222,9 @@ fn connect_channel(
     pd: &ProtectionDomain,
     peer: &Peer,
     config: ChannelConfig,
-    max_pause: Duration,
+    patience: Patience<'_>,
 ) -> anyhow::Result<MessageChannel> {
-    retry(peer, max_pause, || {
+    retry(peer, patience, || {
         MessageChannel::connect(dev, pd, peer.addr, config, &ConnectParams::default())
     })
 }
@@ -216,12 +271,13 @@ fn journal_root(node: &NodeConfig, run_dir: &Path) -> PathBuf {
 }
 
 /// Connects and launches node `name` of `topology`, journaling under `run_dir` and
-/// counting into `stats`.
+/// counting into `stats`; gives up early when `stop` is set.
 pub(crate) fn start(
     topology: &Topology,
     name: &str,
     run_dir: &Path,
     stats: Arc<NodeStats>,
+    stop: &AtomicBool,
 ) -> anyhow::Result<RunningNode> {
     let node = topology
         .node(name)
@@ -258,7 +314,10 @@ pub(crate) fn start(
     let (venue_node, venue_cfg) = topology.venue().ok_or_else(|| anyhow!("no venue"))?;
     let (feed_node, feed_cfg) = topology.feed().ok_or_else(|| anyhow!("no feed"))?;
     let (gw_node, gw_cfg) = topology.gateway().ok_or_else(|| anyhow!("no gateway"))?;
-    let max_pause = Duration::from_millis(node.reconnect.max_backoff_ms);
+    let patience = Patience {
+        max_pause: Duration::from_millis(node.reconnect.max_backoff_ms),
+        stop,
+    };
     let feed_timeout = Nanos::from(Duration::from_millis(node.reconnect.peer_timeout_ms));
     let engine_count = topology.engines().count();
 
@@ -352,11 +411,25 @@ pub(crate) fn start(
             (
                 s.spawn(move || {
                     let Verbs { dev, pd } = venue_r;
-                    accept_channel(dev, pd, md_l, order_channel_config(), feed_of_venue)
+                    accept_channel(
+                        dev,
+                        pd,
+                        md_l,
+                        order_channel_config(),
+                        feed_of_venue,
+                        patience,
+                    )
                 }),
                 s.spawn(move || {
                     let Verbs { dev, pd } = venue_r;
-                    accept_channel(dev, pd, orders_l, order_channel_config(), gw_of_venue)
+                    accept_channel(
+                        dev,
+                        pd,
+                        orders_l,
+                        order_channel_config(),
+                        gw_of_venue,
+                        patience,
+                    )
                 }),
             )
         });
@@ -373,7 +446,7 @@ pub(crate) fn start(
                     &feed_r.pd,
                     venue_md,
                     order_channel_config(),
-                    max_pause,
+                    patience,
                 )?;
                 let mut acceptor = SubscriberAcceptor::new(
                     l,
@@ -385,9 +458,17 @@ pub(crate) fn start(
                 let links = (0..engine_count)
                     .map(|i| {
                         let peer = engines_of_feed.get(i).unwrap_or(engines_of_gw);
-                        Ok(acceptor
-                            .accept(SETUP_TIMEOUT)
-                            .map_err(|e| peer.lost(format!("not accepted: {e}")))?)
+                        let deadline = monotonic_now().saturating_add(SETUP_TIMEOUT);
+                        loop {
+                            patience.check()?;
+                            match acceptor.accept(STEP) {
+                                Ok(link) => break Ok(link),
+                                Err(SetupError::Timeout(_)) if monotonic_now() < deadline => {}
+                                Err(e) => {
+                                    break Err(peer.lost(format!("not accepted: {e}")).into());
+                                }
+                            }
+                        }
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 Ok((input, links))
@@ -397,9 +478,12 @@ pub(crate) fn start(
             s.spawn(move || -> anyhow::Result<(MessageChannel, Vec<_>)> {
                 let Verbs { dev, pd } = gw_r;
                 let venue =
-                    connect_channel(dev, pd, venue_orders, order_channel_config(), max_pause)?;
+                    connect_channel(dev, pd, venue_orders, order_channel_config(), patience)?;
                 let sessions = (0..engine_count)
-                    .map(|_| accept_channel(dev, pd, l, order_channel_config(), engines_of_gw))
+                    .map(|_| {
+                        let config = order_channel_config();
+                        accept_channel(dev, pd, l, config, engines_of_gw, patience)
+                    })
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 Ok((venue, sessions))
             })
@@ -425,11 +509,11 @@ pub(crate) fn start(
                         join: Join::Snapshot,
                         ..SubscriberConfig::new(token)
                     };
-                    let sub = retry(feed_peer, max_pause, || {
+                    let sub = retry(feed_peer, patience, || {
                         Subscriber::connect(dev, pd, feed_addr, &config)
                     })?;
                     let config = order_channel_config();
-                    let ch = connect_channel(dev, pd, gw_peer, config, max_pause)?;
+                    let ch = connect_channel(dev, pd, gw_peer, config, patience)?;
                     Ok((sub, ch))
                 })
             })
@@ -692,7 +776,15 @@ impl RunningNode {
             thread::sleep(Duration::from_millis(20));
         }
         let stats = self.stats.clone();
-        self.launched.stop()?;
+        if let Err(error) = self.launched.stop() {
+            let error = anyhow::Error::from(error);
+            match peer_lost(&error) {
+                // A peer that stopped first (or died) while this node drained: the run
+                // is over anyway, and what was counted stands.
+                Some(lost) => tracing::warn!("{lost} while stopping"),
+                None => return Err(error),
+            }
+        }
         Ok(stats)
     }
 
