@@ -120,7 +120,9 @@ fn supervise(
     let mut outage: Option<Outage> = None;
     let mut journal = None;
     loop {
-        let lost = match node::start(topology, name, dir, Arc::clone(&stats), interrupted) {
+        let attempt = monotonic_now();
+        let (lost, since) = match node::start(topology, name, dir, Arc::clone(&stats), interrupted)
+        {
             Ok(mut running) => {
                 if let Some(o) = outage.take() {
                     let secs = monotonic_now().saturating_sub(o.since).get() as f64 / 1e9;
@@ -144,14 +146,15 @@ fn supervise(
                     Err(error) => error,
                 };
                 match peer_lost(&error) {
-                    Some(lost) => lost.clone(),
+                    Some(lost) => (lost.clone(), monotonic_now()),
                     None => return Err(error.context(format!("node {name}"))),
                 }
             }
             // A signal during set-up: nothing runs, nothing to drain.
             Err(_) if interrupted.load(Ordering::Relaxed) => return Ok((stats, journal)),
+            // An outage that starts with a failed start began with the attempt.
             Err(error) => match peer_lost(&error) {
-                Some(lost) => lost.clone(),
+                Some(lost) => (lost.clone(), attempt),
                 None => return Err(error.context(format!("starting node {name}"))),
             },
         };
@@ -173,7 +176,7 @@ fn supervise(
                     give_up_text(&reconnect)
                 );
                 outage = Some(Outage {
-                    since: now,
+                    since,
                     lost,
                     attempts: 0,
                 });
