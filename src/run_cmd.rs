@@ -1,18 +1,35 @@
 //! `tickwarp run --config FILE [--node NAME]`: starts one node of a topology file. Its
 //! components connect to each other and, over RDMA, to the components of the other
-//! nodes (which may start in any order: connections are retried for 30 s). It runs
-//! until SIGINT/SIGTERM or `--duration`, printing progress once a second on stderr, then
-//! drains, stops and prints the node's summary (also written as
-//! `summary-<node>.json` in `--dir`). `--check` only loads and validates the file.
+//! nodes (which may start in any order). It runs until SIGINT/SIGTERM or `--duration`,
+//! printing progress once a second on stderr, then drains, stops and prints the node's
+//! summary (also written as `summary-<node>.json` in `--dir`). `--check` only loads and
+//! validates the file.
+//!
+//! When a peer dies (a channel closes or fails, the feed falls silent) or cannot be
+//! reached, the node logs one WARN naming the peer (role, node, address) and the cause,
+//! tears all its components down and starts them again: it reconnects, pausing 100 ms,
+//! then twice as long after each failed attempt up to the node's
+//! `reconnect.max_backoff_ms`, for ever unless `reconnect.give_up_after_s` is set. Each
+//! new start resynchronizes: the feed's subscribers start from a snapshot, order
+//! channels from fresh credits, the gateway from its journal (open orders resubmitted),
+//! engines in a new client order id epoch. Counters carry over between starts. Any
+//! other failure (a journal, a device) ends the process with one line naming the cause.
+//! This module must not hold component logic: it supervises [`node`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use tickwarp_runtime::Nanos;
 use tickwarp_runtime::clock::monotonic_now;
 
-use crate::config::Topology;
+use crate::config::{INITIAL_BACKOFF_MS, ReconnectConfig, Topology};
+use crate::demo::peer::{PeerLost, peer_lost};
+use crate::demo::stats::NodeStats;
 use crate::demo::{node, progress_loop, run_dir, summary};
 
 /// `tickwarp run` options.
@@ -65,20 +82,147 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let dir = run_dir(Some(&args.dir))?;
     let interrupted = node::interrupt_flag()?;
     eprintln!("tickwarp run: node {name} of {}", args.config.display());
-    let mut running =
-        node::start(&topology, &name, &dir).with_context(|| format!("starting node {name}"))?;
     let duration = args.duration.map_or(Nanos::MAX, |s| {
-        Nanos::from(std::time::Duration::from_secs_f64(s.max(0.0)))
+        Nanos::from(Duration::from_secs_f64(s.max(0.0)))
     });
-    progress_loop(&mut running, duration, &interrupted)?;
-    let elapsed = monotonic_now().saturating_sub(running.started);
-    let journal = running.journal_dir.clone();
-    let stats = running.stop()?;
+    let began = monotonic_now();
+    let (stats, journal) = supervise(&topology, &name, &dir, duration, &interrupted)?;
+    let elapsed = monotonic_now().saturating_sub(began);
     let summary =
         summary::NodeSummary::collect(&topology, &name, &stats, elapsed, journal.as_deref())?;
     let files = summary::write_files(&dir, &name, &summary, &stats)?;
     summary::print(&summary, &files)?;
     Ok(summary.problems.is_empty())
+}
+
+/// An outage: since when the node has been without a peer, why, and how many starts
+/// failed since.
+struct Outage {
+    since: Nanos,
+    lost: PeerLost,
+    attempts: u32,
+}
+
+/// Starts node `name` and keeps it running until `duration` passes or a signal arrives,
+/// starting it again whenever a peer is lost (module docs). Returns the counters and
+/// the gateway's journal directory, if any, after the final drained stop.
+fn supervise(
+    topology: &Topology,
+    name: &str,
+    dir: &Path,
+    duration: Nanos,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<(Arc<NodeStats>, Option<PathBuf>)> {
+    let reconnect = topology.node(name).map(|n| n.reconnect).unwrap_or_default();
+    let stats = Arc::new(NodeStats::default());
+    let end = Nanos(monotonic_now().get().saturating_add(duration.get()));
+    let mut pause = Duration::from_millis(INITIAL_BACKOFF_MS);
+    let mut outage: Option<Outage> = None;
+    let mut journal = None;
+    loop {
+        let attempt = monotonic_now();
+        let (lost, since) = match node::start(topology, name, dir, Arc::clone(&stats), interrupted)
+        {
+            Ok(mut running) => {
+                if let Some(o) = outage.take() {
+                    let secs = monotonic_now().saturating_sub(o.since).get() as f64 / 1e9;
+                    eprintln!(
+                        "tickwarp run: node {name} reconnected after {secs:.1} s ({} failed \
+                         attempts)",
+                        o.attempts
+                    );
+                }
+                pause = Duration::from_millis(INITIAL_BACKOFF_MS);
+                journal.clone_from(&running.journal_dir);
+                let left = end.saturating_sub(monotonic_now());
+                progress_loop(&mut running, left, interrupted)?;
+                if running.is_running() {
+                    // The run is over (duration or signal): drain and stop.
+                    let stats = running.stop()?;
+                    return Ok((stats, journal));
+                }
+                let error = match running.abort() {
+                    Ok(()) => bail!("node {name}: the agents stopped without saying why"),
+                    Err(error) => error,
+                };
+                match peer_lost(&error) {
+                    Some(lost) => (lost.clone(), monotonic_now()),
+                    None => return Err(error.context(format!("node {name}"))),
+                }
+            }
+            // A signal during set-up: nothing runs, nothing to drain.
+            Err(_) if interrupted.load(Ordering::Relaxed) => return Ok((stats, journal)),
+            // An outage that starts with a failed start began with the attempt.
+            Err(error) => match peer_lost(&error) {
+                Some(lost) => (lost.clone(), attempt),
+                None => return Err(error.context(format!("starting node {name}"))),
+            },
+        };
+        let now = monotonic_now();
+        match outage.as_mut() {
+            Some(o) => {
+                o.attempts += 1;
+                tracing::info!(
+                    node = name,
+                    attempt = o.attempts,
+                    "{lost}; still reconnecting"
+                );
+            }
+            None => {
+                tracing::warn!(
+                    node = name,
+                    "{lost}; reconnecting (pauses up to {} ms, {})",
+                    reconnect.max_backoff_ms,
+                    give_up_text(&reconnect)
+                );
+                outage = Some(Outage {
+                    since,
+                    lost,
+                    attempts: 0,
+                });
+            }
+        }
+        if let Some(o) = &outage {
+            let limit = reconnect.give_up_after_s;
+            if limit > 0
+                && now.saturating_sub(o.since) >= Nanos(limit.saturating_mul(1_000_000_000))
+            {
+                bail!(
+                    "node {name} gave up reconnecting after {limit} s \
+                     (reconnect.give_up_after_s): {}",
+                    o.lost
+                );
+            }
+        }
+        if !pause_unless_stopped(pause, end, interrupted) {
+            // Stopped while reconnecting: nothing runs, nothing to drain.
+            return Ok((stats, journal));
+        }
+        pause = (pause * 2).min(Duration::from_millis(reconnect.max_backoff_ms));
+    }
+}
+
+/// How long a node keeps trying, in words.
+fn give_up_text(reconnect: &ReconnectConfig) -> String {
+    match reconnect.give_up_after_s {
+        0 => "never giving up".to_owned(),
+        s => format!("giving up after {s} s"),
+    }
+}
+
+/// Sleeps `pause` in short steps; false if a signal arrived or `end` passed first.
+fn pause_unless_stopped(pause: Duration, end: Nanos, interrupted: &AtomicBool) -> bool {
+    let until = monotonic_now().saturating_add(pause);
+    loop {
+        let now = monotonic_now();
+        if interrupted.load(Ordering::Relaxed) || now >= end {
+            return false;
+        }
+        if now >= until {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20).min(until.saturating_sub(now).as_duration()));
+    }
 }
 
 /// Prints what each node of a valid topology runs.

@@ -445,3 +445,67 @@ fn steady_state_publish_and_subscribe_do_not_allocate() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_subscriber_reports_a_publisher_that_went_away() -> Result<()> {
+    let input = PacedSynth::new(synth(14, 200)?, Pacing::Max);
+    let subs = [subscriber(1, 4096, Join::FromStart)];
+    let (publisher, mut subs, pside, _s) = setup(
+        publisher_config(8),
+        input,
+        &subs,
+        RingWriterConfig::default(),
+    )?;
+    let mut invoker = AgentInvoker::new(publisher);
+    invoker.start().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut seen = Seen::default();
+    let deadline = tickwarp_runtime::clock::monotonic_now().saturating_add(WAIT);
+    let (mut now, mut rounds) = (Nanos(1_000_000), 0);
+    let sub = subs.first_mut().context("one subscriber")?;
+    // Everything published first, so the ring holds records when the publisher goes.
+    while !invoker.agent().input_finished() {
+        let work = invoker.invoke(now).map_err(|e| anyhow::anyhow!("{e}"))?;
+        now = Nanos(now.get() + STEP);
+        ensure!(
+            tickwarp_runtime::clock::monotonic_now() < deadline,
+            "the publisher never finished its input"
+        );
+        idle(&mut rounds, work);
+    }
+    let published = invoker
+        .agent()
+        .links()
+        .first()
+        .map(|l| l.stats().published)
+        .context("one link")?;
+    invoker.close();
+    drop(invoker);
+    drop(pside);
+    let error = loop {
+        match sub.poll() {
+            Ok(Some(_)) => {
+                seen.records += 1;
+                rounds = 0;
+            }
+            Ok(None) => idle(&mut rounds, 0),
+            Err(e) => break e,
+        }
+        ensure!(
+            tickwarp_runtime::clock::monotonic_now() < deadline,
+            "the subscriber never noticed that the publisher went away ({seen:?})"
+        );
+    };
+    ensure!(
+        matches!(
+            error,
+            tickwarp_feed::publisher::SubscriberError::RingClosed
+                | tickwarp_feed::publisher::SubscriberError::Control(_)
+        ),
+        "{error}"
+    );
+    ensure!(
+        seen.records == published,
+        "records placed before the close are delivered first: {seen:?} of {published}"
+    );
+    Ok(())
+}

@@ -14,6 +14,10 @@
 //! threading = "dedicated"         # dedicated | shared | invoker
 //! idle = { kind = "busy_spin" }   # busy_spin | yielding | backoff | sleeping | no_op
 //! journal_dir = "/var/lib/tickwarp/exchange"
+//! # When a peer dies: retry 100 ms, 200 ms, … up to max_backoff_ms between attempts;
+//! # give up (exit, naming the cause) after give_up_after_s seconds, 0 = never; a feed
+//! # silent (not even a heartbeat) for peer_timeout_ms counts as dead.
+//! reconnect = { max_backoff_ms = 5000, give_up_after_s = 0, peer_timeout_ms = 5000 }
 //!
 //! [node.venue]                    # the venue simulator and its synthetic flow
 //! md_listen = "10.0.0.1:7401"     # ITCH out to the feed
@@ -113,6 +117,9 @@ pub(crate) struct NodeConfig {
     /// Where this node's journals live (relative paths: to the run directory).
     #[serde(default)]
     pub(crate) journal_dir: Option<PathBuf>,
+    /// What the node does when a peer dies (`tickwarp run` only).
+    #[serde(default)]
+    pub(crate) reconnect: ReconnectConfig,
     /// The venue simulator, if this node runs it.
     #[serde(default)]
     pub(crate) venue: Option<VenueNodeConfig>,
@@ -125,6 +132,35 @@ pub(crate) struct NodeConfig {
     /// Strategy engines.
     #[serde(default, rename = "engine")]
     pub(crate) engines: Vec<EngineNodeConfig>,
+}
+
+/// The first pause before a node reconnects to its peers, milliseconds.
+pub(crate) const INITIAL_BACKOFF_MS: u64 = 100;
+
+/// How a node of `tickwarp run` reconnects after a peer died: it tears its components
+/// down and connects them again, pausing [`INITIAL_BACKOFF_MS`], then twice as long
+/// after each failed attempt up to `max_backoff_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ReconnectConfig {
+    /// Longest pause between two attempts, milliseconds.
+    pub(crate) max_backoff_ms: u64,
+    /// Seconds of failed attempts after which the node exits; 0: never give up.
+    pub(crate) give_up_after_s: u64,
+    /// A feed that sent nothing (not even a heartbeat) for this long is dead,
+    /// milliseconds.
+    pub(crate) peer_timeout_ms: u64,
+}
+
+impl Default for ReconnectConfig {
+    /// Up to 5 s between attempts, never give up, 5 s of feed silence.
+    fn default() -> ReconnectConfig {
+        ReconnectConfig {
+            max_backoff_ms: 5_000,
+            give_up_after_s: 0,
+            peer_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// The venue simulator with its synthetic house flow.
@@ -421,6 +457,7 @@ impl Topology {
                 idle,
                 core: None,
                 journal_dir: Some(PathBuf::from("journal")),
+                reconnect: ReconnectConfig::default(),
                 venue: Some(VenueNodeConfig {
                     md_listen: loopback(()),
                     orders_listen: loopback(()),

@@ -57,6 +57,13 @@ pub(crate) const RANGES: &[KeyRange] = &[
     KeyRange::new("node[].gateway.fix_session[].heartbeat_secs", 1, 3_600),
     KeyRange::new("node[].engine[].max_open_orders", 1, 1_000_000),
     KeyRange::new("node[].engine[].core", 0, 1_023),
+    KeyRange::new(
+        "node[].reconnect.max_backoff_ms",
+        super::INITIAL_BACKOFF_MS as i64,
+        600_000,
+    ),
+    KeyRange::new("node[].reconnect.give_up_after_s", 0, 31_536_000),
+    KeyRange::new("node[].reconnect.peer_timeout_ms", 500, 600_000),
 ];
 
 /// Checks the numeric keys of topology TOML (module docs).
@@ -502,6 +509,48 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(problem(&text), want);
         }
+    }
+
+    #[test]
+    fn reconnect_keys_are_read_and_checked() -> Result<(), ParseError> {
+        let idle = "idle = { kind = \"backoff\" }";
+        let with = |table: &str| GOOD.replace(idle, &format!("{idle}\nreconnect = {table}"));
+        let t = Topology::parse(GOOD)?;
+        assert_eq!(
+            t.nodes[0].reconnect,
+            super::super::ReconnectConfig::default()
+        );
+        assert_eq!(
+            t.nodes[0].reconnect.give_up_after_s, 0,
+            "never give up by default"
+        );
+        let t = Topology::parse(&with("{ max_backoff_ms = 250, give_up_after_s = 60 }"))?;
+        assert_eq!(
+            (
+                t.nodes[0].reconnect.max_backoff_ms,
+                t.nodes[0].reconnect.give_up_after_s
+            ),
+            (250, 60)
+        );
+        let cases = [
+            (
+                with("{ max_backoff_ms = 10 }"),
+                "node[0].reconnect.max_backoff_ms: 10 is out of range 100..=600_000",
+            ),
+            (
+                with("{ give_up_after_s = -1 }"),
+                "node[0].reconnect.give_up_after_s: -1 is out of range 0..=31_536_000",
+            ),
+            (
+                with("{ peer_timeout_ms = 1e12 }"),
+                "node[0].reconnect.peer_timeout_ms: 1e12 is out of range 500..=600_000",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(problem(&text), want);
+        }
+        assert!(problem(&with("{ max_backof_ms = 1000 }")).contains("max_backof_ms"));
+        Ok(())
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! strategy learns of it through `SinkError::Full`). The clock is read once per tick
 //! (the strategy's decision time, which the order carries as `send_ts`); nothing is
 //! allocated per record.
+//!
+//! A failed order channel (the gateway), a failed subscriber (the feed's ring or control
+//! connection closed) or a feed silent for longer than the peer timeout (the publisher
+//! sends heartbeats when idle, so silence means a dead or hung feed) stops the agent with
+//! [`PeerLost`](super::peer::PeerLost) naming that peer; `tickwarp run` then reconnects
+//! with a fresh engine in a new client order id epoch.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,6 +28,7 @@ use tickwarp_strategies::rdma::RingMdSource;
 use tickwarp_strategies::{Engine, Execution, OrderCommand, OrderSink, SinkError, Tick};
 use tickwarp_wire::{MessageType, decode};
 
+use super::peer::Peer;
 use super::stats::{EngineResult, NodeStats};
 
 /// Records of each kind handled per duty cycle at most.
@@ -67,24 +74,50 @@ pub(crate) struct EngineAgent {
     md: RingMdSource,
     channel: MessageChannel,
     buf: [u8; MessageType::MAX_LEN],
+    /// At the other end of `md`.
+    feed: Peer,
+    /// At the other end of `channel`.
+    gateway: Peer,
+    /// How long the feed may stay silent.
+    feed_timeout: Nanos,
+    /// When the feed last handed out anything (the first duty cycle before that).
+    last_md: Option<Nanos>,
     stats: Arc<NodeStats>,
 }
 
+/// An engine's connections and who is at their other ends.
+#[derive(Debug)]
+pub(crate) struct EngineLinks {
+    /// Market data from the feed.
+    pub(crate) md: RingMdSource,
+    /// The feed.
+    pub(crate) feed: Peer,
+    /// Orders out, executions in.
+    pub(crate) channel: MessageChannel,
+    /// The gateway.
+    pub(crate) gateway: Peer,
+    /// How long the feed may stay silent before it counts as dead.
+    pub(crate) feed_timeout: Nanos,
+}
+
 impl EngineAgent {
-    /// An engine named `name` reading `md` and trading on `channel`.
+    /// An engine named `name` trading on `links`.
     pub(crate) fn new(
         name: &str,
         engine: Engine<Builtin>,
-        md: RingMdSource,
-        channel: MessageChannel,
+        links: EngineLinks,
         stats: Arc<NodeStats>,
     ) -> EngineAgent {
         EngineAgent {
             name: name.to_owned(),
             engine,
-            md,
-            channel,
+            md: links.md,
+            channel: links.channel,
             buf: [0; MessageType::MAX_LEN],
+            feed: links.feed,
+            gateway: links.gateway,
+            feed_timeout: links.feed_timeout,
+            last_md: None,
             stats,
         }
     }
@@ -101,6 +134,10 @@ impl Agent for EngineAgent {
             md,
             channel,
             buf,
+            feed,
+            gateway,
+            feed_timeout,
+            last_md,
             stats,
             ..
         } = self;
@@ -108,7 +145,7 @@ impl Agent for EngineAgent {
         let mut execs = 0u64;
         let mut sent = 0u64;
         for _ in 0..BATCH {
-            let Some(len) = channel.try_recv(buf)? else {
+            let Some(len) = channel.try_recv(buf).map_err(|e| gateway.lost(e))? else {
                 break;
             };
             work += 1;
@@ -126,11 +163,13 @@ impl Agent for EngineAgent {
             sent += sink.sent_new;
         }
         let mut ticks = 0u64;
+        let mut md_records = 0u32;
         for _ in 0..BATCH {
-            let Some(bytes) = md.poll_md()? else {
+            let Some(bytes) = md.poll_md().map_err(|e| feed.lost(e))? else {
                 break;
             };
             work += 1;
+            md_records += 1;
             let Ok(Some(tick)) = decode(bytes).map(Tick::from_message) else {
                 continue;
             };
@@ -155,6 +194,15 @@ impl Agent for EngineAgent {
         }
         if ticks > 0 {
             stats.engine_ticks.fetch_add(ticks, Ordering::Relaxed);
+        }
+        let heard = *last_md.get_or_insert(now);
+        if md_records > 0 {
+            *last_md = Some(now);
+        } else if now.saturating_sub(heard) > *feed_timeout {
+            let ms = feed_timeout.get() / 1_000_000;
+            return Err(feed
+                .lost(format!("no market data or heartbeat for {ms} ms"))
+                .into());
         }
         if sent > 0 {
             stats.engine_orders.fetch_add(sent, Ordering::Relaxed);

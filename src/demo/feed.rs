@@ -2,7 +2,13 @@
 //! message channel ([`ChannelItch`]) and writing market data into every engine's ring,
 //! wrapped ([`FeedAgent`]) to report its counters. The tick's `recv_ts` is the feed's
 //! duty-cycle time when it handled the message. No clock reads, no blocking.
+//!
+//! The venue's channel closing or failing, or an engine's ring or control connection
+//! closing, stops the agent with [`PeerLost`](super::peer::PeerLost) naming that peer:
+//! `tickwarp run` then starts the feed afresh (empty books, fresh subscriber links; the
+//! engines reconnect and start from a snapshot).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -11,6 +17,7 @@ use tickwarp_feed::publisher::{ItchInput, Publisher};
 use tickwarp_rdma::channel::{ChannelError, MessageChannel};
 use tickwarp_runtime::{Agent, AgentError, Nanos};
 
+use super::peer::Peer;
 use super::stats::NodeStats;
 
 /// ITCH messages received one per SEND on a message channel.
@@ -52,20 +59,41 @@ impl ItchInput for ChannelItch {
     }
 }
 
+impl ChannelItch {
+    /// Why the channel ended, once it did.
+    fn closed(&self) -> Option<ChannelError> {
+        self.closed
+    }
+}
+
 /// The publisher with its counters exported.
 #[derive(Debug)]
 pub(crate) struct FeedAgent {
     publisher: Publisher<ChannelItch>,
-    input_closed: bool,
+    /// At the other end of the ITCH channel.
+    venue: Peer,
+    /// The engines, by subscriber token (token `t` is `engines[t - 1]`).
+    engines: Vec<Peer>,
+    /// Where the engines connect.
+    listen: SocketAddr,
     stats: Arc<NodeStats>,
 }
 
 impl FeedAgent {
-    /// Wraps `publisher`.
-    pub(crate) fn new(publisher: Publisher<ChannelItch>, stats: Arc<NodeStats>) -> FeedAgent {
+    /// Wraps `publisher`, whose input comes from `venue` and whose subscribers are
+    /// `engines` (by token), connected through `listen`.
+    pub(crate) fn new(
+        publisher: Publisher<ChannelItch>,
+        venue: Peer,
+        engines: Vec<Peer>,
+        listen: SocketAddr,
+        stats: Arc<NodeStats>,
+    ) -> FeedAgent {
         FeedAgent {
             publisher,
-            input_closed: false,
+            venue,
+            engines,
+            listen,
             stats,
         }
     }
@@ -89,11 +117,17 @@ impl Agent for FeedAgent {
                 .feed_messages
                 .store(s.messages, Ordering::Relaxed);
         }
-        if self.publisher.input_finished() && !self.input_closed {
-            // The venue went away (it stopped first, or failed): the books stay as they
-            // are and heartbeats keep the engines' rings alive.
-            self.input_closed = true;
-            tracing::warn!("the venue closed its market data channel");
+        if let Some(error) = self.publisher.input().closed() {
+            return Err(self.venue.lost(error).into());
+        }
+        if let Some(link) = self.publisher.links().iter().find(|l| l.is_closed()) {
+            let token = link.token();
+            let peer = usize::try_from(token)
+                .ok()
+                .and_then(|t| self.engines.get(t.wrapping_sub(1)))
+                .cloned()
+                .unwrap_or_else(|| Peer::new(format!("subscriber {token}"), "?", self.listen));
+            return Err(peer.lost("its ring or control connection closed").into());
         }
         Ok(work)
     }

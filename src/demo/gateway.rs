@@ -13,6 +13,12 @@
 //! What this module must not do: decide anything about orders (the core does), or drop
 //! a command or an execution (a channel without credit is progressed until it has
 //! some; a dead channel stops the agent).
+//!
+//! A dead channel (an engine's or the venue's) stops the agent with
+//! [`PeerLost`](super::peer::PeerLost) naming that peer. `tickwarp run` then reopens the
+//! gateway from its journal (nothing acknowledged is lost; open orders are resubmitted
+//! to the venue) and accepts the engines again; an engine's orders stay working at the
+//! venue while it is away.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -31,6 +37,7 @@ use tickwarp_wire::{
     ReplaceOrder, Side, decode,
 };
 
+use super::peer::{Peer, PeerLost};
 use super::stats::{GatewayResult, NodeStats};
 
 /// Records handled per channel per duty cycle at most.
@@ -46,36 +53,25 @@ const PRESIZED_INTAKE: usize = 1_024;
 /// Why the gateway stopped.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum GatewayError {
-    /// A peer channel failed.
-    #[error("{peer} channel: {error}")]
-    Channel {
-        /// Which peer.
-        peer: &'static str,
-        /// What failed.
-        error: ChannelError,
-    },
+    /// A peer's channel failed or closed.
+    #[error("{0}")]
+    Peer(PeerLost),
     /// The order core stopped (journal failure or state disagreement).
     #[error("order core: {0}")]
     Core(#[from] CoreError),
 }
 
 /// Sends `bytes`, progressing the channel while it has no credit.
-fn send(
-    channel: &mut MessageChannel,
-    bytes: &[u8],
-    peer: &'static str,
-) -> Result<(), GatewayError> {
+fn send(channel: &mut MessageChannel, bytes: &[u8]) -> Result<(), ChannelError> {
     let mut retries = 0;
     loop {
         match channel.try_send(bytes) {
             Ok(()) => return Ok(()),
             Err(ChannelError::WouldBlock) if retries < SEND_RETRIES => {
                 retries += 1;
-                channel
-                    .progress()
-                    .map_err(|error| GatewayError::Channel { peer, error })?;
+                channel.progress()?;
             }
-            Err(error) => return Err(GatewayError::Channel { peer, error }),
+            Err(error) => return Err(error),
         }
     }
 }
@@ -89,10 +85,8 @@ pub(crate) struct RemoteVenue {
     /// When the gateway took each new order not yet handed on, oldest first.
     intake: VecDeque<(ClientOrderId, Nanos)>,
     latency: HopHistograms,
-    /// The first channel failure (the agent stops on it unless the venue just left).
+    /// The first channel failure (the agent stops on it).
     failed: Option<ChannelError>,
-    /// Whether the venue's departure was logged.
-    reported_gone: bool,
     sent: u64,
 }
 
@@ -105,7 +99,6 @@ impl RemoteVenue {
             intake: VecDeque::with_capacity(PRESIZED_INTAKE),
             latency: HopHistograms::new()?,
             failed: None,
-            reported_gone: false,
             sent: 0,
         })
     }
@@ -119,10 +112,9 @@ impl RemoteVenue {
         if self.failed.is_some() {
             return;
         }
-        match send(&mut self.channel, bytes, "venue") {
+        match send(&mut self.channel, bytes) {
             Ok(()) => self.sent += 1,
-            Err(GatewayError::Channel { error, .. }) => self.failed = Some(error),
-            Err(GatewayError::Core(_)) => {}
+            Err(error) => self.failed = Some(error),
         }
     }
 }
@@ -182,6 +174,11 @@ pub(crate) struct GatewayAgent {
     fix: Option<FixAcceptor>,
     /// Engine channels; engine `i` is RDMA client `first_client + i`.
     sessions: Vec<MessageChannel>,
+    /// Who is at the other end of the engine channels (the engines this gateway
+    /// serves, as one peer: channels are accepted in arrival order).
+    engines: Peer,
+    /// At the other end of the venue session.
+    venue_peer: Peer,
     first_client: u32,
     buf: [u8; MessageType::MAX_LEN],
     last_share: Nanos,
@@ -191,11 +188,14 @@ pub(crate) struct GatewayAgent {
 }
 
 impl GatewayAgent {
-    /// A gateway running `core` for the engines on `sessions`.
+    /// A gateway running `core` (its venue session goes to `venue`) for `engines` on
+    /// `sessions`.
     pub(crate) fn new(
         core: OrderCore<RemoteVenue>,
+        venue: Peer,
         fix: Option<FixAcceptor>,
         sessions: Vec<MessageChannel>,
+        engines: Peer,
         stats: Arc<NodeStats>,
     ) -> GatewayAgent {
         let first_client = core.next_rdma_client();
@@ -203,6 +203,8 @@ impl GatewayAgent {
             core,
             fix,
             sessions,
+            engines,
+            venue_peer: venue,
             first_client,
             buf: [0; MessageType::MAX_LEN],
             last_share: Nanos::ZERO,
@@ -273,7 +275,8 @@ impl GatewayAgent {
             };
             let session = client.wrapping_sub(self.first_client) as usize;
             if let Some(channel) = self.sessions.get_mut(session) {
-                send(channel, execution_bytes(&report.event), "engine")?;
+                send(channel, execution_bytes(&report.event))
+                    .map_err(|e| GatewayError::Peer(self.engines.lost(e)))?;
                 self.stats.gw_execs_out.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -297,24 +300,46 @@ impl Agent for GatewayAgent {
     }
 
     fn do_work(&mut self, now: Nanos) -> Result<usize, AgentError> {
+        self.work(now).map_err(|e| match e {
+            // The peer itself, so that `tickwarp run` finds it in the cause.
+            GatewayError::Peer(lost) => AgentError::from(lost),
+            other => AgentError::from(other),
+        })
+    }
+
+    fn on_close(&mut self) {
+        self.share_latency();
+        let mut positions: Vec<_> = self
+            .positions
+            .iter()
+            .map(|(&(account, instrument), &net)| (account, instrument, net))
+            .collect();
+        positions.sort_unstable();
+        let open_orders = self.core.orders().open_orders(None).count();
+        let result = GatewayResult {
+            positions,
+            filled_qty: self.filled_qty,
+            open_orders,
+        };
+        if let Ok(mut slot) = self.stats.gateway.lock() {
+            *slot = Some(result);
+        }
+    }
+}
+
+impl GatewayAgent {
+    /// One duty cycle (the agent's `do_work`).
+    fn work(&mut self, now: Nanos) -> Result<usize, GatewayError> {
         let mut work = 0;
         for session in 0..self.sessions.len() {
             for _ in 0..BATCH {
                 let Some(channel) = self.sessions.get_mut(session) else {
                     break;
                 };
-                let got = match channel.try_recv(&mut self.buf) {
-                    Ok(got) => got,
-                    // An engine that went away leaves its orders working at the venue.
-                    Err(ChannelError::Disconnected) => None,
-                    Err(error) => {
-                        return Err(GatewayError::Channel {
-                            peer: "engine",
-                            error,
-                        }
-                        .into());
-                    }
-                };
+                // An engine that went away leaves its orders working at the venue.
+                let got = channel
+                    .try_recv(&mut self.buf)
+                    .map_err(|e| GatewayError::Peer(self.engines.lost(e)))?;
                 let Some(len) = got else {
                     break;
                 };
@@ -338,23 +363,7 @@ impl Agent for GatewayAgent {
         let sent_before = self.core.venue().sent;
         let execs = self.core.flush(at).map_err(GatewayError::from)?;
         let venue = self.core.venue_mut();
-        match venue.failed {
-            // The venue went away: orders are still checked and journaled, and wait
-            // there for a restart (the core resubmits open orders on recovery).
-            Some(ChannelError::Disconnected) if !venue.reported_gone => {
-                venue.reported_gone = true;
-                tracing::warn!("the venue closed its order channel");
-            }
-            Some(ChannelError::Disconnected) => {}
-            Some(error) => {
-                return Err(GatewayError::Channel {
-                    peer: "venue",
-                    error,
-                }
-                .into());
-            }
-            None => {}
-        }
+        let venue_failed = venue.failed;
         // The flush handed on every order the core accepted; the rest were refused.
         venue.intake.clear();
         let sent = venue.sent - sent_before;
@@ -372,25 +381,12 @@ impl Agent for GatewayAgent {
             self.share_latency();
             self.last_share = now;
         }
-        Ok(work)
-    }
-
-    fn on_close(&mut self) {
-        self.share_latency();
-        let mut positions: Vec<_> = self
-            .positions
-            .iter()
-            .map(|(&(account, instrument), &net)| (account, instrument, net))
-            .collect();
-        positions.sort_unstable();
-        let open_orders = self.core.orders().open_orders(None).count();
-        let result = GatewayResult {
-            positions,
-            filled_qty: self.filled_qty,
-            open_orders,
-        };
-        if let Ok(mut slot) = self.stats.gateway.lock() {
-            *slot = Some(result);
+        if let Some(error) = venue_failed {
+            // Only now, so that the executions this cycle journaled reached their
+            // origins. What the core journaled stays there: the reopened core
+            // resubmits open orders and pending requests to the venue it reconnects to.
+            return Err(GatewayError::Peer(self.venue_peer.lost(error)));
         }
+        Ok(work)
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod engine;
 pub(crate) mod feed;
 pub(crate) mod gateway;
 pub(crate) mod node;
+pub(crate) mod peer;
 pub(crate) mod stats;
 pub(crate) mod summary;
 pub(crate) mod venue;
@@ -132,7 +133,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         dir.display()
     );
     let interrupted = node::interrupt_flag()?;
-    let mut running = node::start(&topology, "demo", &dir)?;
+    let stats = std::sync::Arc::new(stats::NodeStats::default());
+    let mut running = node::start(&topology, "demo", &dir, stats, &interrupted)?;
     let duration = Nanos::from(Duration::from_secs_f64(args.duration.max(0.1)));
     progress_loop(&mut running, duration, &interrupted)?;
     let elapsed = monotonic_now().saturating_sub(running.started);

@@ -17,8 +17,17 @@
 //! process of its own.
 //!
 //! Set-up blocks (bounded by [`SETUP_TIMEOUT`]); a connector retries while the peer's
-//! listener is not up yet (another process still starting). This module must not be on
-//! the hot path: it wires, launches and stops, and holds no trading logic.
+//! listener is not up yet (another process still starting), pausing 100 ms, then twice
+//! as long each time up to the node's `reconnect.max_backoff_ms`. A connection that
+//! cannot be made or accepted in time fails the start with
+//! [`PeerLost`](super::peer::PeerLost) naming the peer, which `tickwarp run` retries;
+//! anything else (a device, a journal) fails it for good.
+//!
+//! Each start of an engine takes the next client order id epoch from
+//! `<journal_dir>/engine/<name>.epoch` (written and synced before the engine connects),
+//! so an engine restarted in the same run directory never sends an id the gateway has
+//! seen. This module must not be on the hot path: it wires, launches and stops, and
+//! holds no trading logic.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,7 +39,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use tickwarp_feed::book::FeedConfig;
 use tickwarp_feed::publisher::{
-    Join, Publisher, PublisherConfig, Subscriber, SubscriberAcceptor, SubscriberConfig,
+    Join, Publisher, PublisherConfig, SetupError, Subscriber, SubscriberAcceptor, SubscriberConfig,
     default_channel_config,
 };
 use tickwarp_gateway::fix::SessionId;
@@ -42,7 +51,9 @@ use tickwarp_gateway::service::{
 use tickwarp_gateway::venue::VenueTime;
 use tickwarp_rdma::channel::{ChannelConfig, MessageChannel};
 use tickwarp_rdma::ring::{RingConfig, RingWriterConfig, SeqPlacement};
-use tickwarp_rdma::verbs::{ConnectParams, Device, Listener, ProtectionDomain};
+use tickwarp_rdma::verbs::{
+    CmError, ConnectParams, ConnectRequest, Device, Listener, ProtectionDomain,
+};
 use tickwarp_runtime::clock::{monotonic_now, unix_now};
 use tickwarp_runtime::{Launched, NamedAgent, Nanos, RunnerConfig, launch};
 use tickwarp_strategies::builtin::by_name;
@@ -51,17 +62,18 @@ use tickwarp_strategies::{Engine, EngineConfig};
 use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
 use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Symbol};
 
-use super::engine::EngineAgent;
+use super::engine::{EngineAgent, EngineLinks};
 use super::feed::{ChannelItch, FeedAgent};
 use super::gateway::{GatewayAgent, RemoteVenue};
+use super::peer::{Peer, peer_lost};
 use super::stats::NodeStats;
-use super::venue::{VenueAgent, VenueInstrument, itch_stock};
+use super::venue::{VenueAgent, VenueInstrument, VenueLinks, itch_stock};
 use crate::config::{FsyncConfig, GatewayNodeConfig, NodeConfig, Topology};
 
 /// Bound of every connection set-up step.
 pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Pause between connection attempts to a listener that is not up yet.
-const RETRY: Duration = Duration::from_millis(100);
+/// First pause between connection attempts to a listener that is not up yet.
+const RETRY: Duration = Duration::from_millis(crate::config::INITIAL_BACKOFF_MS);
 /// Orders the gateway's order store holds (open and done).
 const MAX_ORDERS: usize = 1 << 20;
 /// Longest drain at the end of a run.
@@ -104,17 +116,83 @@ impl std::fmt::Debug for RunningNode {
     }
 }
 
-/// Calls `f` until it succeeds or `SETUP_TIMEOUT` passes; the last error is returned.
+/// How long set-up waits between connection attempts, and the flag that cuts every
+/// wait short (a signal asked the node to stop).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Patience<'a> {
+    /// Longest pause between two attempts.
+    pub(crate) max_pause: Duration,
+    /// Set when the node must stop.
+    pub(crate) stop: &'a AtomicBool,
+}
+
+/// Longest single wait of set-up before it looks at the stop flag again.
+const STEP: Duration = Duration::from_millis(250);
+
+impl Patience<'_> {
+    /// Fails if the node must stop.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.stop.load(Ordering::Relaxed) {
+            bail!("stopped by a signal while connecting");
+        }
+        Ok(())
+    }
+
+    /// Sleeps `pause` in steps, failing early if the node must stop.
+    fn sleep(&self, pause: Duration) -> anyhow::Result<()> {
+        let until = monotonic_now().saturating_add(pause);
+        loop {
+            self.check()?;
+            let left = until.saturating_sub(monotonic_now()).as_duration();
+            if left.is_zero() {
+                return Ok(());
+            }
+            thread::sleep(left.min(STEP));
+        }
+    }
+}
+
+/// Calls `f` until it succeeds or `SETUP_TIMEOUT` passes, pausing [`RETRY`], then
+/// twice as long each time up to the patience's `max_pause`; then fails naming `peer`
+/// and the last error.
 fn retry<T, E: std::fmt::Display>(
-    what: &str,
+    peer: &Peer,
+    patience: Patience<'_>,
     mut f: impl FnMut() -> Result<T, E>,
 ) -> anyhow::Result<T> {
     let deadline = monotonic_now().saturating_add(SETUP_TIMEOUT);
+    let mut pause = RETRY;
     loop {
+        patience.check()?;
         match f() {
             Ok(v) => return Ok(v),
-            Err(e) if monotonic_now() >= deadline => bail!("{what}: {e}"),
-            Err(_) => thread::sleep(RETRY),
+            Err(e) if monotonic_now() >= deadline => {
+                let secs = SETUP_TIMEOUT.as_secs();
+                return Err(peer
+                    .lost(format!("cannot connect for {secs} s: {e}"))
+                    .into());
+            }
+            Err(_) => {
+                patience.sleep(pause)?;
+                pause = (pause * 2).min(patience.max_pause.max(RETRY));
+            }
+        }
+    }
+}
+
+/// Waits for a connection request from `peer` on `listener`, at most `SETUP_TIMEOUT`.
+fn accept_request(
+    listener: &Listener,
+    peer: &Peer,
+    patience: Patience<'_>,
+) -> anyhow::Result<ConnectRequest> {
+    let deadline = monotonic_now().saturating_add(SETUP_TIMEOUT);
+    loop {
+        patience.check()?;
+        match listener.accept(STEP) {
+            Ok(request) => return Ok(request),
+            Err(CmError::Timeout) if monotonic_now() < deadline => {}
+            Err(e) => return Err(peer.lost(format!("not accepted: {e}")).into()),
         }
     }
 }
@@ -124,31 +202,63 @@ fn bind(pd: &ProtectionDomain, addr: SocketAddr, what: &str) -> anyhow::Result<L
     Listener::bind(pd, addr).with_context(|| format!("listening for {what} on {addr}"))
 }
 
-/// Accepts one order-style channel on `listener`.
+/// Accepts one order-style channel from `peer` on `listener`.
 fn accept_channel(
     dev: &Device,
     pd: &ProtectionDomain,
     listener: &Listener,
     config: ChannelConfig,
-    what: &str,
+    peer: &Peer,
+    patience: Patience<'_>,
 ) -> anyhow::Result<MessageChannel> {
-    let req = listener
-        .accept(SETUP_TIMEOUT)
-        .with_context(|| format!("accepting {what}"))?;
-    MessageChannel::accept(dev, pd, req, config).with_context(|| format!("accepting {what}"))
+    let req = accept_request(listener, peer, patience)?;
+    Ok(MessageChannel::accept(dev, pd, req, config)
+        .map_err(|e| peer.lost(format!("not accepted: {e}")))?)
 }
 
-/// Connects an order-style channel to `addr`, retrying while nobody listens yet.
+/// Connects an order-style channel to `peer`, retrying while nobody listens yet.
 fn connect_channel(
     dev: &Device,
     pd: &ProtectionDomain,
-    addr: SocketAddr,
+    peer: &Peer,
     config: ChannelConfig,
-    what: &str,
+    patience: Patience<'_>,
 ) -> anyhow::Result<MessageChannel> {
-    retry(&format!("connecting {what} to {addr}"), || {
-        MessageChannel::connect(dev, pd, addr, config, &ConnectParams::default())
+    retry(peer, patience, || {
+        MessageChannel::connect(dev, pd, peer.addr, config, &ConnectParams::default())
     })
+}
+
+/// The client order id epoch for this start of engine `name` (0 the first time), after
+/// recording the next one durably in `dir` (module docs).
+fn next_epoch(dir: &Path, name: &str) -> anyhow::Result<u32> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{name}.epoch"));
+    let epoch = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse::<u32>().with_context(|| {
+            format!(
+                "{}: {:?} is not an epoch number (delete the file only if no \
+                 order of this engine is in the gateway's journal)",
+                path.display(),
+                text.trim()
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let next = epoch
+        .checked_add(1)
+        .ok_or_else(|| anyhow!("{}: the epochs are exhausted", path.display()))?;
+    let tmp = dir.join(format!("{name}.epoch.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, format!("{next}\n").as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().with_context(|| format!("writing {}", path.display()))?;
+    Ok(epoch)
 }
 
 /// The journal directory of `node` under `run_dir`.
@@ -160,11 +270,14 @@ fn journal_root(node: &NodeConfig, run_dir: &Path) -> PathBuf {
     }
 }
 
-/// Connects and launches node `name` of `topology`, journaling under `run_dir`.
+/// Connects and launches node `name` of `topology`, journaling under `run_dir` and
+/// counting into `stats`; gives up early when `stop` is set.
 pub(crate) fn start(
     topology: &Topology,
     name: &str,
     run_dir: &Path,
+    stats: Arc<NodeStats>,
+    stop: &AtomicBool,
 ) -> anyhow::Result<RunningNode> {
     let node = topology
         .node(name)
@@ -198,10 +311,14 @@ pub(crate) fn start(
         .iter()
         .map(|_| open())
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let stats = Arc::new(NodeStats::default());
-    let (_, venue_cfg) = topology.venue().ok_or_else(|| anyhow!("no venue"))?;
-    let (_, feed_cfg) = topology.feed().ok_or_else(|| anyhow!("no feed"))?;
-    let (_, gw_cfg) = topology.gateway().ok_or_else(|| anyhow!("no gateway"))?;
+    let (venue_node, venue_cfg) = topology.venue().ok_or_else(|| anyhow!("no venue"))?;
+    let (feed_node, feed_cfg) = topology.feed().ok_or_else(|| anyhow!("no feed"))?;
+    let (gw_node, gw_cfg) = topology.gateway().ok_or_else(|| anyhow!("no gateway"))?;
+    let patience = Patience {
+        max_pause: Duration::from_millis(node.reconnect.max_backoff_ms),
+        stop,
+    };
+    let feed_timeout = Nanos::from(Duration::from_millis(node.reconnect.peer_timeout_ms));
     let engine_count = topology.engines().count();
 
     // Listeners of this node's components, then the addresses everybody connects to
@@ -231,6 +348,36 @@ pub(crate) fn start(
         .as_ref()
         .map_or(feed_cfg.listen, Listener::local_addr);
     let gw_addr = gw_l.as_ref().map_or(gw_cfg.listen, Listener::local_addr);
+    // Who is at the other end of each connection.
+    let venue_md = Peer::new("venue", &venue_node.name, md_addr);
+    let venue_orders = Peer::new("venue", &venue_node.name, orders_addr);
+    let feed_of_venue = Peer::new("feed", &feed_node.name, md_addr);
+    let gw_of_venue = Peer::new("gateway", &gw_node.name, orders_addr);
+    let feed_peer = Peer::new("feed", &feed_node.name, feed_addr);
+    let gw_peer = Peer::new("gateway", &gw_node.name, gw_addr);
+    let engines_of_feed: Vec<Peer> = topology
+        .engines()
+        .map(|(n, e)| Peer::new(format!("engine {}", e.name), &n.name, feed_addr))
+        .collect();
+    let engines_of_gw = {
+        let (mut names, mut nodes): (Vec<&str>, Vec<&str>) = topology
+            .engines()
+            .map(|(n, e)| (e.name.as_str(), n.name.as_str()))
+            .unzip();
+        nodes.dedup();
+        let role = if names.len() == 1 {
+            "engine"
+        } else {
+            "engines"
+        };
+        names.insert(0, role);
+        Peer::new(names.join(" "), &nodes.join(", "), gw_addr)
+    };
+    let engine_epochs = node
+        .engines
+        .iter()
+        .map(|e| next_epoch(&journal_root(node, run_dir).join("engine"), &e.name))
+        .collect::<anyhow::Result<Vec<u32>>>()?;
 
     let instruments = topology
         .instruments
@@ -259,6 +406,7 @@ pub(crate) fn start(
     let (venue_r, feed_r, gw_r) = (&venue_v, &feed_v, &gw_v);
     thread::scope(|s| -> anyhow::Result<()> {
         // Accepting sides.
+        let (feed_of_venue, gw_of_venue) = (&feed_of_venue, &gw_of_venue);
         let venue_acc = venue_l.as_ref().map(|(md_l, orders_l)| {
             (
                 s.spawn(move || {
@@ -268,18 +416,38 @@ pub(crate) fn start(
                         pd,
                         md_l,
                         order_channel_config(),
-                        "the feed's ITCH channel",
+                        feed_of_venue,
+                        patience,
                     )
                 }),
                 s.spawn(move || {
                     let Verbs { dev, pd } = venue_r;
-                    accept_channel(dev, pd, orders_l, order_channel_config(), "the gateway")
+                    accept_channel(
+                        dev,
+                        pd,
+                        orders_l,
+                        order_channel_config(),
+                        gw_of_venue,
+                        patience,
+                    )
                 }),
             )
         });
         let ring_slots = feed_cfg.ring_slots;
+        let engines_of_feed = &engines_of_feed;
+        let engines_of_gw = &engines_of_gw;
+        let (venue_md, venue_orders) = (&venue_md, &venue_orders);
+        // The feed and the gateway take their engines only once connected to the venue:
+        // an engine accepted by a feed that cannot publish yet would time out.
         let feed_acc = feed_l.as_ref().map(|l| {
-            s.spawn(move || -> anyhow::Result<Vec<_>> {
+            s.spawn(move || -> anyhow::Result<(MessageChannel, Vec<_>)> {
+                let input = connect_channel(
+                    &feed_r.dev,
+                    &feed_r.pd,
+                    venue_md,
+                    order_channel_config(),
+                    patience,
+                )?;
                 let mut acceptor = SubscriberAcceptor::new(
                     l,
                     &feed_r.dev,
@@ -287,37 +455,41 @@ pub(crate) fn start(
                     RingWriterConfig::default(),
                     default_channel_config(),
                 );
-                (0..engine_count)
-                    .map(|_| {
-                        acceptor
-                            .accept(SETUP_TIMEOUT)
-                            .context("accepting an engine's feed")
+                let links = (0..engine_count)
+                    .map(|i| {
+                        let peer = engines_of_feed.get(i).unwrap_or(engines_of_gw);
+                        let deadline = monotonic_now().saturating_add(SETUP_TIMEOUT);
+                        loop {
+                            patience.check()?;
+                            match acceptor.accept(STEP) {
+                                Ok(link) => break Ok(link),
+                                Err(SetupError::Timeout(_)) if monotonic_now() < deadline => {}
+                                Err(e) => {
+                                    break Err(peer.lost(format!("not accepted: {e}")).into());
+                                }
+                            }
+                        }
                     })
-                    .collect()
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok((input, links))
             })
         });
         let gw_acc = gw_l.as_ref().map(|l| {
-            s.spawn(move || -> anyhow::Result<Vec<_>> {
-                (0..engine_count)
+            s.spawn(move || -> anyhow::Result<(MessageChannel, Vec<_>)> {
+                let Verbs { dev, pd } = gw_r;
+                let venue =
+                    connect_channel(dev, pd, venue_orders, order_channel_config(), patience)?;
+                let sessions = (0..engine_count)
                     .map(|_| {
-                        accept_channel(&gw_r.dev, &gw_r.pd, l, order_channel_config(), "an engine")
+                        let config = order_channel_config();
+                        accept_channel(dev, pd, l, config, engines_of_gw, patience)
                     })
-                    .collect()
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok((venue, sessions))
             })
         });
         // Connecting sides.
-        let feed_in = node.feed.as_ref().map(|_| {
-            s.spawn(move || {
-                let Verbs { dev, pd } = feed_r;
-                connect_channel(dev, pd, md_addr, order_channel_config(), "the feed")
-            })
-        });
-        let gw_venue = node.gateway.as_ref().map(|_| {
-            s.spawn(move || {
-                let Verbs { dev, pd } = gw_r;
-                connect_channel(dev, pd, orders_addr, order_channel_config(), "the gateway")
-            })
-        });
+        let (feed_peer, gw_peer) = (&feed_peer, &gw_peer);
         let engine_conns: Vec<_> = node
             .engines
             .iter()
@@ -332,15 +504,16 @@ pub(crate) fn start(
                             slot_count: ring_slots,
                             placement: SeqPlacement::InWrite,
                         },
-                        join: Join::FromStart,
+                        // The feed may have published for a while (this engine
+                        // restarted, or started late): books from a snapshot first.
+                        join: Join::Snapshot,
                         ..SubscriberConfig::new(token)
                     };
-                    let sub = retry(
-                        &format!("connecting an engine to the feed at {feed_addr}"),
-                        || Subscriber::connect(dev, pd, feed_addr, &config),
-                    )?;
-                    let ch =
-                        connect_channel(dev, pd, gw_addr, order_channel_config(), "an engine")?;
+                    let sub = retry(feed_peer, patience, || {
+                        Subscriber::connect(dev, pd, feed_addr, &config)
+                    })?;
+                    let config = order_channel_config();
+                    let ch = connect_channel(dev, pd, gw_peer, config, patience)?;
                     Ok((sub, ch))
                 })
             })
@@ -356,12 +529,17 @@ pub(crate) fn start(
             let md = md.join().map_err(|_| join("venue"))??;
             let orders = orders.join().map_err(|_| join("venue"))??;
             let v = node.venue.as_ref().ok_or_else(|| anyhow!("venue"))?;
-            let agent = VenueAgent::new(&instruments, md, orders, v.rate, v.seed, stats.clone());
+            let links = VenueLinks {
+                md,
+                feed: feed_of_venue.clone(),
+                orders,
+                gateway: gw_of_venue.clone(),
+            };
+            let agent = VenueAgent::new(&instruments, links, v.rate, v.seed, stats.clone());
             agents.push(with_core(NamedAgent::new("tw-venue", agent), v.core));
         }
-        if let (Some(links), Some(input)) = (feed_acc, feed_in) {
-            let links = links.join().map_err(|_| join("feed"))??;
-            let input = input.join().map_err(|_| join("feed"))??;
+        if let Some(feed) = feed_acc {
+            let (input, links) = feed.join().map_err(|_| join("feed"))??;
             let f = node.feed.as_ref().ok_or_else(|| anyhow!("feed"))?;
             let config = PublisherConfig {
                 name: "feed".to_owned(),
@@ -385,29 +563,40 @@ pub(crate) fn start(
             for link in links {
                 publisher.add_subscriber(link);
             }
-            agents.push(with_core(
-                NamedAgent::new("tw-feed", FeedAgent::new(publisher, stats.clone())),
-                f.core,
-            ));
+            let agent = FeedAgent::new(
+                publisher,
+                venue_md.clone(),
+                engines_of_feed.clone(),
+                feed_addr,
+                stats.clone(),
+            );
+            agents.push(with_core(NamedAgent::new("tw-feed", agent), f.core));
         }
-        for ((sub, ch), cfg) in engines.into_iter().zip(&node.engines) {
+        for (((sub, ch), cfg), epoch) in engines.into_iter().zip(&node.engines).zip(&engine_epochs)
+        {
             let mut engine = Engine::new(EngineConfig {
                 id_tag: cfg.id_tag.clone(),
                 max_open_orders: cfg.max_open_orders,
-            })?;
+            })?
+            .with_id_epoch(*epoch);
             for st in &cfg.strategies {
                 engine.add(by_name(&st.name, toml::Value::Table(st.fields.clone()))?)?;
             }
-            let agent =
-                EngineAgent::new(&cfg.name, engine, RingMdSource::new(sub), ch, stats.clone());
+            let links = EngineLinks {
+                md: RingMdSource::new(sub),
+                feed: feed_peer.clone(),
+                channel: ch,
+                gateway: gw_peer.clone(),
+                feed_timeout,
+            };
+            let agent = EngineAgent::new(&cfg.name, engine, links, stats.clone());
             agents.push(with_core(
                 NamedAgent::new(format!("tw-{}", cfg.name), agent),
                 cfg.core,
             ));
         }
-        if let (Some(sessions), Some(venue)) = (gw_acc, gw_venue) {
-            let sessions = sessions.join().map_err(|_| join("gateway"))??;
-            let venue = venue.join().map_err(|_| join("gateway"))??;
+        if let Some(gw) = gw_acc {
+            let (venue, sessions) = gw.join().map_err(|_| join("gateway"))??;
             let g = node.gateway.as_ref().ok_or_else(|| anyhow!("gateway"))?;
             let dir = journal_dir.clone().ok_or_else(|| anyhow!("journal"))?;
             let fsync = match g.fsync {
@@ -437,6 +626,8 @@ pub(crate) fn start(
                 .with_context(|| {
                     format!("opening the gateway's order journal in {}", dir.display())
                 })?;
+            // Only the first start of this process: later ones reopen what it wrote.
+            let _ = stats.journal_before.set(recovered.records);
             if recovered.records > 0 {
                 eprintln!(
                     "gateway: recovered {} journal records, {} open orders resubmitted",
@@ -444,7 +635,14 @@ pub(crate) fn start(
                 );
             }
             let fix = fix_acceptor(topology, node, g, run_dir)?;
-            let agent = GatewayAgent::new(core, fix, sessions, stats.clone());
+            let agent = GatewayAgent::new(
+                core,
+                venue_orders.clone(),
+                fix,
+                sessions,
+                engines_of_gw.clone(),
+                stats.clone(),
+            );
             agents.push(with_core(NamedAgent::new("tw-gateway", agent), g.core));
         }
         Ok(())
@@ -589,10 +787,23 @@ impl RunningNode {
             thread::sleep(Duration::from_millis(20));
         }
         let stats = self.stats.clone();
-        self.launched
-            .stop()
-            .map_err(|e| anyhow!("an agent failed: {e}"))?;
+        if let Err(error) = self.launched.stop() {
+            let error = anyhow::Error::from(error);
+            match peer_lost(&error) {
+                // A peer that stopped first (or died) while this node drained: the run
+                // is over anyway, and what was counted stands.
+                Some(lost) => tracing::warn!("{lost} while stopping"),
+                None => return Err(error),
+            }
+        }
         Ok(stats)
+    }
+
+    /// Stops the agents at once, without a drain (a peer is gone); returns why they
+    /// stopped, if one failed.
+    pub(crate) fn abort(self) -> Result<(), anyhow::Error> {
+        self.launched.stop()?;
+        Ok(())
     }
 }
 

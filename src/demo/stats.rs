@@ -6,8 +6,8 @@
 //! times a second ([`LatencyShare`]), so the order path never takes a contended lock.
 //! Nothing here reads a clock.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Mutex, OnceLock};
 
 use tickwarp_bench::pipeline::HopHistograms;
 use tickwarp_strategies::StrategySummary;
@@ -62,6 +62,9 @@ pub(crate) struct NodeStats {
     pub(crate) engines: Mutex<Vec<EngineResult>>,
     /// What the gateway left when it closed.
     pub(crate) gateway: Mutex<Option<GatewayResult>>,
+    /// Records the gateway's journal held when this process first opened it (from an
+    /// earlier run): the summary checks only the records after them.
+    pub(crate) journal_before: OnceLock<u64>,
 }
 
 /// A histogram set behind a lock, merged into by the gateway now and then.

@@ -160,13 +160,18 @@ pub(crate) struct NodeSummary {
     pub(crate) problems: Vec<String>,
 }
 
-/// Counts the records and new orders of the journal in `dir`.
-fn read_journal(dir: &Path) -> anyhow::Result<(u64, u64)> {
+/// Counts the records and new orders of the journal in `dir` after its first `skip`
+/// records.
+fn read_journal(dir: &Path, skip: u64) -> anyhow::Result<(u64, u64)> {
     let mut reader = JournalReader::open(dir, tickwarp_wire::SeqNo(1))
         .with_context(|| format!("reading the journal in {}", dir.display()))?;
     let (mut records, mut orders) = (0, 0);
-    let new_order = RECORD_ORDER_NEW;
+    let (mut seen, new_order) = (0, RECORD_ORDER_NEW);
     while let Some(record) = reader.next().context("reading the journal")? {
+        seen += 1;
+        if seen <= skip {
+            continue;
+        }
         records += 1;
         if record.record_type == new_order {
             orders += 1;
@@ -258,7 +263,8 @@ impl NodeSummary {
             })
             .collect();
         if let Some(dir) = journal {
-            let (records, orders) = read_journal(dir)?;
+            let skip = stats.journal_before.get().copied().unwrap_or(0);
+            let (records, orders) = read_journal(dir, skip)?;
             s.journal_records = records;
             s.orders_in_journal = orders;
         }

@@ -10,6 +10,11 @@
 //! the duty cycle's `now`; when the feed or the gateway pushes back the flow pauses
 //! rather than drop anything. No clock reads other than the wall clock for ITCH
 //! timestamps; nothing here blocks.
+//!
+//! A closed or failed channel stops the agent with [`PeerLost`](super::peer::PeerLost)
+//! naming the feed or the
+//! gateway: `tickwarp run` then starts the venue afresh (an empty book; the gateway
+//! resubmits its open orders when it reconnects).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,6 +33,7 @@ use tickwarp_wire::{
     OrderSpec, OrderType, Price, Qty, Side, Symbol, TickCause, TimeInForce, decode,
 };
 
+use super::peer::Peer;
 use super::stats::NodeStats;
 
 /// The account of the venue's own synthetic orders.
@@ -140,17 +146,32 @@ pub(crate) struct VenueAgent {
     generated: u64,
     next_house_id: u64,
     buf: [u8; MessageType::MAX_LEN],
-    gateway_gone: bool,
-    feed_gone: bool,
+    /// At the other end of `md`.
+    feed: Peer,
+    /// At the other end of `orders`.
+    gateway: Peer,
     stats: Arc<NodeStats>,
 }
 
+/// The venue's two connections and who is at their other ends.
+#[derive(Debug)]
+pub(crate) struct VenueLinks {
+    /// ITCH out to the feed.
+    pub(crate) md: MessageChannel,
+    /// The feed.
+    pub(crate) feed: Peer,
+    /// Orders in from and executions out to the gateway.
+    pub(crate) orders: MessageChannel,
+    /// The gateway.
+    pub(crate) gateway: Peer,
+}
+
 impl VenueAgent {
-    /// A venue for `instruments` sending ITCH on `md` and executions on `orders`.
+    /// A venue for `instruments` sending ITCH to the feed and executions to the gateway
+    /// on `links`.
     pub(crate) fn new(
         instruments: &[VenueInstrument],
-        md: MessageChannel,
-        orders: MessageChannel,
+        links: VenueLinks,
         rate: u32,
         seed: u64,
         stats: Arc<NodeStats>,
@@ -169,8 +190,8 @@ impl VenueAgent {
                     resting: VecDeque::with_capacity(MAX_HOUSE_RESTING + 1),
                 })
                 .collect(),
-            md,
-            orders,
+            md: links.md,
+            orders: links.orders,
             md_out: Outbox::new(),
             exec_out: Outbox::new(),
             rng: Rng(seed),
@@ -179,8 +200,8 @@ impl VenueAgent {
             generated: 0,
             next_house_id: 0,
             buf: [0; MessageType::MAX_LEN],
-            gateway_gone: false,
-            feed_gone: false,
+            feed: links.feed,
+            gateway: links.gateway,
             stats,
         }
     }
@@ -207,9 +228,6 @@ impl VenueAgent {
                 continue;
             };
             let stock = book.inst.stock;
-            if self.feed_gone {
-                continue;
-            }
             if let Some(msg) = to_itch(&event, stock).map_err(AgentError::from)? {
                 self.queue_itch(&msg).map_err(AgentError::from)?;
                 self.stats.venue_md.fetch_add(1, Ordering::Relaxed);
@@ -242,9 +260,7 @@ impl VenueAgent {
             if matches!(exec, Execution::Filled(_)) {
                 self.stats.venue_fills.fetch_add(1, Ordering::Relaxed);
             }
-            if !self.gateway_gone {
-                self.exec_out.push(bytes);
-            }
+            self.exec_out.push(bytes);
         }
         Ok(work)
     }
@@ -253,17 +269,10 @@ impl VenueAgent {
     fn read_orders(&mut self, at: VenueTime) -> Result<usize, AgentError> {
         let mut work = 0;
         for _ in 0..RECV_BATCH {
-            if self.gateway_gone {
-                break;
-            }
             let len = match self.orders.try_recv(&mut self.buf) {
                 Ok(Some(len)) => len,
                 Ok(None) => break,
-                Err(ChannelError::Disconnected) => {
-                    self.gateway_left();
-                    break;
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.gateway.lost(e).into()),
             };
             work += 1;
             self.stats.venue_orders.fetch_add(1, Ordering::Relaxed);
@@ -277,24 +286,6 @@ impl VenueAgent {
             }
         }
         Ok(work)
-    }
-
-    /// The gateway went away: its orders stay in the book, its executions are dropped.
-    fn gateway_left(&mut self) {
-        if !self.gateway_gone {
-            tracing::warn!("the gateway closed its order channel");
-        }
-        self.gateway_gone = true;
-        self.exec_out.queue.clear();
-    }
-
-    /// The feed went away: market data is dropped from now on.
-    fn feed_left(&mut self) {
-        if !self.feed_gone {
-            tracing::warn!("the feed closed its market data channel");
-        }
-        self.feed_gone = true;
-        self.md_out.queue.clear();
     }
 
     /// The next house client order id (`H` and a counter).
@@ -469,16 +460,14 @@ impl Agent for VenueAgent {
             work += n as usize;
         }
         work += self.drain_sim()?;
-        match self.md_out.flush(&mut self.md) {
-            Ok(n) => work += n,
-            Err(ChannelError::Disconnected) => self.feed_left(),
-            Err(e) => return Err(e.into()),
-        }
-        match self.exec_out.flush(&mut self.orders) {
-            Ok(n) => work += n,
-            Err(ChannelError::Disconnected) => self.gateway_left(),
-            Err(e) => return Err(e.into()),
-        }
+        work += self
+            .md_out
+            .flush(&mut self.md)
+            .map_err(|e| self.feed.lost(e))?;
+        work += self
+            .exec_out
+            .flush(&mut self.orders)
+            .map_err(|e| self.gateway.lost(e))?;
         Ok(work)
     }
 }

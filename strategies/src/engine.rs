@@ -155,6 +155,7 @@ struct Route {
 #[derive(Debug)]
 pub struct Engine<S> {
     tag: String,
+    id_epoch: u32,
     max_open_orders: usize,
     slots: Vec<Slot<S>>,
     routes: Vec<Route>,
@@ -170,11 +171,21 @@ impl<S: Strategy> Engine<S> {
         }
         Ok(Engine {
             tag: config.id_tag,
+            id_epoch: 0,
             max_open_orders: config.max_open_orders,
             slots: Vec::new(),
             routes: Vec::new(),
             stats: EngineStats::default(),
         })
+    }
+
+    /// The same engine generating client order ids in id space `epoch`
+    /// ([`ClOrdIdGen::with_epoch`]) for the strategies added after this call: a live
+    /// engine restarted under the same id tag takes a new epoch so that the gateway
+    /// never sees an id twice. Replay keeps epoch 0.
+    pub fn with_id_epoch(mut self, epoch: u32) -> Engine<S> {
+        self.id_epoch = epoch;
+        self
     }
 
     /// Adds a strategy; returns its index (its slot in client order ids).
@@ -185,7 +196,7 @@ impl<S: Strategy> Engine<S> {
                 max: MAX_STRATEGIES,
             });
         }
-        let ids = ClOrdIdGen::new(&self.tag, index)?;
+        let ids = ClOrdIdGen::new(&self.tag, index)?.with_epoch(self.id_epoch);
         let state = StrategyState::new(ids, strategy.instruments(), self.max_open_orders);
         for p in &state.positions {
             let instrument = p.instrument();

@@ -258,6 +258,9 @@ pub struct ClOrdIdGen {
     prefix_len: usize,
     /// The last counter value handed out.
     last: u64,
+    /// Added to the counter in the id (an engine incarnation's id space, see
+    /// [`ClOrdIdGen::with_epoch`]).
+    base: u64,
 }
 
 impl ClOrdIdGen {
@@ -279,7 +282,17 @@ impl ClOrdIdGen {
             prefix,
             prefix_len: len,
             last: 0,
+            base: 0,
         })
+    }
+
+    /// The same generator in id space `epoch`: the id's `seq` is `epoch * 2^32 +
+    /// counter`, so an engine restarted under the same tag with a new epoch never
+    /// repeats an id of an earlier run (epoch 0 is the plain scheme). The counter values
+    /// returned by [`ClOrdIdGen::next_id`] still start at 1.
+    pub fn with_epoch(mut self, epoch: u32) -> ClOrdIdGen {
+        self.base = u64::from(epoch) << 32;
+        self
     }
 
     /// The next id and its counter value, or `None` once the counter no longer fits.
@@ -287,7 +300,7 @@ impl ClOrdIdGen {
         let n = self.last.checked_add(1)?;
         let mut digits = [0u8; 16];
         let mut count = 0;
-        let mut v = n;
+        let mut v = self.base.checked_add(n)?;
         while v > 0 {
             put(&mut digits, &mut count, digit((v % 36) as usize));
             v /= 36;
@@ -363,6 +376,32 @@ mod tests {
         assert_eq!(
             check_id_tag("a-b"),
             Err(IdTagError::BadChar { pos: 1, byte: b'-' })
+        );
+    }
+
+    #[test]
+    fn epochs_never_repeat_an_id_of_another_epoch() {
+        let first = |epoch| {
+            let mut g = ClOrdIdGen::new("A", 0)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .with_epoch(epoch);
+            let (id, n) = g.next_id().unwrap_or_else(|| panic!("no id"));
+            (id.as_str().to_owned(), n)
+        };
+        assert_eq!(first(0), ("A0-1".to_owned(), 1));
+        // 2^32 + 1 in base 36.
+        assert_eq!(first(1), ("A0-1Z141Z5".to_owned(), 1));
+        assert_ne!(first(1).0, first(2).0);
+        let mut g = ClOrdIdGen::new("A", 0)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_epoch(u32::MAX);
+        assert!(g.next_id().is_some(), "a short tag fits every epoch");
+        let mut g = ClOrdIdGen::new("ABCD", 1295)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_epoch(20_000);
+        assert!(
+            g.next_id().is_some(),
+            "the longest prefix fits 20,000 epochs"
         );
     }
 

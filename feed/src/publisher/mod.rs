@@ -285,6 +285,11 @@ impl<I: ItchInput> Publisher<I> {
         self.stats
     }
 
+    /// The input (to ask it why it finished).
+    pub fn input(&self) -> &I {
+        &self.input
+    }
+
     /// Whether the input is exhausted.
     pub fn input_finished(&self) -> bool {
         self.input.is_finished()

@@ -97,6 +97,10 @@ pub enum SubscriberError {
     /// The control channel failed (the publisher went away).
     #[error("control channel: {0}")]
     Control(#[from] ChannelError),
+    /// The ring's connection closed or failed (the publisher went away); records it
+    /// placed before were handed out first.
+    #[error("the ring connection to the publisher closed")]
+    RingClosed,
 }
 
 /// Where a subscriber is.
@@ -243,6 +247,10 @@ impl Subscriber {
     fn poll_ring(&mut self) -> Result<Option<SubscriberEvent<'_>>, SubscriberError> {
         for _ in 0..POLL_BUDGET {
             let len = match self.reader.poll(&mut self.buf)? {
+                // Only once the ring is drained: what was placed is still delivered.
+                RingPoll::Empty if !self.reader.is_connected() => {
+                    return Err(SubscriberError::RingClosed);
+                }
                 RingPoll::Empty => return Ok(None),
                 RingPoll::Gap { .. } => {
                     self.stats.ring_gaps += 1;
