@@ -62,6 +62,7 @@ use tickwarp_bench::report::{
 use tickwarp_gateway::fix::MsgType;
 use tickwarp_gateway::fix::codec::{Framing, Message, MessageWriter, parse_uint, scan_frame};
 use tickwarp_gateway::fix::fields::tag;
+use tickwarp_gateway::service::config::MAX_ORDERS as GATEWAY_MAX_ORDERS;
 use tickwarp_runtime::clock::unix_now;
 use tickwarp_runtime::{Clock, Nanos};
 
@@ -116,6 +117,8 @@ const DICTIONARY: &str = concat!(
 const TICKWARP_COMP_ID: &str = "TICKWARP";
 /// The acceptor's CompID in the executor's settings.
 const EXECUTOR_COMP_ID: &str = "EXECUTOR";
+/// Most orders a gateway configuration may hold (its `max_orders` range).
+const MAX_ORDERS: u64 = GATEWAY_MAX_ORDERS as u64;
 /// Largest FIX body the client accepts.
 const MAX_BODY: usize = 1 << 16;
 /// Sleep between checks while a child starts.
@@ -315,12 +318,13 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `tickwarp gateway` with `sessions` password-less sessions and `fsync`,
-    /// and waits until it prints its FIX address.
+    /// Starts `tickwarp gateway` with `sessions` password-less sessions, `fsync` and
+    /// room for `max_orders`, and waits until it prints its FIX address.
     fn tickwarp(
         args: &Args,
         fsync: Fsync,
         sessions: usize,
+        max_orders: u64,
         timeout: Duration,
     ) -> anyhow::Result<Server> {
         let dir = tempfile::Builder::new()
@@ -330,7 +334,7 @@ impl Server {
         let config = dir.path().join("gateway.toml");
         std::fs::write(
             &config,
-            gateway_config(&dir.path().join("journal"), fsync, sessions),
+            gateway_config(&dir.path().join("journal"), fsync, sessions, max_orders),
         )
         .with_context(|| format!("writing {}", config.display()))?;
         let mut command = Command::new(&args.tickwarp);
@@ -429,13 +433,14 @@ fn client_comp_id(s: usize) -> String {
     format!("C{:02}", s + 1)
 }
 
-/// The gateway configuration: loopback on a free port, `sessions` password-less
+/// The gateway configuration: loopback on a free port, room for `max_orders` orders
+/// (the gateway allocates its order store for them at start), `sessions` password-less
 /// sessions (each its own account), the journal under `journal` with `fsync`, limits
 /// no benchmark order reaches, and house liquidity at 99 / 101.
-fn gateway_config(journal: &Path, fsync: Fsync, sessions: usize) -> String {
+fn gateway_config(journal: &Path, fsync: Fsync, sessions: usize, max_orders: u64) -> String {
     let mut text = format!(
         r#"listen = "127.0.0.1:0"
-max_orders = 1000000
+max_orders = {max_orders}
 
 [journal]
 dir = "{journal}"
@@ -1088,8 +1093,17 @@ fn run_one(
     sizes: Sizes,
 ) -> anyhow::Result<Run> {
     let timeout = Duration::from_secs(args.timeout_secs);
+    // Every order of the run, with room to spare (the gateway keeps done orders too).
+    let per_burst = (scenario.sessions * scenario.burst) as u64;
+    let max_orders = (scenario.bursts_per_session(sizes.warm_up)
+        + scenario.bursts_per_session(sizes.orders))
+    .saturating_mul(per_burst)
+    .saturating_mul(2)
+    .clamp(10_000, MAX_ORDERS);
     let mut server = match acceptor {
-        Acceptor::Tickwarp(fsync) => Server::tickwarp(args, fsync, scenario.sessions, timeout)?,
+        Acceptor::Tickwarp(fsync) => {
+            Server::tickwarp(args, fsync, scenario.sessions, max_orders, timeout)?
+        }
         Acceptor::Executor => Server::executor(args, executor, scenario.sessions)?,
     };
     let result = (|| -> anyhow::Result<Run> {
@@ -1406,7 +1420,7 @@ mod tests {
     fn the_generated_gateway_config_loads_for_every_policy() {
         let dir = tempfile::tempdir().unwrap();
         for fsync in [Fsync::Never, Fsync::Batched, Fsync::EveryRecord] {
-            let text = gateway_config(&dir.path().join("journal"), fsync, 16);
+            let text = gateway_config(&dir.path().join("journal"), fsync, 16, 10_000);
             let config = GatewayConfig::from_toml(&text, dir.path())
                 .unwrap_or_else(|e| panic!("{fsync:?}: {e}\n{text}"));
             assert_eq!(config.sessions.len(), 16);
