@@ -214,3 +214,111 @@ fn a_full_disk_refuses_the_order_and_the_core_recovers_when_space_returns() {
     }
     assert_eq!(core.orders().len(), accepted.len() + 1);
 }
+
+/// Runs one duty cycle of `cmd` and returns its reports.
+fn cycle(
+    core: &mut OrderCore<VenueSim>,
+    t: u64,
+    request: impl FnOnce(&mut OrderCore<VenueSim>),
+) -> Vec<Report> {
+    request(core);
+    core.flush(now(t))
+        .unwrap_or_else(|e| panic!("at {t}: flush stopped the core: {e}"));
+    std::iter::from_fn(|| core.poll_report()).collect()
+}
+
+/// On a full disk, work already accepted still completes: resting orders can be canceled
+/// and a sell that sweeps every resting bid trades in full (the venue's answers go into
+/// the journal's reserved headroom), while new bids are refused; nothing stops the core.
+#[test]
+fn accepted_work_completes_on_a_full_disk_while_new_orders_are_refused() {
+    let Some(fs_) = Tmpfs::mount("512k") else {
+        return;
+    };
+    let filler: PathBuf = fs_.path().join("filler");
+    fs::write(&filler, vec![0xA5u8; 448 << 10]).unwrap_or_else(|e| panic!("filler: {e}"));
+    let journal = fs_.path().join("orders");
+    let mut core = open_core(&journal, FsyncPolicy::EveryRecord);
+    let mut resting = Vec::new();
+    let mut n = 0;
+    loop {
+        n += 1;
+        assert!(
+            n <= MAX_ORDERS,
+            "the disk never filled in {MAX_ORDERS} orders"
+        );
+        let cmd = order(n);
+        let reports = cycle(&mut core, n * 1_000_000, |c| {
+            c.handle_new(now(n * 1_000_000), ORIGIN, &cmd)
+                .unwrap_or_else(|e| panic!("order {n}: the core stopped: {e}"));
+        });
+        match reports.first().map(|r| r.event) {
+            Some(Execution::Accepted(_)) => resting.push(n),
+            Some(Execution::Rejected(_)) => break,
+            other => panic!("order {n}: unexpected {other:?}"),
+        }
+    }
+    assert!(resting.len() > 2, "too few resting bids: {}", resting.len());
+    // Cancel one resting bid while the disk is full.
+    let victim = resting.remove(0);
+    let t = (n + 1) * 1_000_000;
+    let cancel = CancelOrder::new(
+        id("X1"),
+        id(&format!("D{victim}")),
+        ACME,
+        ALICE,
+        Side::Buy,
+        TickCause::NONE,
+    );
+    let reports = cycle(&mut core, t, |c| {
+        c.handle_cancel(now(t), ORIGIN, &cancel)
+            .unwrap_or_else(|e| panic!("cancel: the core stopped: {e}"));
+    });
+    assert!(
+        reports
+            .iter()
+            .any(|r| matches!(r.event, Execution::Canceled(_))),
+        "cancel on a full disk: {reports:?}"
+    );
+    // A sell sweeping the first resting bids: its order record needs headroom it does not
+    // get (refused), so free a little space first, exactly as an operator would, then
+    // check the sweep's many fills all land even though the disk fills again.
+    fs::remove_file(&filler).unwrap_or_else(|e| panic!("removing the filler: {e}"));
+    fs::write(&filler, vec![0xA5u8; 440 << 10]).unwrap_or_else(|e| panic!("filler: {e}"));
+    let sweep_qty = resting.len().min(40) as u64;
+    let sell = NewOrder::new(
+        id("SWEEP"),
+        &OrderSpec {
+            instrument: ACME,
+            account: AccountId(2),
+            side: Side::Sell,
+            ord_type: OrderType::Limit,
+            tif: TimeInForce::Day,
+            price: Price::from_ticks(50 * Price::SCALE),
+            qty: Qty(sweep_qty),
+        },
+        TickCause::NONE,
+    );
+    let t = (n + 2) * 1_000_000;
+    let reports = cycle(&mut core, t, |c| {
+        c.handle_new(now(t), Origin::Fix(2), &sell)
+            .unwrap_or_else(|e| panic!("sweep: the core stopped: {e}"));
+    });
+    let fills = reports
+        .iter()
+        .filter(|r| matches!(r.event, Execution::Filled(_)))
+        .count();
+    assert!(
+        matches!(
+            reports.first().map(|r| r.event),
+            Some(Execution::Accepted(_))
+        ),
+        "the sweep after freeing a little space: {reports:?}"
+    );
+    assert_eq!(
+        fills as u64,
+        2 * sweep_qty,
+        "the sweep's fills (both sides) on a nearly full disk: {reports:?}"
+    );
+    core.close().unwrap_or_else(|e| panic!("close: {e}"));
+}

@@ -209,8 +209,11 @@ fn outage_text(error: &JournalError) -> String {
             other => other.to_string(),
         }
     };
-    format!("order journal unavailable: {why}")
+    format!("{JOURNAL_UNAVAILABLE_PREFIX}: {why}")
 }
+
+/// How every refusal for want of the order journal begins.
+const JOURNAL_UNAVAILABLE_PREFIX: &str = "order journal unavailable";
 
 /// `src` with the gateway's ClOrdID and OrderID.
 fn meta_for(src: ExecMeta, cl_ord_id: ClientOrderId, order_id: u64) -> ExecMeta {
@@ -240,9 +243,9 @@ impl<V: VenueSession> OrderCore<V> {
         now: VenueTime,
     ) -> Result<(OrderCore<V>, RecoveryReport), CoreError> {
         // Under `every_record` the core commits as a group: the writer does not sync each
-        // append, `flush` syncs once before the duty cycle's requests reach the venue and
-        // once for the venue's answers, and no report is released before the sync that
-        // covers it. One fsync per record would cost a sync per request and per execution.
+        // append, `flush` syncs (once before the requests reach an outside venue, once for
+        // the venue's answers), and no report is released before the sync that covers it.
+        // One fsync per record would cost a sync per request and per execution.
         let writer_config = JournalConfig {
             fsync: match config.journal.fsync {
                 FsyncPolicy::EveryRecord => FsyncPolicy::Never,
@@ -422,7 +425,9 @@ impl<V: VenueSession> OrderCore<V> {
 
     /// Like [`OrderCore::append`], but a write error that cost nothing except this record
     /// (see [`OrderCore::lost_only_this_record`]) is `Ok(Err(text))`: the caller refuses
-    /// the request. Other failures stop the core.
+    /// the request. Other failures stop the core. New orders and replaces are refused the
+    /// same way while the journal cannot reserve its headroom (a nearly full disk): that
+    /// space stays for the venue's answers to work already accepted, and for cancels.
     fn try_append(
         &mut self,
         record_type: u16,
@@ -431,6 +436,12 @@ impl<V: VenueSession> OrderCore<V> {
         flags: u8,
         parts: &[&[u8]],
     ) -> Result<Result<u64, String>, CoreError> {
+        let adds_work = matches!(record_type, RECORD_ORDER_NEW | RECORD_REPLACE_REQUEST);
+        if adds_work && !self.journal.is_poisoned() && !self.journal.has_headroom() {
+            return Ok(Err(format!(
+                "{JOURNAL_UNAVAILABLE_PREFIX}: no space left on device"
+            )));
+        }
         let attempted = self.journal.next_seq();
         match self.append(record_type, now, origin, flags, parts) {
             Ok(seq) => {
@@ -949,7 +960,9 @@ impl<V: VenueSession> OrderCore<V> {
 
     /// Makes everything journaled durable (by the fsync policy), then hands queued
     /// commands to the venue, journals its executions, and repeats until the venue is
-    /// quiet; the reports are then ready. Call once per duty cycle. Returns the venue
+    /// quiet; the reports are then ready. A venue that needs no write-ahead (see
+    /// [`VenueSession::needs_write_ahead`]) gets the commands before the sync, and one
+    /// sync at the end covers the duty cycle. Call once per duty cycle. Returns the venue
     /// executions handled.
     pub fn flush(&mut self, now: VenueTime) -> Result<usize, CoreError> {
         let mut handled = 0;
@@ -963,10 +976,13 @@ impl<V: VenueSession> OrderCore<V> {
             }
             return Ok(handled);
         }
+        let write_ahead = self.venue.needs_write_ahead();
         loop {
             handled += self.drain_venue(now)?;
-            self.sync()?;
-            self.ready.extend(self.staged.drain(..));
+            if write_ahead || self.to_venue.is_empty() {
+                self.sync()?;
+                self.ready.extend(self.staged.drain(..));
+            }
             if self.to_venue.is_empty() {
                 return Ok(handled);
             }

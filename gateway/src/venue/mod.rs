@@ -79,4 +79,12 @@ pub trait VenueSession {
     fn submit_replace(&mut self, now: VenueTime, replace: &ReplaceOrder);
     /// The next execution event, oldest first.
     fn poll_execution(&mut self) -> Option<Execution>;
+    /// Whether requests must be on stable storage before they reach this venue: true (the
+    /// default) for a venue outside this process, so that after a crash the journal knows
+    /// every order the venue may hold. A venue whose state is rebuilt from the journal on
+    /// recovery (the in-process simulator) answers false and saves a sync per duty cycle;
+    /// reports still wait for the sync that covers them.
+    fn needs_write_ahead(&self) -> bool {
+        true
+    }
 }

@@ -730,4 +730,10 @@ impl VenueSession for VenueSim {
     fn poll_execution(&mut self) -> Option<Execution> {
         self.executions.pop_front()
     }
+
+    /// The simulator's book is rebuilt from the order journal on recovery (open orders
+    /// are resubmitted), so a request need not be durable before it matches here.
+    fn needs_write_ahead(&self) -> bool {
+        false
+    }
 }

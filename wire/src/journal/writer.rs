@@ -102,7 +102,18 @@ pub struct JournalWriter {
     buf: Vec<u8>,
     poisoned: bool,
     sync_count: u64,
+    /// File offset up to which the current segment's blocks are reserved (`fallocate`
+    /// with KEEP_SIZE), so writes below it cannot fail for want of space.
+    reserved_end: u64,
+    /// The last reservation failed for want of space: see [`JournalWriter::has_headroom`].
+    low_space: bool,
 }
+
+/// Space kept reserved past the end of the data: room for the venue's answers to work
+/// already accepted and for commit marks, when the disk is otherwise full.
+const HEADROOM: u64 = 16 << 10;
+/// How far a reservation reaches when the disk has room.
+const RESERVE_CHUNK: u64 = 1 << 20;
 
 impl JournalWriter {
     /// Opens (creating if needed) the journal in `dir`, recovering it first.
@@ -181,7 +192,11 @@ impl JournalWriter {
             buf: Vec::with_capacity(4096),
             poisoned: false,
             sync_count: 0,
+            reserved_end: 0,
+            low_space: false,
         };
+        let mut writer = writer;
+        writer.reserve();
         Ok((writer, report))
     }
 
@@ -247,6 +262,9 @@ impl JournalWriter {
         self.segment_len = at + self.buf.len() as u64;
         self.last_record_end = at + record_len;
         self.next_seq = seq.next();
+        if self.reserved_end < self.segment_len + HEADROOM {
+            self.reserve();
+        }
         match self.config.fsync {
             FsyncPolicy::EveryRecord => self.commit(seq)?,
             FsyncPolicy::Batched {
@@ -440,7 +458,70 @@ impl JournalWriter {
         self.segment_len = SEGMENT_HEADER_LEN as u64;
         self.synced_len = self.segment_len;
         self.last_record_end = self.segment_len;
+        self.reserved_end = 0;
+        self.reserve();
         Ok(())
+    }
+
+    /// Reserves the current segment's blocks up to [`RESERVE_CHUNK`] past the data
+    /// (capped at the segment's size plus [`HEADROOM`]), or at least [`HEADROOM`] past it
+    /// when the disk is nearly full; sets `low_space` when even that fails. A file system
+    /// without `fallocate` gets no reservation (writes may then fail as before).
+    fn reserve(&mut self) {
+        let limit = self.config.segment_bytes.saturating_add(HEADROOM);
+        let want = self.segment_len.saturating_add(RESERVE_CHUNK).min(limit);
+        let least = self.segment_len.saturating_add(HEADROOM);
+        for end in [want.max(least), least] {
+            let from = self.reserved_end.max(self.segment_len);
+            if end <= from {
+                self.low_space = false;
+                return;
+            }
+            match rustix::fs::fallocate(
+                &self.file,
+                rustix::fs::FallocateFlags::KEEP_SIZE,
+                from,
+                end - from,
+            ) {
+                Ok(()) => {
+                    self.reserved_end = end;
+                    if self.low_space {
+                        tracing::info!(segment = %self.path.display(), "journal headroom reserved again");
+                    }
+                    self.low_space = false;
+                    return;
+                }
+                Err(rustix::io::Errno::NOSPC | rustix::io::Errno::DQUOT) => {}
+                Err(e) => {
+                    tracing::debug!(segment = %self.path.display(), error = %e, "no space reservation on this file system");
+                    self.reserved_end = u64::MAX;
+                    self.low_space = false;
+                    return;
+                }
+            }
+        }
+        if !self.low_space {
+            tracing::warn!(
+                segment = %self.path.display(),
+                headroom = HEADROOM,
+                "journal cannot reserve headroom: the disk is nearly full"
+            );
+        }
+        self.low_space = true;
+    }
+
+    /// Whether the journal holds 16 KiB ([`HEADROOM`]) of reserved space past its data, trying
+    /// to reserve it again if it did not. Take new work (orders) only while this is true:
+    /// the headroom is for the records that work already accepted will still need (the
+    /// venue's answers, commit marks), so they never meet a full disk.
+    pub fn has_headroom(&mut self) -> bool {
+        if self.poisoned {
+            return false;
+        }
+        if self.reserved_end < self.segment_len.saturating_add(HEADROOM) {
+            self.reserve();
+        }
+        !self.low_space
     }
 }
 
