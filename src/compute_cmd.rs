@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Map, Value, json};
 use tickwarp_pricing::{
-    Contract, Exercise, HestonParams, OptionType, PricingError, asian_arithmetic_mc, black_scholes,
-    crr, heston_price,
+    Contract, Exercise, HestonParams, Lattice, OptionType, PricingError, asian_arithmetic_mc,
+    binomial, black_scholes, heston_price,
 };
 
 /// Options of `tickwarp compute`.
@@ -36,13 +36,23 @@ enum ComputeCommand {
 enum Model {
     /// European, Black–Scholes–Merton closed form with Greeks.
     BlackScholes,
-    /// American, Cox–Ross–Rubinstein tree (--steps, default 500).
+    /// American, binomial tree (--tree crr|leisen-reimer, default crr; --steps, default
+    /// 500).
     American,
     /// Arithmetic-average Asian, Monte Carlo with geometric control variate (--steps
     /// averaging dates, default 12; --paths, default 100000; --seed).
     AsianMc,
     /// European, Heston semi-closed form (--kappa --theta --xi --rho --v0; no --vol).
     Heston,
+}
+
+/// Binomial lattice for `american`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Tree {
+    /// Cox–Ross–Rubinstein.
+    Crr,
+    /// Leisen–Reimer (an even --steps becomes the next odd count).
+    LeisenReimer,
 }
 
 /// Call or put.
@@ -85,6 +95,9 @@ pub(crate) struct PriceArgs {
     /// Continuous dividend yield per year.
     #[arg(long, default_value_t = 0.0)]
     div: f64,
+    /// Binomial lattice (american).
+    #[arg(long, value_enum)]
+    tree: Option<Tree>,
     /// Tree steps (american) or averaging dates (asian-mc).
     #[arg(long)]
     steps: Option<u64>,
@@ -202,6 +215,9 @@ fn price(p: &PriceArgs) -> Result<Map<String, Value>, Failure> {
     if matches!(p.model, Model::BlackScholes | Model::Heston) {
         unused("steps", p.steps.is_some())?;
     }
+    if p.model != Model::American {
+        unused("tree", p.tree.is_some())?;
+    }
     let vol = match (p.model, p.vol) {
         (Model::Heston, Some(_)) => {
             return Err(Failure::Usage(
@@ -248,12 +264,17 @@ fn price(p: &PriceArgs) -> Result<Map<String, Value>, Failure> {
         }
         Model::American => {
             let steps = p.steps.unwrap_or(DEFAULT_TREE_STEPS);
-            let r = crr(&c, Exercise::American, steps).map_err(failure)?;
+            let (lattice, name) = match p.tree.unwrap_or(Tree::Crr) {
+                Tree::Crr => (Lattice::CoxRossRubinstein, "crr"),
+                Tree::LeisenReimer => (Lattice::LeisenReimer, "leisen-reimer"),
+            };
+            let r = binomial(&c, lattice, Exercise::American, steps).map_err(failure)?;
             out.insert("price".into(), finite("price", r.price)?);
             out.insert("delta".into(), finite("delta", r.delta)?);
             out.insert("gamma".into(), finite("gamma", r.gamma)?);
             out.insert("theta".into(), finite("theta", r.theta)?);
-            out.insert("steps".into(), json!(steps));
+            out.insert("steps".into(), json!(r.steps));
+            out.insert("tree".into(), json!(name));
         }
         Model::AsianMc => {
             let steps = p.steps.unwrap_or(DEFAULT_ASIAN_STEPS);

@@ -131,6 +131,29 @@ fn american_put_on_a_tree() -> Result<()> {
     ])?;
     ensure!((num(&v, "price")? - 4.283).abs() < 1e-3, "{v}");
     ensure!(num(&v, "delta")? < 0.0, "{v}");
+    ensure!(v["tree"] == "crr", "{v}");
+    let lr = priced(&[
+        "--model",
+        "american",
+        "--type",
+        "put",
+        "--spot",
+        "50",
+        "--strike",
+        "50",
+        "--rate",
+        "0.1",
+        "--vol",
+        "0.4",
+        "--expiry",
+        "0.4166666666666667",
+        "--steps",
+        "500",
+        "--tree",
+        "leisen-reimer",
+    ])?;
+    ensure!((num(&lr, "price")? - 4.283).abs() < 2e-3, "{lr}");
+    ensure!(lr["steps"] == 501 && lr["tree"] == "leisen-reimer", "{lr}");
     Ok(())
 }
 
@@ -211,6 +234,8 @@ fn bad_input_exits_2_naming_the_flag() -> Result<()> {
     heston_vol.extend(["--vol", "0.2"]);
     let mut heston_rho = full_heston.to_vec();
     heston_rho[7] = "1.5";
+    let mut bs_tree = bs(("--vol", "0.2"));
+    bs_tree.extend(["--tree".to_string(), "crr".to_string()]);
     let mut american_steps = bs(("--model", "american"));
     american_steps.extend(["--steps".to_string(), "0".to_string()]);
     let cases: Vec<(Vec<String>, &str)> = vec![
@@ -227,6 +252,7 @@ fn bad_input_exits_2_naming_the_flag() -> Result<()> {
         (heston(&heston_vol), "--vol"),
         (heston(&heston_rho), "--rho"),
         (american_steps, "--steps"),
+        (bs_tree, "--tree"),
     ];
     for (args, flag) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_tickwarp"))

@@ -1,7 +1,8 @@
 //! Derivatives pricing kernels for tickwarp: Black–Scholes–Merton price, Greeks and implied
-//! volatility, Cox–Ross–Rubinstein trees for American options, Monte Carlo under geometric
-//! Brownian motion (European and arithmetic-average Asian, with the geometric-Asian closed
-//! form as control variate) and the Heston semi-closed-form European price.
+//! volatility, Cox–Ross–Rubinstein and Leisen–Reimer trees for American options, Monte
+//! Carlo under geometric Brownian motion (European and arithmetic-average Asian, with the
+//! geometric-Asian closed form as control variate) and the Heston semi-closed-form
+//! European price.
 //!
 //! It is pure computation: it must not do I/O, read clocks, spawn its own threads (Monte
 //! Carlo runs on the caller's rayon pool) or keep global mutable state. Every input is
@@ -30,7 +31,7 @@ pub use black_scholes::{Greeks, Priced, black_scholes, implied_vol};
 pub use error::PricingError;
 pub use heston::{HestonParams, heston_price};
 pub use mc::{McEstimate, asian_arithmetic_mc, european_mc, geometric_asian};
-pub use tree::{Exercise, TreePriced, crr};
+pub use tree::{Exercise, Lattice, TreePriced, binomial, crr, leisen_reimer};
 
 /// Call or put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use tickwarp_pricing::{
     Contract, Exercise, HestonParams, OptionType, PricingError, asian_arithmetic_mc, black_scholes,
-    crr, european_mc, geometric_asian, heston_price, implied_vol,
+    crr, european_mc, geometric_asian, heston_price, implied_vol, leisen_reimer,
 };
 
 fn contract(
@@ -129,6 +129,36 @@ fn hull_american_put_tree() {
         euro,
         black_scholes(&p).unwrap().price,
         2e-3,
+    );
+}
+
+/// Leisen & Reimer (1996): the European price converges at O(1/n²), so 201 steps are
+/// within 1e-4 of Black–Scholes where CRR needs thousands; the American put of Hull's
+/// example converges to the same 4.28 (Hull §20.1: 4.283 at 500 CRR steps).
+#[test]
+fn leisen_reimer_converges_fast() {
+    let p = contract(OptionType::Put, 50.0, 50.0, 0.10, 0.0, 0.40, 5.0 / 12.0);
+    let eu = leisen_reimer(&p, Exercise::European, 201).unwrap();
+    assert_eq!(eu.steps, 201);
+    close(
+        "european LR",
+        eu.price,
+        black_scholes(&p).unwrap().price,
+        1e-4,
+    );
+    // An even count becomes the next odd one.
+    assert_eq!(
+        leisen_reimer(&p, Exercise::European, 200).unwrap().steps,
+        201
+    );
+    let am = leisen_reimer(&p, Exercise::American, 501).unwrap().price;
+    close("american LR", am, 4.283, 2e-3);
+    let c = contract(OptionType::Call, 100.0, 95.0, 0.03, 0.01, 0.25, 2.0);
+    close(
+        "european call LR",
+        leisen_reimer(&c, Exercise::European, 101).unwrap().price,
+        black_scholes(&c).unwrap().price,
+        1e-3,
     );
 }
 

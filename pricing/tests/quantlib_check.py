@@ -7,7 +7,9 @@ each contract {"kind": "call"|"put", "spot", "strike", "rate", "div", "vol", "da
 ones with "steps", Heston ones with "kappa", "theta", "xi", "rho", "v0". Writes one JSON
 object with the same keys: for European {"price", "delta", "gamma", "vega", "theta",
 "rho"} (QuantLib's AnalyticEuropeanEngine: vega per 1.00 vol, theta per year, rho per 1.00
-rate), for American {"price"} (BinomialVanillaEngine, "crr", same steps), for Heston
+rate), for American {"price"} (BinomialVanillaEngine, "crr", same steps), {"fd"}
+(FdBlackScholesVanillaEngine, 1000 x 1000) and {"lr_european"} (the European
+exercise on BinomialVanillaEngine, "lr", same steps), for Heston
 {"price"} (AnalyticHestonEngine). Exits 3 when QuantLib cannot be imported.
 """
 
@@ -61,7 +63,12 @@ def european(c):
 def american(c):
     opt = option(c, "american")
     opt.setPricingEngine(ql.BinomialVanillaEngine(bsm(c), "crr", int(c["steps"])))
-    return {"price": opt.NPV()}
+    crr = opt.NPV()
+    opt.setPricingEngine(ql.FdBlackScholesVanillaEngine(bsm(c), 1000, 1000))
+    fd = opt.NPV()
+    euro = option(c, "european")
+    euro.setPricingEngine(ql.BinomialVanillaEngine(bsm(c), "lr", int(c["steps"])))
+    return {"price": crr, "fd": fd, "lr_european": euro.NPV()}
 
 
 def heston(c):
