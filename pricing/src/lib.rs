@@ -4,8 +4,9 @@
 //! geometric-Asian closed form as control variate) and the Heston semi-closed-form
 //! European price.
 //!
-//! It is pure computation: it must not do I/O, read clocks, spawn its own threads (Monte
-//! Carlo runs on the caller's rayon pool) or keep global mutable state. Every input is
+//! It is pure computation: it must not do I/O, read clocks, manage threads of its own
+//! (Monte Carlo runs on the rayon pool it is called in: the caller's, or rayon's global
+//! one) or keep global mutable state. Every input is
 //! validated and a bad one is a typed [`PricingError`] naming the field, never a panic or a
 //! NaN result.
 //!
