@@ -2,6 +2,7 @@
 //! into the library crates, which hold the logic.
 
 mod capture_cmd;
+mod compute_cmd;
 mod config;
 mod demo;
 mod devices_cmd;
@@ -57,6 +58,9 @@ enum Command {
     Devices(devices_cmd::DevicesArgs),
     /// Check (`verify`) or explicitly truncate (`repair`) a journal directory.
     Journal(journal_cmd::JournalArgs),
+    /// Price options with the pricing kernels (`price --local`; the compute server is not
+    /// built yet).
+    Compute(compute_cmd::ComputeArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Rping(args) => rping_cmd::run(&args).map(|()| true),
         Command::Devices(args) => devices_cmd::run(&args).map(|()| true),
         Command::Journal(args) => return journal_cmd::run(&args),
+        Command::Compute(args) => return compute_cmd::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
