@@ -191,11 +191,11 @@ fn price(p: &PriceArgs) -> Result<Map<String, Value>, Failure> {
         .to_possible_value()
         .map(|v| v.get_name().to_owned())
         .unwrap_or_default();
+    // A flag the model does not use is not an error (scripts pass one parameter set to
+    // every model), but it is never silently dropped: a note says it is ignored.
     let unused = |flag: &str, given: bool| -> Result<(), Failure> {
         if given {
-            return Err(Failure::Usage(format!(
-                "--{flag} is not used by --model {model_name}"
-            )));
+            eprintln!("tickwarp: note: --{flag} is not used by --model {model_name}; ignored");
         }
         Ok(())
     };
@@ -219,13 +219,15 @@ fn price(p: &PriceArgs) -> Result<Map<String, Value>, Failure> {
         unused("tree", p.tree.is_some())?;
     }
     let vol = match (p.model, p.vol) {
-        (Model::Heston, Some(_)) => {
-            return Err(Failure::Usage(
-                "--vol is not used by --model heston (its volatility comes from --v0 and --theta)"
-                    .into(),
-            ));
+        (Model::Heston, given) => {
+            if given.is_some() {
+                eprintln!(
+                    "tickwarp: note: --vol is not used by --model heston (its volatility \
+                     comes from --v0 and --theta); ignored"
+                );
+            }
+            0.2 // unused by the Heston kernel; any valid value
         }
-        (Model::Heston, None) => 0.2, // unused by the Heston kernel; any valid value
         (_, Some(v)) => v,
         (_, None) => {
             return Err(Failure::Usage(format!(

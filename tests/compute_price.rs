@@ -247,13 +247,28 @@ fn bad_input_exits_2_naming_the_flag() -> Result<()> {
         (bs(("--strike", "abc")), "--strike"),
         (bs(("--type", "straddle")), "--type"),
         (no_local, "--local"),
-        (with_paths, "--paths"),
         (heston(&["--kappa", "1.5"]), "--theta"),
-        (heston(&heston_vol), "--vol"),
         (heston(&heston_rho), "--rho"),
         (american_steps, "--steps"),
-        (bs_tree, "--tree"),
     ];
+    // Flags the model does not use: a note on stderr, and the price all the same.
+    for (args, flag) in [
+        (with_paths, "--paths"),
+        (heston(&heston_vol), "--vol"),
+        (bs_tree, "--tree"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
+            .args(["compute", "price"])
+            .args(&args)
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(out.status.success(), "{args:?}: exit {:?}, stderr {stderr}", out.status);
+        ensure!(
+            stderr.contains(flag) && stderr.contains("ignored"),
+            "{args:?}: no note about {flag}: {stderr}"
+        );
+        ensure!(!out.stdout.is_empty(), "{args:?}: no price printed");
+    }
     for (args, flag) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
             .args(["compute", "price"])
