@@ -6,11 +6,16 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use tickwarp_runtime::UnixNanos;
-use tickwarp_wire::{Price, TickCause};
+use tickwarp_wire::{
+    AccountId, ClientOrderId, InstrumentId, OrderSpec, OrderType, Price, Side, TickCause,
+    TimeInForce,
+};
 
 use super::*;
-use crate::fix::codec::checksum;
+use crate::fix::codec::{Framing, Message, checksum, scan_frame};
 use crate::fix::fields::format_timestamp;
+use crate::fix::fields::tag;
+use crate::fix::session::DisconnectReason;
 use crate::fix::store::MemoryStore;
 
 /// 2025-11-25 10:00:00 UTC, monotonic 1 s.
