@@ -18,7 +18,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use tickwarp_runtime::Nanos;
 use tickwarp_wire::{AccountId, InstrumentTable};
 
 use super::codec::Message;
@@ -30,10 +29,10 @@ use super::messages::{
     refusal_msg_type, write_refusal,
 };
 use super::session::{
-    Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason, Now,
-    Role, SendError, SessionState,
+    Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason,
+    Endpoint, Now, Role, SendError,
 };
-use super::store::{SeqNums, SessionStore};
+use super::store::SessionStore;
 
 /// How one acceptor session is set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,17 +156,16 @@ pub enum SessionEvent {
 
 /// The acceptor's application layer: parses D, F and G, answers business refusals.
 #[derive(Debug)]
-struct Orders {
-    session_id: SessionId,
-    account: AccountId,
+pub struct AcceptorApp {
+    config: SessionConfig,
     instruments: InstrumentTable,
     events: VecDeque<SessionEvent>,
 }
 
-impl Orders {
+impl AcceptorApp {
     /// Moves the core's events into the one ordered queue.
     fn take_events<S: SessionStore>(&mut self, conn: &mut Connection<S>) {
-        let session = self.session_id;
+        let session = self.config.session_id;
         while let Some(event) = conn.poll_event() {
             self.events.push_back(match event {
                 ConnectionEvent::LoggedOn { reset } => SessionEvent::LoggedOn { session, reset },
@@ -182,7 +180,9 @@ impl Orders {
     }
 }
 
-impl<S: SessionStore> Application<S> for Orders {
+impl<S: SessionStore> Application<S> for AcceptorApp {
+    type Event = SessionEvent;
+
     /// D, F or G: parse and hand to the caller, or refuse; anything else is unsupported.
     fn on_message(
         &mut self,
@@ -193,8 +193,8 @@ impl<S: SessionStore> Application<S> for Orders {
     ) -> Delivery {
         self.take_events(conn);
         let ctx = ParseContext {
-            session: self.session_id,
-            account: self.account,
+            session: self.config.session_id,
+            account: self.config.account,
             instruments: &self.instruments,
         };
         let parsed = match msg.msg_type() {
@@ -222,7 +222,7 @@ impl<S: SessionStore> Application<S> for Orders {
             }) => {
                 let refusal = Refusal {
                     request: msg,
-                    account: self.account,
+                    account: self.config.account,
                     out_seq: conn.seq_nums().next_out,
                     now: now.wall,
                     tag: t,
@@ -235,115 +235,32 @@ impl<S: SessionStore> Application<S> for Orders {
         }
         Delivery::Handled
     }
+
+    fn poll_event(&mut self, conn: &mut Connection<S>) -> Option<SessionEvent> {
+        self.take_events(conn);
+        self.events.pop_front()
+    }
 }
 
-/// The acceptor side of one FIX 4.4 session over one connection.
-#[derive(Debug)]
-pub struct Session<S: SessionStore> {
-    config: SessionConfig,
-    conn: Connection<S>,
-    app: Orders,
-}
+/// The acceptor side of one FIX 4.4 session over one connection: the session core
+/// with the acceptor's application layer.
+pub type Session<S> = Endpoint<S, AcceptorApp>;
 
-impl<S: SessionStore> Session<S> {
+impl<S: SessionStore> Endpoint<S, AcceptorApp> {
     /// A session on a connection accepted at `now`, waiting for the client's Logon.
     pub fn new(config: SessionConfig, instruments: InstrumentTable, store: S, now: Now) -> Self {
         let conn = Connection::new(config.connection(), store, now);
-        let app = Orders {
-            session_id: config.session_id,
-            account: config.account,
+        let app = AcceptorApp {
+            config,
             instruments,
             events: VecDeque::with_capacity(64),
         };
-        Session { config, conn, app }
-    }
-
-    /// The current state.
-    pub fn state(&self) -> SessionState {
-        self.conn.state()
-    }
-
-    /// The next inbound and outbound MsgSeqNum.
-    pub fn seq_nums(&self) -> SeqNums {
-        self.conn.seq_nums()
+        Endpoint { conn, app }
     }
 
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
-        &self.config
-    }
-
-    /// The heartbeat interval agreed at Logon (30 s before it).
-    pub fn heartbeat_interval(&self) -> Duration {
-        self.conn.heartbeat_interval()
-    }
-
-    /// The session store.
-    pub fn store(&self) -> &S {
-        self.conn.store()
-    }
-
-    /// Ends this connection's session and returns its store, flushed, for the next
-    /// connection (reset first if `reset_on_disconnect` and it ended while logged on).
-    pub fn into_store(self) -> S {
-        self.conn.into_store()
-    }
-
-    /// Feeds bytes received from the connection (any split).
-    pub fn handle_bytes(&mut self, now: Now, bytes: &[u8]) {
-        self.conn.handle_bytes(now, bytes, &mut self.app);
-    }
-
-    /// Runs the timers due at `now`: heartbeat, TestRequest, logon and logout timeouts.
-    pub fn handle_timeout(&mut self, now: Now) {
-        self.conn.handle_timeout(now);
-    }
-
-    /// When [`Session::handle_timeout`] next has work, if ever.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Nanos> {
-        self.conn.poll_timeout()
-    }
-
-    /// Makes everything stored since the last flush durable (one store sync, by its
-    /// fsync policy) and releases the outbound bytes it covers (see
-    /// [`Connection::flush`]); once per duty cycle, before writing.
-    pub fn flush(&mut self) {
-        self.conn.flush();
-    }
-
-    /// Flushes, then copies pending outbound bytes into `buf`; returns how many.
-    #[must_use]
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
-        self.conn.poll_transmit(buf)
-    }
-
-    /// The outbound bytes a flush has covered, for a driver that writes them in place.
-    pub fn transmit_queue(&self) -> &[u8] {
-        self.conn.transmit_queue()
-    }
-
-    /// Whether outbound bytes wait for a [`Session::flush`].
-    pub fn needs_flush(&self) -> bool {
-        self.conn.needs_flush()
-    }
-
-    /// Marks `n` bytes of [`Session::transmit_queue`] as sent.
-    pub fn consume_transmit(&mut self, n: usize) {
-        self.conn.consume_transmit(n);
-    }
-
-    /// The next event, in the order events happened.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<SessionEvent> {
-        self.app.take_events(&mut self.conn);
-        self.app.events.pop_front()
-    }
-
-    /// Starts the Logout handshake (FIX 4.4 Vol. 2 "Logout"): sends Logout and waits
-    /// for the answer until the logout timeout.
-    pub fn initiate_logout(&mut self, now: Now, text: Option<&str>) {
-        self.conn.initiate_logout(now, text);
+        &self.app.config
     }
 
     /// Sends an ExecutionReport (35=8); returns its MsgSeqNum.
@@ -357,7 +274,7 @@ impl<S: SessionStore> Session<S> {
             .instruments
             .symbol_of(report.instrument)
             .ok_or(SendError::UnknownInstrument(report.instrument))?;
-        let account = self.config.account;
+        let account = self.app.config.account;
         self.conn.send_app(now, MsgType::EXECUTION_REPORT, |w| {
             report.write_body(w, account, symbol.as_bytes());
         })

@@ -28,7 +28,7 @@ pub mod messages;
 pub mod session;
 pub mod store;
 
-pub use acceptor::{Session, SessionConfig, SessionEvent};
+pub use acceptor::{AcceptorApp, Session, SessionConfig, SessionEvent};
 pub use codec::{DecodeError, Framing, GarbleReason, Message, MessageWriter, scan_frame};
 pub use dictionary::{Dictionary, Reject, ValidationOptions, validate};
 pub use fields::{BusinessRejectReason, MsgType, SessionRejectReason};
@@ -38,7 +38,7 @@ pub use messages::{
     SessionId, refusal_msg_type, write_refusal,
 };
 pub use session::{
-    Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason, Now,
-    Role, SendError, SessionState,
+    Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason,
+    Endpoint, Now, Role, SendError, SessionState,
 };
 pub use store::{JournalStore, MemoryStore, SeqNums, SessionStore, StoreError};

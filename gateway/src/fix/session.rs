@@ -273,8 +273,12 @@ pub enum Delivery {
 }
 
 /// The application layer above a [`Connection`]: it sees application messages in
-/// sequence and may answer through the connection it is handed.
+/// sequence, may answer through the connection it is handed, and says what the driver
+/// learns.
 pub trait Application<S: SessionStore> {
+    /// What the driver learns from an [`Endpoint`] with this application.
+    type Event;
+
     /// An application message (a defined, non-session MsgType) with the expected
     /// MsgSeqNum, validated and already counted as received.
     fn on_message(
@@ -288,6 +292,103 @@ pub trait Application<S: SessionStore> {
     /// A session-level Reject (35=3) the peer sent about one of our messages.
     fn on_reject(&mut self, conn: &mut Connection<S>, now: Now, msg: &Message<'_>) {
         let _ = (conn, now, msg);
+    }
+
+    /// The next event, session events of `conn` included, in the order they happened.
+    fn poll_event(&mut self, conn: &mut Connection<S>) -> Option<Self::Event>;
+}
+
+/// A session connection with its application layer: what a driver holds. The
+/// acceptor ([`crate::fix::Session`]) and the venue initiator
+/// ([`crate::venue::FixVenue`]) are both an `Endpoint`; their own constructors and
+/// senders live beside their application layers.
+#[derive(Debug)]
+pub struct Endpoint<S: SessionStore, A: Application<S>> {
+    /// The session core.
+    pub(crate) conn: Connection<S>,
+    /// The application layer.
+    pub(crate) app: A,
+}
+
+impl<S: SessionStore, A: Application<S>> Endpoint<S, A> {
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.conn.state()
+    }
+
+    /// The next inbound and outbound MsgSeqNum.
+    pub fn seq_nums(&self) -> SeqNums {
+        self.conn.seq_nums()
+    }
+
+    /// The heartbeat interval (see [`Connection::heartbeat_interval`]).
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.conn.heartbeat_interval()
+    }
+
+    /// The session store.
+    pub fn store(&self) -> &S {
+        self.conn.store()
+    }
+
+    /// Ends this connection's session and returns its store (see
+    /// [`Connection::into_store`]).
+    pub fn into_store(self) -> S {
+        self.conn.into_store()
+    }
+
+    /// Feeds bytes received from the connection (any split).
+    pub fn handle_bytes(&mut self, now: impl Into<Now>, bytes: &[u8]) {
+        self.conn.handle_bytes(now.into(), bytes, &mut self.app);
+    }
+
+    /// Runs the timers due at `now`: heartbeat, TestRequest, logon and logout timeouts.
+    pub fn handle_timeout(&mut self, now: impl Into<Now>) {
+        self.conn.handle_timeout(now.into());
+    }
+
+    /// When [`Endpoint::handle_timeout`] next has work, if ever.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Nanos> {
+        self.conn.poll_timeout()
+    }
+
+    /// One store sync releasing what it covers (see [`Connection::flush`]); once per
+    /// duty cycle, after all input and sends, before writing.
+    pub fn flush(&mut self) {
+        self.conn.flush();
+    }
+
+    /// Flushes, then copies pending outbound bytes into `buf`; returns how many.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
+        self.conn.poll_transmit(buf)
+    }
+
+    /// The outbound bytes a flush has covered, for a driver that writes them in place.
+    pub fn transmit_queue(&self) -> &[u8] {
+        self.conn.transmit_queue()
+    }
+
+    /// Whether outbound bytes wait for an [`Endpoint::flush`].
+    pub fn needs_flush(&self) -> bool {
+        self.conn.needs_flush()
+    }
+
+    /// Marks `n` bytes of [`Endpoint::transmit_queue`] as sent.
+    pub fn consume_transmit(&mut self, n: usize) {
+        self.conn.consume_transmit(n);
+    }
+
+    /// The next event, in the order events happened.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<A::Event> {
+        self.app.poll_event(&mut self.conn)
+    }
+
+    /// Starts the Logout handshake (see [`Connection::initiate_logout`]).
+    pub fn initiate_logout(&mut self, now: impl Into<Now>, text: Option<&str>) {
+        self.conn.initiate_logout(now.into(), text);
     }
 }
 
@@ -955,17 +1056,8 @@ impl<S: SessionStore> Connection<S> {
             self.logout_and_disconnect(now, "CompID problem", DisconnectReason::BadCompId);
             return;
         }
-        if seq != 1 {
-            let reason = DisconnectReason::BadLogon;
-            self.logout_and_disconnect(now, "ResetSeqNumFlag=Y requires MsgSeqNum 1", reason);
+        let Some((hb, _)) = self.logon_terms(now, msg, seq) else {
             return;
-        }
-        let hb = match self.logon_heartbeat(msg) {
-            Ok(hb) => hb,
-            Err(text) => {
-                self.logout_and_disconnect(now, text.as_str(), DisconnectReason::BadLogon);
-                return;
-            }
         };
         if let Err(e) = self.store.reset(now.wall, now.mono) {
             self.store_failed(&e);
@@ -1042,33 +1134,9 @@ impl<S: SessionStore> Connection<S> {
             }
             Role::Initiator { .. } => false,
         };
-        // SendingTime accuracy applies to the Logon too (Vol. 2 case 1d).
-        if let Err(text) = self.sending_time(now, msg) {
-            self.logout_and_disconnect(now, text, DisconnectReason::SendingTimeAccuracy);
-            return;
-        }
-        if msg.get(tag::ENCRYPT_METHOD) != Some(b"0") {
-            let reason = DisconnectReason::BadLogon;
-            self.logout_and_disconnect(now, "EncryptMethod (98) must be 0", reason);
-            return;
-        }
-        let hb = match self.logon_heartbeat(msg) {
-            Ok(hb) => hb,
-            Err(text) => {
-                self.logout_and_disconnect(now, text.as_str(), DisconnectReason::BadLogon);
-                return;
-            }
-        };
-        let Ok(reset) = msg.get_flag(tag::RESET_SEQ_NUM_FLAG) else {
-            let reason = DisconnectReason::BadLogon;
-            self.logout_and_disconnect(now, "ResetSeqNumFlag (141) must be Y or N", reason);
+        let Some((hb, reset)) = self.logon_terms(now, msg, seq) else {
             return;
         };
-        if reset && seq != 1 {
-            let reason = DisconnectReason::BadLogon;
-            self.logout_and_disconnect(now, "ResetSeqNumFlag=Y requires MsgSeqNum 1", reason);
-            return;
-        }
         if acceptor && (reset || self.config.reset_on_logon) {
             if let Err(e) = self.store.reset(now.wall, now.mono) {
                 self.store_failed(&e);
@@ -1101,6 +1169,49 @@ impl<S: SessionStore> Connection<S> {
             self.request_resend(now, seq);
         } else {
             self.advance_in(now, seq + 1);
+        }
+    }
+
+    /// The terms of a Logon (FIX 4.4 Vol. 2 "Logon"): SendingTime accuracy (Vol. 2
+    /// case 1d), EncryptMethod 0, HeartBtInt within what the role accepts, and
+    /// ResetSeqNumFlag (Y only on MsgSeqNum 1). The agreed heartbeat and the flag, or
+    /// `None` once a bad Logon is answered with a Logout.
+    fn logon_terms(&mut self, now: Now, msg: &Message<'_>, seq: u64) -> Option<(Duration, bool)> {
+        let problem = if let Err(text) = self.sending_time(now, msg) {
+            Err((TextBuf::from_fmt(format_args!("{text}")), true))
+        } else if msg.get(tag::ENCRYPT_METHOD) != Some(b"0") {
+            Err((
+                TextBuf::from_fmt(format_args!("EncryptMethod (98) must be 0")),
+                false,
+            ))
+        } else {
+            match (
+                self.logon_heartbeat(msg),
+                msg.get_flag(tag::RESET_SEQ_NUM_FLAG),
+            ) {
+                (Err(text), _) => Err((text, false)),
+                (Ok(_), Err(_)) => {
+                    let text = "ResetSeqNumFlag (141) must be Y or N";
+                    Err((TextBuf::from_fmt(format_args!("{text}")), false))
+                }
+                (Ok(_), Ok(true)) if seq != 1 => {
+                    let text = "ResetSeqNumFlag=Y requires MsgSeqNum 1";
+                    Err((TextBuf::from_fmt(format_args!("{text}")), false))
+                }
+                (Ok(hb), Ok(reset)) => Ok((hb, reset)),
+            }
+        };
+        match problem {
+            Ok(terms) => Some(terms),
+            Err((text, time)) => {
+                let reason = if time {
+                    DisconnectReason::SendingTimeAccuracy
+                } else {
+                    DisconnectReason::BadLogon
+                };
+                self.logout_and_disconnect(now, text.as_str(), reason);
+                None
+            }
         }
     }
 

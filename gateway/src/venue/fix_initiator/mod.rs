@@ -32,10 +32,8 @@
 //! - The venue's Logon must echo our HeartBtInt.
 //! - ExecIDs and OrderIDs that are not decimal numbers are hashed (FNV-1a) to `u64`.
 
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use tickwarp_runtime::Nanos;
 use tickwarp_wire::{
     CancelOrder, CxlRejResponseTo, InstrumentTable, NewOrder, Qty, RejectReason, ReplaceOrder,
 };
@@ -46,12 +44,14 @@ use crate::fix::fields::MsgType;
 use crate::fix::messages::{
     NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest, SessionId,
 };
-use crate::fix::session::{Connection, ConnectionConfig, ConnectionEvent, Now, Role, SessionState};
-use crate::fix::store::{SeqNums, SessionStore};
+use crate::fix::session::{
+    Connection, ConnectionConfig, ConnectionEvent, Endpoint, Now, Role, SessionState,
+};
+use crate::fix::store::SessionStore;
 
 mod orders;
 
-use orders::Orders;
+pub use orders::VenueApp;
 
 /// How the initiator session to one venue is set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,23 +130,20 @@ pub type FixVenueState = SessionState;
 /// executions come out of [`VenueSession::poll_execution`]).
 pub type FixVenueEvent = ConnectionEvent;
 
-/// The session core's time for a venue time.
-fn now_of(now: VenueTime) -> Now {
-    Now {
-        mono: now.mono,
-        wall: now.wall,
+impl From<VenueTime> for Now {
+    fn from(now: VenueTime) -> Now {
+        Now {
+            mono: now.mono,
+            wall: now.wall,
+        }
     }
 }
 
-/// The FIX 4.4 initiator session to an external venue over one connection.
-#[derive(Debug)]
-pub struct FixVenue<S: SessionStore> {
-    config: FixVenueConfig,
-    conn: Connection<S>,
-    app: Orders,
-}
+/// The FIX 4.4 initiator session to an external venue over one connection: the
+/// session core with the venue application layer.
+pub type FixVenue<S> = Endpoint<S, VenueApp>;
 
-impl<S: SessionStore> FixVenue<S> {
+impl<S: SessionStore> Endpoint<S, VenueApp> {
     /// A session on a connection opened at `now`: queues our Logon (FIX 4.4 Vol. 2
     /// "Logon") and waits for the venue's until the logon timeout.
     pub fn connect(
@@ -155,99 +152,25 @@ impl<S: SessionStore> FixVenue<S> {
         store: S,
         now: VenueTime,
     ) -> Self {
-        let conn = Connection::new(config.connection(), store, now_of(now));
-        let app = Orders {
-            venue: config.target_comp_id.clone(),
-            instruments,
-            executions: VecDeque::with_capacity(256),
-            orders: HashMap::with_capacity(1024),
-            requests: HashMap::with_capacity(256),
-            by_msg_seq: HashMap::with_capacity(1024),
-        };
-        FixVenue { config, conn, app }
-    }
-
-    /// The current state.
-    pub fn state(&self) -> FixVenueState {
-        self.conn.state()
-    }
-
-    /// The next inbound and outbound MsgSeqNum.
-    pub fn seq_nums(&self) -> SeqNums {
-        self.conn.seq_nums()
+        let conn = Connection::new(config.connection(), store, now.into());
+        Endpoint {
+            conn,
+            app: VenueApp::new(config, instruments),
+        }
     }
 
     /// The configuration.
     pub fn config(&self) -> &FixVenueConfig {
-        &self.config
+        &self.app.config
     }
 
     /// Orders sent and not yet done (filled, canceled or rejected).
     pub fn open_orders(&self) -> usize {
         self.app.orders.len()
     }
-
-    /// Ends this connection's session and returns its store, flushed, for the next
-    /// connection.
-    pub fn into_store(self) -> S {
-        self.conn.into_store()
-    }
-
-    /// Feeds bytes received from the connection (any split).
-    pub fn handle_bytes(&mut self, now: VenueTime, bytes: &[u8]) {
-        self.conn.handle_bytes(now_of(now), bytes, &mut self.app);
-    }
-
-    /// Runs the timers due at `now`: heartbeat, TestRequest, logon and logout timeouts.
-    pub fn handle_timeout(&mut self, now: VenueTime) {
-        self.conn.handle_timeout(now_of(now));
-    }
-
-    /// When [`FixVenue::handle_timeout`] next has work, if ever.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Nanos> {
-        self.conn.poll_timeout()
-    }
-
-    /// Makes everything stored since the last flush durable (one store sync, by its
-    /// fsync policy) and releases the outbound bytes it covers to
-    /// [`FixVenue::transmit_queue`]; once per duty cycle, before writing. If the store
-    /// fails, the bytes it does not cover are dropped and the session disconnects.
-    pub fn flush(&mut self) {
-        self.conn.flush();
-    }
-
-    /// Flushes (see [`FixVenue::flush`]), then copies pending outbound bytes into
-    /// `buf`; returns how many.
-    #[must_use]
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
-        self.conn.poll_transmit(buf)
-    }
-
-    /// The outbound bytes a flush has covered, for a driver that writes them in place.
-    pub fn transmit_queue(&self) -> &[u8] {
-        self.conn.transmit_queue()
-    }
-
-    /// Marks `n` bytes of [`FixVenue::transmit_queue`] as sent.
-    pub fn consume_transmit(&mut self, n: usize) {
-        self.conn.consume_transmit(n);
-    }
-
-    /// The next session event.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<FixVenueEvent> {
-        self.conn.poll_event()
-    }
-
-    /// Starts the Logout handshake (FIX 4.4 Vol. 2 "Logout"): sends Logout and waits
-    /// for the answer until the logout timeout.
-    pub fn initiate_logout(&mut self, now: VenueTime, text: Option<&str>) {
-        self.conn.initiate_logout(now_of(now), text);
-    }
 }
 
-impl<S: SessionStore> VenueSession for FixVenue<S> {
+impl<S: SessionStore> VenueSession for Endpoint<S, VenueApp> {
     fn submit_new(&mut self, now: VenueTime, order: &NewOrder) {
         let cl_ord_id = order.cl_ord_id();
         let spec = order.spec();
@@ -269,7 +192,7 @@ impl<S: SessionStore> VenueSession for FixVenue<S> {
         };
         let Ok(msg_seq) = self
             .conn
-            .send_app(now_of(now), MsgType::NEW_ORDER_SINGLE, |w| {
+            .send_app(now.into(), MsgType::NEW_ORDER_SINGLE, |w| {
                 request.write_body(w, symbol.as_bytes());
             })
         else {
@@ -318,7 +241,7 @@ impl<S: SessionStore> VenueSession for FixVenue<S> {
         };
         let Ok(msg_seq) = self
             .conn
-            .send_app(now_of(now), MsgType::ORDER_CANCEL_REQUEST, |w| {
+            .send_app(now.into(), MsgType::ORDER_CANCEL_REQUEST, |w| {
                 request.write_body(w, symbol.as_bytes());
             })
         else {
@@ -362,7 +285,7 @@ impl<S: SessionStore> VenueSession for FixVenue<S> {
         };
         let Ok(msg_seq) =
             self.conn
-                .send_app(now_of(now), MsgType::ORDER_CANCEL_REPLACE_REQUEST, |w| {
+                .send_app(now.into(), MsgType::ORDER_CANCEL_REPLACE_REQUEST, |w| {
                     request.write_body(w, symbol.as_bytes());
                 })
         else {

@@ -15,11 +15,12 @@ use tickwarp_wire::{
     OrderReplaced, OrderSpec, OrderType, Qty, RejectReason, Replaced, Side, Symbol, TimeInForce,
 };
 
-use super::super::{Execution, VenueTime};
+use super::FixVenueConfig;
 use crate::fix::codec::{Message, parse_price, parse_qty, parse_uint};
 use crate::fix::fields::{MsgType, SessionRejectReason, parse_timestamp, tag};
-use crate::fix::session::{Application, Connection, Delivery, Now};
+use crate::fix::session::{Application, Connection, ConnectionEvent, Delivery, Now};
 use crate::fix::store::SessionStore;
+use crate::venue::{Execution, VenueTime};
 
 /// An order sent on this session and not yet done.
 #[derive(Clone, Copy, Debug)]
@@ -57,11 +58,13 @@ impl PendingRequest {
     }
 }
 
-/// Orders and requests of one initiator connection.
+/// The venue initiator's application layer: orders and requests in flight on one
+/// connection, and the executions they produced.
 #[derive(Debug)]
-pub(super) struct Orders {
+pub struct VenueApp {
+    pub(super) config: FixVenueConfig,
     /// The venue's CompID, for log lines.
-    pub(super) venue: String,
+    venue: String,
     pub(super) instruments: InstrumentTable,
     pub(super) executions: VecDeque<Execution>,
     pub(super) orders: HashMap<ClientOrderId, LiveOrder>,
@@ -69,7 +72,27 @@ pub(super) struct Orders {
     pub(super) by_msg_seq: HashMap<u64, ClientOrderId>,
 }
 
-impl<S: SessionStore> Application<S> for Orders {
+impl VenueApp {
+    /// The application layer of a new connection.
+    pub(super) fn new(config: FixVenueConfig, instruments: InstrumentTable) -> VenueApp {
+        VenueApp {
+            venue: config.target_comp_id.clone(),
+            config,
+            instruments,
+            executions: VecDeque::with_capacity(256),
+            orders: HashMap::with_capacity(1024),
+            requests: HashMap::with_capacity(256),
+            by_msg_seq: HashMap::with_capacity(1024),
+        }
+    }
+}
+
+impl<S: SessionStore> Application<S> for VenueApp {
+    type Event = ConnectionEvent;
+
+    fn poll_event(&mut self, conn: &mut Connection<S>) -> Option<ConnectionEvent> {
+        conn.poll_event()
+    }
     fn on_message(
         &mut self,
         conn: &mut Connection<S>,
@@ -99,7 +122,7 @@ impl<S: SessionStore> Application<S> for Orders {
     }
 }
 
-impl Orders {
+impl VenueApp {
     /// The fields every execution of `cl_ord_id` carries.
     fn meta(
         now: VenueTime,
@@ -160,13 +183,13 @@ impl Orders {
             }
             None => {
                 let reason = SessionRejectReason::RequiredTagMissing;
-                conn.send_reject(now_of(now), seq, msg.msg_type(), tag::CL_ORD_ID, reason);
+                conn.send_reject(now.into(), seq, msg.msg_type(), tag::CL_ORD_ID, reason);
                 return;
             }
         };
         let Some(&[exec_type]) = msg.get(tag::EXEC_TYPE) else {
             let reason = SessionRejectReason::RequiredTagMissing;
-            conn.send_reject(now_of(now), seq, msg.msg_type(), tag::EXEC_TYPE, reason);
+            conn.send_reject(now.into(), seq, msg.msg_type(), tag::EXEC_TYPE, reason);
             return;
         };
         match exec_type {
@@ -383,7 +406,7 @@ impl Orders {
             .and_then(|v| ClientOrderId::from_bytes(v).ok())
         else {
             let reason = SessionRejectReason::RequiredTagMissing;
-            conn.send_reject(now_of(now), seq, msg.msg_type(), tag::CL_ORD_ID, reason);
+            conn.send_reject(now.into(), seq, msg.msg_type(), tag::CL_ORD_ID, reason);
             return;
         };
         let reason = msg
@@ -506,14 +529,6 @@ impl Orders {
     }
 }
 
-/// The session core's time for a venue time.
-fn now_of(now: VenueTime) -> Now {
-    Now {
-        mono: now.mono,
-        wall: now.wall,
-    }
-}
-
 /// Rejects message `seq` for field `t`: missing, or present in a bad format.
 fn reject_field<S: SessionStore>(
     conn: &mut Connection<S>,
@@ -528,7 +543,7 @@ fn reject_field<S: SessionStore>(
     } else {
         SessionRejectReason::IncorrectDataFormat
     };
-    conn.send_reject(now_of(now), seq, msg_type, t, reason);
+    conn.send_reject(now.into(), seq, msg_type, t, reason);
 }
 
 /// A venue's OrderID (37) or ExecID (17) as `u64`: the number itself when it is decimal,

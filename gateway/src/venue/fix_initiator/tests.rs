@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use tickwarp_runtime::UnixNanos;
+use tickwarp_runtime::{Nanos, UnixNanos};
 use tickwarp_wire::{
     AccountId, ClientOrderId, InstrumentId, OrderSpec, OrderType, Price, Side, TickCause,
     TimeInForce,
@@ -16,7 +16,7 @@ use crate::fix::codec::{Framing, Message, checksum, scan_frame};
 use crate::fix::fields::format_timestamp;
 use crate::fix::fields::tag;
 use crate::fix::session::DisconnectReason;
-use crate::fix::store::MemoryStore;
+use crate::fix::store::{MemoryStore, SeqNums};
 
 /// 2025-11-25 10:00:00 UTC, monotonic 1 s.
 const T0: VenueTime = VenueTime {
