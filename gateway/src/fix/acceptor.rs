@@ -169,6 +169,7 @@ impl AcceptorApp {
         while let Some(event) = conn.poll_event() {
             self.events.push_back(match event {
                 ConnectionEvent::LoggedOn { reset } => SessionEvent::LoggedOn { session, reset },
+                // LogonRefused is an initiator's event; an acceptor never sees it.
                 ConnectionEvent::LoggedOut | ConnectionEvent::LogonRefused => {
                     SessionEvent::LoggedOut { session }
                 }

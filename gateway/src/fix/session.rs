@@ -54,16 +54,19 @@ use std::time::Duration;
 
 use tickwarp_runtime::{Nanos, UnixNanos};
 
-use super::codec::scan_frame;
-use super::codec::{DecodeError, Framing, GarbleReason, Message, MessageWriter, parse_uint};
+use super::codec::{
+    DecodeError, Framing, GarbleReason, Message, MessageWriter, parse_uint, scan_frame,
+};
 use super::dictionary::{Dictionary, ValidationOptions, validate};
 use super::fields::{BusinessRejectReason, MsgType, SessionRejectReason, parse_timestamp, tag};
 use super::messages::BusinessMessageReject;
 use super::store::{SeqNums, SessionStore, StoreError};
 
-pub(crate) mod liveness;
-pub(crate) mod outbox;
-pub(crate) mod resend;
+mod endpoint;
+mod liveness;
+mod logon;
+mod outbox;
+mod resend;
 mod route;
 mod text;
 
@@ -71,7 +74,8 @@ use liveness::{Due, Liveness};
 use outbox::Outbox;
 use resend::{CompIds, ResendCursor, ResendError, write_header};
 use route::Route;
-use text::TextBuf;
+
+pub use endpoint::Endpoint;
 
 /// The time of an input: monotonic for timers, wall clock for SendingTime (52).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -298,100 +302,6 @@ pub trait Application<S: SessionStore> {
     fn poll_event(&mut self, conn: &mut Connection<S>) -> Option<Self::Event>;
 }
 
-/// A session connection with its application layer: what a driver holds. The
-/// acceptor ([`crate::fix::Session`]) and the venue initiator
-/// ([`crate::venue::FixVenue`]) are both an `Endpoint`; their own constructors and
-/// senders live beside their application layers.
-#[derive(Debug)]
-pub struct Endpoint<S: SessionStore, A: Application<S>> {
-    /// The session core.
-    pub(crate) conn: Connection<S>,
-    /// The application layer.
-    pub(crate) app: A,
-}
-
-impl<S: SessionStore, A: Application<S>> Endpoint<S, A> {
-    /// The current state.
-    pub fn state(&self) -> SessionState {
-        self.conn.state()
-    }
-
-    /// The next inbound and outbound MsgSeqNum.
-    pub fn seq_nums(&self) -> SeqNums {
-        self.conn.seq_nums()
-    }
-
-    /// The heartbeat interval (see [`Connection::heartbeat_interval`]).
-    pub fn heartbeat_interval(&self) -> Duration {
-        self.conn.heartbeat_interval()
-    }
-
-    /// The session store.
-    pub fn store(&self) -> &S {
-        self.conn.store()
-    }
-
-    /// Ends this connection's session and returns its store (see
-    /// [`Connection::into_store`]).
-    pub fn into_store(self) -> S {
-        self.conn.into_store()
-    }
-
-    /// Feeds bytes received from the connection (any split).
-    pub fn handle_bytes(&mut self, now: impl Into<Now>, bytes: &[u8]) {
-        self.conn.handle_bytes(now.into(), bytes, &mut self.app);
-    }
-
-    /// Runs the timers due at `now`: heartbeat, TestRequest, logon and logout timeouts.
-    pub fn handle_timeout(&mut self, now: impl Into<Now>) {
-        self.conn.handle_timeout(now.into());
-    }
-
-    /// When [`Endpoint::handle_timeout`] next has work, if ever.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Nanos> {
-        self.conn.poll_timeout()
-    }
-
-    /// One store sync releasing what it covers (see [`Connection::flush`]); once per
-    /// duty cycle, after all input and sends, before writing.
-    pub fn flush(&mut self) {
-        self.conn.flush();
-    }
-
-    /// Flushes, then copies pending outbound bytes into `buf`; returns how many.
-    #[must_use]
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
-        self.conn.poll_transmit(buf)
-    }
-
-    /// The outbound bytes a flush has covered, for a driver that writes them in place.
-    pub fn transmit_queue(&self) -> &[u8] {
-        self.conn.transmit_queue()
-    }
-
-    /// Whether outbound bytes wait for an [`Endpoint::flush`].
-    pub fn needs_flush(&self) -> bool {
-        self.conn.needs_flush()
-    }
-
-    /// Marks `n` bytes of [`Endpoint::transmit_queue`] as sent.
-    pub fn consume_transmit(&mut self, n: usize) {
-        self.conn.consume_transmit(n);
-    }
-
-    /// The next event, in the order events happened.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<A::Event> {
-        self.app.poll_event(&mut self.conn)
-    }
-
-    /// Starts the Logout handshake (see [`Connection::initiate_logout`]).
-    pub fn initiate_logout(&mut self, now: impl Into<Now>, text: Option<&str>) {
-        self.conn.initiate_logout(now.into(), text);
-    }
-}
-
 /// Messages kept beyond a sequence gap; more are dropped (the ResendRequest, EndSeqNo 0,
 /// brings them again).
 const MAX_QUEUED: usize = 1024;
@@ -471,40 +381,6 @@ impl<S: SessionStore> Connection<S> {
             conn.send_logon(now);
         }
         conn
-    }
-
-    /// The initiator's Logon: HeartBtInt, ResetSeqNumFlag if asked, credentials.
-    fn send_logon(&mut self, now: Now) {
-        let reset = self.config.reset_on_logon;
-        if reset {
-            if let Err(e) = self.store.reset(now.wall, now.mono) {
-                self.store_failed(&e);
-                return;
-            }
-            self.seq = SeqNums::INITIAL;
-            self.reset_requested = true;
-        }
-        let Role::Initiator {
-            username, password, ..
-        } = &self.config.role
-        else {
-            return;
-        };
-        let (username, password) = (username.clone(), password.clone());
-        let hb_secs = self.liveness.heartbeat().as_secs();
-        self.send_admin(now, MsgType::LOGON, |w| {
-            w.uint(tag::ENCRYPT_METHOD, 0)
-                .uint(tag::HEART_BT_INT, hb_secs);
-            if reset {
-                w.flag(tag::RESET_SEQ_NUM_FLAG, true);
-            }
-            if let Some(u) = &username {
-                w.str(tag::USERNAME, u);
-            }
-            if let Some(p) = &password {
-                w.str(tag::PASSWORD, p);
-            }
-        });
     }
 
     /// The current state.
@@ -1016,77 +892,6 @@ impl<S: SessionStore> Connection<S> {
         }
     }
 
-    /// Whether the CompIDs of `msg` name this session from the peer's side.
-    fn comp_ids_match(&self, msg: &Message<'_>) -> bool {
-        msg.get(tag::SENDER_COMP_ID) == Some(self.config.target_comp_id.as_bytes())
-            && msg.get(tag::TARGET_COMP_ID) == Some(self.config.sender_comp_id.as_bytes())
-    }
-
-    /// HeartBtInt (108) of a Logon, if within what the role accepts; else the Logout
-    /// text saying what is.
-    fn logon_heartbeat(&self, msg: &Message<'_>) -> Result<Duration, TextBuf> {
-        let (min, max) = self.config.role.heartbeats();
-        msg.get(tag::HEART_BT_INT)
-            .and_then(parse_uint)
-            .map(Duration::from_secs)
-            .filter(|d| (min..=max).contains(d))
-            .ok_or_else(|| {
-                let (min, max) = (min.as_secs(), max.as_secs());
-                if min == max {
-                    TextBuf::from_fmt(format_args!("HeartBtInt (108) must be {min} seconds"))
-                } else {
-                    let args = format_args!("HeartBtInt (108) must be {min} to {max} seconds");
-                    TextBuf::from_fmt(args)
-                }
-            })
-    }
-
-    /// A Logon with ResetSeqNumFlag=Y on a logged-on session (FIX 4.4 Vol. 2 "Sequence
-    /// Reset", ResetSeqNumFlag): both sides start again at 1; we answer with a Logon
-    /// carrying 141=Y and MsgSeqNum 1.
-    fn on_reset_logon(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
-        if !self.comp_ids_match(msg) {
-            self.send_reject(
-                now,
-                seq,
-                MsgType::LOGON,
-                tag::SENDER_COMP_ID,
-                SessionRejectReason::CompIdProblem,
-            );
-            self.logout_and_disconnect(now, "CompID problem", DisconnectReason::BadCompId);
-            return;
-        }
-        let Some((hb, _)) = self.logon_terms(now, msg, seq) else {
-            return;
-        };
-        if let Err(e) = self.store.reset(now.wall, now.mono) {
-            self.store_failed(&e);
-            return;
-        }
-        self.seq = SeqNums::INITIAL;
-        self.resend_until = None;
-        self.resend.clear();
-        self.queue.clear();
-        self.queued_bytes = 0;
-        self.liveness.set_heartbeat(hb);
-        self.send_logon_answer(now, true);
-        self.advance_in(now, 2);
-        self.events
-            .push_back(ConnectionEvent::LoggedOn { reset: true });
-    }
-
-    /// Our Logon answering the peer's (HeartBtInt as agreed, 141=Y if reset).
-    fn send_logon_answer(&mut self, now: Now, reset: bool) {
-        let hb_secs = self.liveness.heartbeat().as_secs();
-        self.send_admin(now, MsgType::LOGON, |w| {
-            w.uint(tag::ENCRYPT_METHOD, 0)
-                .uint(tag::HEART_BT_INT, hb_secs);
-            if reset {
-                w.flag(tag::RESET_SEQ_NUM_FLAG, true);
-            }
-        });
-    }
-
     /// A well-framed message with a bad field: Reject it if it is the expected one.
     fn on_invalid(
         &mut self,
@@ -1107,135 +912,6 @@ impl<S: SessionStore> Connection<S> {
             return;
         }
         self.reject_and_advance(now, seq, msg_type, t, reason);
-    }
-
-    /// The peer's Logon (FIX 4.4 Vol. 2 "Logon"): CompIDs, credentials (acceptor),
-    /// SendingTime, EncryptMethod, HeartBtInt, ResetSeqNumFlag and MsgSeqNum. An
-    /// acceptor answers with its own Logon.
-    fn on_logon(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
-        if !self.comp_ids_match(msg) {
-            self.logout_and_disconnect(now, "unknown CompID", DisconnectReason::BadCompId);
-            return;
-        }
-        let acceptor = match &self.config.role {
-            Role::Acceptor {
-                username, password, ..
-            } => {
-                let matches = |want: &Option<String>, t| {
-                    want.as_deref()
-                        .is_none_or(|v| msg.get(t) == Some(v.as_bytes()))
-                };
-                if !(matches(username, tag::USERNAME) && matches(password, tag::PASSWORD)) {
-                    let reason = DisconnectReason::BadCredentials;
-                    self.logout_and_disconnect(now, "invalid username or password", reason);
-                    return;
-                }
-                true
-            }
-            Role::Initiator { .. } => false,
-        };
-        let Some((hb, reset)) = self.logon_terms(now, msg, seq) else {
-            return;
-        };
-        if acceptor && (reset || self.config.reset_on_logon) {
-            if let Err(e) = self.store.reset(now.wall, now.mono) {
-                self.store_failed(&e);
-                return;
-            }
-            self.seq = SeqNums::INITIAL;
-        } else if reset {
-            // The acceptor reset its outbound numbers (we asked, or it resets on every
-            // Logon): its Logon is MsgSeqNum 1.
-            self.seq.next_in = 1;
-        }
-        let expected = self.seq.next_in;
-        if seq < expected {
-            self.seq_too_low(now, expected, seq);
-            return;
-        }
-        self.liveness.set_heartbeat(hb);
-        self.state = SessionState::Active;
-        self.logged_on = true;
-        if acceptor {
-            self.send_logon_answer(now, reset);
-            if self.state == SessionState::Disconnected {
-                return;
-            }
-        }
-        self.events.push_back(ConnectionEvent::LoggedOn {
-            reset: reset || self.reset_requested,
-        });
-        if seq > expected {
-            self.request_resend(now, seq);
-        } else {
-            self.advance_in(now, seq + 1);
-        }
-    }
-
-    /// The terms of a Logon (FIX 4.4 Vol. 2 "Logon"): SendingTime accuracy (Vol. 2
-    /// case 1d), EncryptMethod 0, HeartBtInt within what the role accepts, and
-    /// ResetSeqNumFlag (Y only on MsgSeqNum 1). The agreed heartbeat and the flag, or
-    /// `None` once a bad Logon is answered with a Logout.
-    fn logon_terms(&mut self, now: Now, msg: &Message<'_>, seq: u64) -> Option<(Duration, bool)> {
-        let problem = if let Err(text) = self.sending_time(now, msg) {
-            Err((TextBuf::from_fmt(format_args!("{text}")), true))
-        } else if msg.get(tag::ENCRYPT_METHOD) != Some(b"0") {
-            Err((
-                TextBuf::from_fmt(format_args!("EncryptMethod (98) must be 0")),
-                false,
-            ))
-        } else {
-            match (
-                self.logon_heartbeat(msg),
-                msg.get_flag(tag::RESET_SEQ_NUM_FLAG),
-            ) {
-                (Err(text), _) => Err((text, false)),
-                (Ok(_), Err(_)) => {
-                    let text = "ResetSeqNumFlag (141) must be Y or N";
-                    Err((TextBuf::from_fmt(format_args!("{text}")), false))
-                }
-                (Ok(_), Ok(true)) if seq != 1 => {
-                    let text = "ResetSeqNumFlag=Y requires MsgSeqNum 1";
-                    Err((TextBuf::from_fmt(format_args!("{text}")), false))
-                }
-                (Ok(hb), Ok(reset)) => Ok((hb, reset)),
-            }
-        };
-        match problem {
-            Ok(terms) => Some(terms),
-            Err((text, time)) => {
-                let reason = if time {
-                    DisconnectReason::SendingTimeAccuracy
-                } else {
-                    DisconnectReason::BadLogon
-                };
-                self.logout_and_disconnect(now, text.as_str(), reason);
-                None
-            }
-        }
-    }
-
-    /// Checks SendingTime (52) of a Logon against our clock: the Logout text if wrong.
-    fn sending_time(&self, now: Now, msg: &Message<'_>) -> Result<(), &'static str> {
-        let sent = match msg.get(tag::SENDING_TIME).map(parse_timestamp) {
-            None => return Err("SendingTime (52) missing"),
-            Some(None) => return Err("SendingTime (52) has an incorrect data format"),
-            Some(Some(t)) => t,
-        };
-        match self.config.sending_time_tolerance {
-            Some(tolerance) if skew(sent, now.wall) > Nanos::from(tolerance) => {
-                Err("SendingTime accuracy problem")
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn seq_too_low(&mut self, now: Now, expected: u64, received: u64) {
-        let text = TextBuf::from_fmt(format_args!(
-            "MsgSeqNum too low, expecting {expected} but received {received}"
-        ));
-        let reason = DisconnectReason::SeqTooLow { expected, received };
-        self.logout_and_disconnect(now, text.as_str(), reason);
     }
 
     /// CompIDs, SendingTime, PossDup and MsgSeqNum checks of a logged-on session

@@ -200,20 +200,8 @@ impl<S: SessionStore> VenueSession for Endpoint<S, VenueApp> {
             return;
         };
         self.app.by_msg_seq.insert(msg_seq, cl_ord_id);
-        self.app.orders.insert(
-            cl_ord_id,
-            orders::LiveOrder {
-                instrument: spec.instrument,
-                account: spec.account,
-                side: spec.side,
-                ord_type: spec.ord_type,
-                tif: spec.tif,
-                qty: spec.qty,
-                cum: Qty::ZERO,
-                acknowledged: false,
-                msg_seq,
-            },
-        );
+        let order = orders::LiveOrder::new(&spec, Qty::ZERO, false, msg_seq);
+        self.app.orders.insert(cl_ord_id, order);
     }
 
     fn submit_cancel(&mut self, now: VenueTime, cancel: &CancelOrder) {

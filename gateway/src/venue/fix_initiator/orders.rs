@@ -49,6 +49,23 @@ pub(super) struct PendingRequest {
     pub(super) msg_seq: u64,
 }
 
+impl LiveOrder {
+    /// An order on `spec` with `cum` traded, sent as MsgSeqNum `msg_seq`.
+    pub(super) fn new(spec: &OrderSpec, cum: Qty, acknowledged: bool, msg_seq: u64) -> Self {
+        LiveOrder {
+            instrument: spec.instrument,
+            account: spec.account,
+            side: spec.side,
+            ord_type: spec.ord_type,
+            tif: spec.tif,
+            qty: spec.qty,
+            cum,
+            acknowledged,
+            msg_seq,
+        }
+    }
+}
+
 impl PendingRequest {
     pub(super) fn response_to(&self) -> CxlRejResponseTo {
         match self.replace {
@@ -63,28 +80,11 @@ impl PendingRequest {
 #[derive(Debug)]
 pub struct VenueApp {
     pub(super) config: FixVenueConfig,
-    /// The venue's CompID, for log lines.
-    venue: String,
     pub(super) instruments: InstrumentTable,
     pub(super) executions: VecDeque<Execution>,
     pub(super) orders: HashMap<ClientOrderId, LiveOrder>,
     pub(super) requests: HashMap<ClientOrderId, PendingRequest>,
     pub(super) by_msg_seq: HashMap<u64, ClientOrderId>,
-}
-
-impl VenueApp {
-    /// The application layer of a new connection.
-    pub(super) fn new(config: FixVenueConfig, instruments: InstrumentTable) -> VenueApp {
-        VenueApp {
-            venue: config.target_comp_id.clone(),
-            config,
-            instruments,
-            executions: VecDeque::with_capacity(256),
-            orders: HashMap::with_capacity(1024),
-            requests: HashMap::with_capacity(256),
-            by_msg_seq: HashMap::with_capacity(1024),
-        }
-    }
 }
 
 impl<S: SessionStore> Application<S> for VenueApp {
@@ -93,6 +93,7 @@ impl<S: SessionStore> Application<S> for VenueApp {
     fn poll_event(&mut self, conn: &mut Connection<S>) -> Option<ConnectionEvent> {
         conn.poll_event()
     }
+
     fn on_message(
         &mut self,
         conn: &mut Connection<S>,
@@ -123,6 +124,18 @@ impl<S: SessionStore> Application<S> for VenueApp {
 }
 
 impl VenueApp {
+    /// The application layer of a new connection.
+    pub(super) fn new(config: FixVenueConfig, instruments: InstrumentTable) -> VenueApp {
+        VenueApp {
+            config,
+            instruments,
+            executions: VecDeque::with_capacity(256),
+            orders: HashMap::with_capacity(1024),
+            requests: HashMap::with_capacity(256),
+            by_msg_seq: HashMap::with_capacity(1024),
+        }
+    }
+
     /// The fields every execution of `cl_ord_id` carries.
     fn meta(
         now: VenueTime,
@@ -178,7 +191,7 @@ impl VenueApp {
         let cl_ord_id = match msg.get(tag::CL_ORD_ID).map(ClientOrderId::from_bytes) {
             Some(Ok(id)) => id,
             Some(Err(_)) => {
-                tracing::warn!(venue = %self.venue, seq, "ExecutionReport for a ClOrdID we never sent");
+                tracing::warn!(venue = %self.config.target_comp_id, seq, "ExecutionReport for a ClOrdID we never sent");
                 return;
             }
             None => {
@@ -221,7 +234,7 @@ impl VenueApp {
                     .push_back(Execution::Rejected(OrderRejected::new(meta, reason)));
             }
             _ => {
-                tracing::warn!(venue = %self.venue, cl_ord_id = cl_ord_id.as_str(), "reject for an order not pending");
+                tracing::warn!(venue = %self.config.target_comp_id, cl_ord_id = cl_ord_id.as_str(), "reject for an order not pending");
             }
         }
     }
@@ -263,7 +276,7 @@ impl VenueApp {
             }
         };
         if !self.orders.contains_key(&cl_ord_id) {
-            tracing::warn!(venue = %self.venue, cl_ord_id = cl_ord_id.as_str(), "fill for an order not open");
+            tracing::warn!(venue = %self.config.target_comp_id, cl_ord_id = cl_ord_id.as_str(), "fill for an order not open");
             return;
         }
         self.acknowledge(now, msg, cl_ord_id);
@@ -326,7 +339,7 @@ impl VenueApp {
                 (r.instrument, r.account, qty, cum)
             }
             (None, None) => {
-                tracing::warn!(venue = %self.venue, cl_ord_id = cl_ord_id.as_str(), "cancel of an order not open");
+                tracing::warn!(venue = %self.config.target_comp_id, cl_ord_id = cl_ord_id.as_str(), "cancel of an order not open");
                 return;
             }
         };
@@ -352,7 +365,7 @@ impl VenueApp {
             .get(&cl_ord_id)
             .and_then(|r| Some((*r, r.replace?)))
         else {
-            tracing::warn!(venue = %self.venue, cl_ord_id = cl_ord_id.as_str(), "Replaced for no replace request");
+            tracing::warn!(venue = %self.config.target_comp_id, cl_ord_id = cl_ord_id.as_str(), "Replaced for no replace request");
             return;
         };
         self.requests.remove(&cl_ord_id);
@@ -363,17 +376,7 @@ impl VenueApp {
             .orders
             .remove(&request.orig)
             .map_or_else(|| Self::reported_qty(msg).1, |o| o.cum);
-        let order = LiveOrder {
-            instrument: spec.instrument,
-            account: spec.account,
-            side: spec.side,
-            ord_type: spec.ord_type,
-            tif: spec.tif,
-            qty: spec.qty,
-            cum,
-            acknowledged: true,
-            msg_seq: request.msg_seq,
-        };
+        let order = LiveOrder::new(&spec, cum, true, request.msg_seq);
         let leaves = order.qty.saturating_sub(order.cum);
         let meta = Self::meta(now, Some(msg), cl_ord_id, order.instrument, order.account);
         let replaced = Replaced {
@@ -421,7 +424,7 @@ impl VenueApp {
     pub(super) fn on_reject_of_ours(&mut self, now: VenueTime, msg: &Message<'_>) {
         let text = msg.get(tag::TEXT).unwrap_or_default();
         tracing::warn!(
-            venue = %self.venue,
+            venue = %self.config.target_comp_id,
             msg_type = %String::from_utf8_lossy(msg.msg_type().as_bytes()),
             text = %String::from_utf8_lossy(text),
             "venue rejected a message of ours"
@@ -467,7 +470,7 @@ impl VenueApp {
                     .push_back(Execution::Rejected(OrderRejected::new(meta, reason)));
             }
             _ => {
-                tracing::warn!(venue = %self.venue, cl_ord_id = cl_ord_id.as_str(), "reject for no request in flight");
+                tracing::warn!(venue = %self.config.target_comp_id, cl_ord_id = cl_ord_id.as_str(), "reject for no request in flight");
             }
         }
     }
