@@ -42,8 +42,8 @@ use tickwarp_feed::publisher::{
     Join, Publisher, PublisherConfig, SetupError, Subscriber, SubscriberAcceptor, SubscriberConfig,
     default_channel_config,
 };
+use tickwarp_gateway::fix::SessionConfig;
 use tickwarp_gateway::fix::SessionId;
-use tickwarp_gateway::fix::session::SessionConfig;
 use tickwarp_gateway::fix::store::JournalStore;
 use tickwarp_gateway::service::{
     AcceptorSession, CoreConfig, Credential, FixAcceptor, FrontDoor, OrderCore,

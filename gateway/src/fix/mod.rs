@@ -1,5 +1,9 @@
-//! The FIX 4.4 acceptor for retail clients: codec, session layer and session store.
+//! FIX 4.4: codec, dictionary, the session core shared by the acceptor and the venue
+//! initiator, the acceptor for retail clients, and the session store.
 //!
+//! - [`acceptor`]: the acceptor for retail clients: the session core in the acceptor
+//!   role plus the application layer for NewOrderSingle, OrderCancelRequest and
+//!   OrderCancelReplaceRequest.
 //! - [`codec`]: framing by `8=`/`9=`/`10=`, BodyLength and CheckSum checks, zero-copy
 //!   field index, frame writer.
 //! - [`dictionary`]: the FIX 4.4 data dictionary (generated at build time from FIX
@@ -8,13 +12,15 @@
 //! - [`messages`]: NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest in
 //!   (mapped to `tickwarp-wire` commands); ExecutionReport, OrderCancelReject,
 //!   BusinessMessageReject out.
-//! - [`session`]: the sans-IO session state machine (logon, heartbeats, test requests,
-//!   resend and gap fill, sequence reset, reject, logout).
+//! - [`session`]: the sans-IO session core for both roles (logon, heartbeats, test
+//!   requests, resend and gap fill, sequence reset, reject, logout); it knows no order
+//!   types (application messages leave it as `(seq, &Message)`).
 //! - [`store`]: sequence numbers and sent messages, in memory or in a journal.
 //!
 //! What this module must not do: own a socket, read a clock, block, or make trading
 //! decisions (risk and order state are the application's, behind the session events).
 
+pub mod acceptor;
 pub mod codec;
 pub mod dictionary;
 pub mod fields;
@@ -22,6 +28,7 @@ pub mod messages;
 pub mod session;
 pub mod store;
 
+pub use acceptor::{AcceptorApp, Session, SessionConfig, SessionEvent};
 pub use codec::{DecodeError, Framing, GarbleReason, Message, MessageWriter, scan_frame};
 pub use dictionary::{Dictionary, Reject, ValidationOptions, validate};
 pub use fields::{BusinessRejectReason, MsgType, SessionRejectReason};
@@ -31,6 +38,7 @@ pub use messages::{
     SessionId, refusal_msg_type, write_refusal,
 };
 pub use session::{
-    DisconnectReason, Now, SendError, Session, SessionConfig, SessionEvent, SessionState,
+    Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason,
+    Endpoint, Now, Role, SendError, SessionState,
 };
 pub use store::{JournalStore, MemoryStore, SeqNums, SessionStore, StoreError};

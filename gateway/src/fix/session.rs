@@ -1,23 +1,35 @@
-//! The FIX 4.4 session layer, acceptor side, as a sans-IO state machine (FIX 4.4 Vol. 2
-//! "Session Protocol").
+//! The FIX 4.4 session layer as one sans-IO state machine for both roles (FIX 4.4 Vol. 2
+//! "Session Protocol"), modelled on Philadelphia's `FIXConnection`: the gateway's
+//! acceptor ([`crate::fix::acceptor`]) and the venue initiator
+//! ([`crate::venue::FixVenue`]) are both a [`Connection`] plus their application layer.
 //!
-//! Bytes go in through [`Session::handle_bytes`] (split anywhere), time through
-//! [`Session::handle_timeout`]; bytes to send come out of [`Session::poll_transmit`],
-//! application events out of [`Session::poll_event`], and the next deadline out of
-//! [`Session::poll_timeout`]. The application answers with
-//! [`Session::send_execution_report`], [`Session::send_order_cancel_reject`] and
-//! [`Session::send_business_reject`]. One `Session` lives for one connection; its
-//! [`SessionStore`] carries sequence numbers and sent messages over to the next one.
+//! A [`Connection`] owns sequence numbers, Logon and Logout, heartbeats and TestRequests,
+//! ResendRequest and gap fill (both directions), SequenceReset in both modes, PossDup and
+//! OrigSendingTime checks, the garbled-message rules and dictionary validation. The
+//! [`Role`] is the only difference: an acceptor waits for the peer's Logon, checks its
+//! credentials and answers it; an initiator sends its Logon when created and waits for the
+//! answer.
+//!
+//! Bytes go in through [`Connection::handle_bytes`] (split anywhere), time through
+//! [`Connection::handle_timeout`]; bytes to send come out of
+//! [`Connection::poll_transmit`], session events out of [`Connection::poll_event`], the
+//! next deadline out of [`Connection::poll_timeout`]. Application messages (every defined
+//! MsgType that is not a session message) leave it as `(seq, &Message)` through
+//! [`Application::on_message`], in sequence, exactly once; the application answers
+//! through [`Connection::send_app`] and [`Connection::send_reject`]. One `Connection`
+//! lives for one network connection; its [`SessionStore`] carries sequence numbers and
+//! sent messages over to the next one.
 //!
 //! What it must not do: touch a socket, read a clock (every input carries [`Now`]),
-//! block, or allocate per message once its buffers have grown (inbound bytes, outbound
-//! bytes and events live in reused buffers; a store may allocate, see `store`).
-//! After a [`SessionEvent::Disconnect`] the driver flushes what `poll_transmit` still
-//! yields and closes the connection; the session ignores further input.
+//! block, know any order type, or allocate per message once its buffers have grown
+//! (inbound bytes, outbound bytes and events live in reused buffers; a store may
+//! allocate, see `store`). After a [`ConnectionEvent::Disconnect`] the driver flushes what
+//! `poll_transmit` still yields and closes the connection; the session ignores further
+//! input.
 //!
 //! Durability: store writes are group-committed. Outbound bytes become visible in
-//! [`Session::transmit_queue`] only after [`Session::flush`] has synced the store, so
-//! the driver handles all input, flushes once, then writes.
+//! [`Connection::transmit_queue`] only after [`Connection::flush`] has synced the store,
+//! so the driver handles all input, flushes once, then writes.
 //!
 //! Decisions where the spec leaves a choice: messages beyond a sequence gap are kept
 //! (bounded: 1,024 messages and 64 × `max_body_len` bytes; past that they are dropped and
@@ -28,41 +40,42 @@
 //! grows no buffer without bound; garbled frames (bad BeginString framing, BodyLength,
 //! CheckSum, MsgType not the third field) are dropped without consuming a MsgSeqNum and
 //! the stream resynchronizes on the next `8=FIX`; a Logon with a wrong CompID,
-//! credentials or SendingTime is answered with a Logout carrying Text (58), then the
-//! connection is closed, and changes nothing in the store; a Logon with
-//! ResetSeqNumFlag=Y on a logged-on session resets both sides and is answered with a
-//! Logon 141=Y; an unsupported but defined application MsgType gets a
-//! BusinessMessageReject, an undefined one a Reject (373=11). Replies to a message with
-//! third-party routing (OnBehalfOf*/DeliverTo*) carry them reversed. The TestRequest
+//! credentials, SendingTime, EncryptMethod or HeartBtInt is answered with a Logout
+//! carrying Text (58), then the connection is closed; an acceptor's refused Logon changes
+//! nothing in the store (an initiator's own Logon did consume its MsgSeqNum); a Logon with
+//! ResetSeqNumFlag=Y on a logged-on session resets both sides and is answered with a Logon
+//! 141=Y, whatever the role; an application message the application does not handle gets
+//! a BusinessMessageReject, an undefined MsgType a Reject (373=11). Replies to a message
+//! with third-party routing (OnBehalfOf*/DeliverTo*) carry them reversed. The TestRequest
 //! grace ("reasonable transmission time") is 20 % of HeartBtInt.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use tickwarp_runtime::{Nanos, UnixNanos};
-use tickwarp_wire::{AccountId, InstrumentTable};
 
 use super::codec::{
     DecodeError, Framing, GarbleReason, Message, MessageWriter, parse_uint, scan_frame,
 };
 use super::dictionary::{Dictionary, ValidationOptions, validate};
 use super::fields::{BusinessRejectReason, MsgType, SessionRejectReason, parse_timestamp, tag};
-use super::messages::{
-    AppRejectError, BusinessMessageReject, ExecutionReport, NewOrderSingle, OrderCancelReject,
-    OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, Refusal, SessionId,
-    refusal_msg_type, write_refusal,
-};
+use super::messages::BusinessMessageReject;
 use super::store::{SeqNums, SessionStore, StoreError};
 
-pub(crate) mod liveness;
-pub(crate) mod outbox;
-pub(crate) mod resend;
+mod endpoint;
+mod liveness;
+mod logon;
+mod outbox;
+mod resend;
 mod route;
+mod text;
 
 use liveness::{Due, Liveness};
 use outbox::Outbox;
 use resend::{CompIds, ResendCursor, ResendError, write_header};
 use route::Route;
+
+pub use endpoint::Endpoint;
 
 /// The time of an input: monotonic for timers, wall clock for SendingTime (52).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,26 +86,58 @@ pub struct Now {
     pub wall: UnixNanos,
 }
 
-/// How one acceptor session is set up.
+/// What differs between the two ends of a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionConfig {
-    /// The session id put on events.
-    pub session_id: SessionId,
+pub enum Role {
+    /// Waits for the peer's Logon, checks it and answers it.
+    Acceptor {
+        /// Username (553) the Logon must carry, if any.
+        username: Option<String>,
+        /// Password (554) the Logon must carry, if any.
+        password: Option<String>,
+        /// Smallest HeartBtInt (108) accepted.
+        min_heartbeat: Duration,
+        /// Largest HeartBtInt (108) accepted.
+        max_heartbeat: Duration,
+    },
+    /// Sends its Logon when created and waits for the peer's answer.
+    Initiator {
+        /// HeartBtInt (108) proposed (whole seconds, at least one); the answer must agree.
+        heartbeat: Duration,
+        /// Username (553) sent in the Logon, if any.
+        username: Option<String>,
+        /// Password (554) sent in the Logon, if any.
+        password: Option<String>,
+    },
+}
+
+impl Role {
+    /// The HeartBtInt values a Logon from the peer may carry.
+    fn heartbeats(&self) -> (Duration, Duration) {
+        match self {
+            Role::Acceptor {
+                min_heartbeat,
+                max_heartbeat,
+                ..
+            } => (*min_heartbeat, *max_heartbeat),
+            Role::Initiator { heartbeat, .. } => {
+                let hb = Duration::from_secs(heartbeat.as_secs().max(1));
+                (hb, hb)
+            }
+        }
+    }
+}
+
+/// How one session connection is set up (both roles).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// Acceptor or initiator, with what only that role needs.
+    pub role: Role,
     /// Our CompID: SenderCompID (49) of what we send, TargetCompID (56) of what we accept.
     pub sender_comp_id: String,
-    /// The client's CompID: SenderCompID (49) we accept, TargetCompID (56) we send.
+    /// The peer's CompID: SenderCompID (49) we accept, TargetCompID (56) we send.
     pub target_comp_id: String,
-    /// Username (553) the Logon must carry, if any.
-    pub username: Option<String>,
-    /// Password (554) the Logon must carry, if any.
-    pub password: Option<String>,
-    /// The trading account of every order on this session.
-    pub account: AccountId,
-    /// Smallest HeartBtInt (108) accepted.
-    pub min_heartbeat: Duration,
-    /// Largest HeartBtInt (108) accepted.
-    pub max_heartbeat: Duration,
-    /// How long after connecting the Logon must arrive.
+    /// How long after connecting the peer's Logon must arrive.
     pub logon_timeout: Duration,
     /// How long to wait for the answer to our Logout.
     pub logout_timeout: Duration,
@@ -100,7 +145,8 @@ pub struct SessionConfig {
     pub max_body_len: usize,
     /// Largest difference between SendingTime (52) and our wall clock; `None` disables.
     pub sending_time_tolerance: Option<Duration>,
-    /// Reset both sequence numbers to 1 on every Logon (QuickFIX ResetOnLogon).
+    /// Reset both sequence numbers to 1 on every Logon (QuickFIX ResetOnLogon); an
+    /// initiator then sends ResetSeqNumFlag=Y.
     pub reset_on_logon: bool,
     /// Reset both sequence numbers to 1 after a Logout (QuickFIX ResetOnLogout).
     pub reset_on_logout: bool,
@@ -109,36 +155,6 @@ pub struct SessionConfig {
     pub reset_on_disconnect: bool,
     /// Data dictionary validation switches.
     pub validation: ValidationOptions,
-}
-
-impl SessionConfig {
-    /// A configuration with the usual defaults: HeartBtInt 1–120 s, 10 s logon and
-    /// logout timeouts, 8 KiB bodies, 2 minutes of SendingTime tolerance, no credentials.
-    pub fn new(
-        session_id: SessionId,
-        sender_comp_id: &str,
-        target_comp_id: &str,
-        account: AccountId,
-    ) -> SessionConfig {
-        SessionConfig {
-            session_id,
-            sender_comp_id: sender_comp_id.to_owned(),
-            target_comp_id: target_comp_id.to_owned(),
-            username: None,
-            password: None,
-            account,
-            min_heartbeat: Duration::from_secs(1),
-            max_heartbeat: Duration::from_secs(120),
-            logon_timeout: Duration::from_secs(10),
-            logout_timeout: Duration::from_secs(10),
-            max_body_len: 8192,
-            sending_time_tolerance: Some(Duration::from_secs(120)),
-            reset_on_logon: false,
-            reset_on_logout: false,
-            reset_on_disconnect: false,
-            validation: ValidationOptions::default(),
-        }
-    }
 }
 
 /// Why the session ends the connection.
@@ -203,31 +219,21 @@ pub enum DisconnectReason {
     },
 }
 
-/// What the application learns from the session.
+/// What the driver learns from the session (application messages go to the
+/// [`Application`] instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// The client logged on.
+pub enum ConnectionEvent {
+    /// The Logon handshake completed.
     LoggedOn {
-        /// The session.
-        session: SessionId,
         /// Whether sequence numbers were reset to 1 (ResetSeqNumFlag).
         reset: bool,
     },
-    /// A NewOrderSingle (D).
-    NewOrderSingle(NewOrderSingle),
-    /// An OrderCancelRequest (F).
-    OrderCancelRequest(OrderCancelRequest),
-    /// An OrderCancelReplaceRequest (G).
-    OrderCancelReplaceRequest(OrderCancelReplaceRequest),
-    /// The Logout handshake completed.
-    LoggedOut {
-        /// The session.
-        session: SessionId,
-    },
+    /// The peer answered our Logon with a Logout (initiator).
+    LogonRefused,
+    /// The Logout handshake completed (either side started it).
+    LoggedOut,
     /// Close the connection (after flushing `poll_transmit`).
     Disconnect {
-        /// The session.
-        session: SessionId,
         /// Why.
         reason: DisconnectReason,
     },
@@ -236,7 +242,7 @@ pub enum SessionEvent {
 /// Where the session is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionState {
-    /// Connected, waiting for the client's Logon.
+    /// Connected, waiting for the peer's Logon (an initiator's is sent).
     AwaitingLogon,
     /// Logged on.
     Active,
@@ -260,44 +266,50 @@ pub enum SendError {
     StoreFailed,
 }
 
-/// A small text buffer for Text (58) values built from numbers, without allocating.
-struct TextBuf {
-    buf: [u8; 128],
-    len: usize,
+/// Whether the application took an application message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Handled (answered, queued or rejected by the application).
+    Handled,
+    /// Not a message type this application handles: the session answers with a
+    /// BusinessMessageReject (380=3).
+    Unsupported,
 }
 
-impl TextBuf {
-    fn new() -> TextBuf {
-        TextBuf {
-            buf: [0; 128],
-            len: 0,
-        }
+/// The application layer above a [`Connection`]: it sees application messages in
+/// sequence, may answer through the connection it is handed, and says what the driver
+/// learns.
+pub trait Application<S: SessionStore> {
+    /// What the driver learns from an [`Endpoint`] with this application.
+    type Event;
+
+    /// An application message (a defined, non-session MsgType) with the expected
+    /// MsgSeqNum, validated and already counted as received.
+    fn on_message(
+        &mut self,
+        conn: &mut Connection<S>,
+        now: Now,
+        seq: u64,
+        msg: &Message<'_>,
+    ) -> Delivery;
+
+    /// A session-level Reject (35=3) the peer sent about one of our messages.
+    fn on_reject(&mut self, conn: &mut Connection<S>, now: Now, msg: &Message<'_>) {
+        let _ = (conn, now, msg);
     }
 
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
-    }
-}
-
-impl core::fmt::Write for TextBuf {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len + s.len();
-        let slot = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
-        slot.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
+    /// The next event, session events of `conn` included, in the order they happened.
+    fn poll_event(&mut self, conn: &mut Connection<S>) -> Option<Self::Event>;
 }
 
 /// Messages kept beyond a sequence gap; more are dropped (the ResendRequest, EndSeqNo 0,
 /// brings them again).
 const MAX_QUEUED: usize = 1024;
 
-/// The acceptor side of one FIX 4.4 session over one connection.
+/// One FIX 4.4 session over one connection, either role.
 #[derive(Debug)]
-pub struct Session<S: SessionStore> {
-    config: SessionConfig,
-    instruments: InstrumentTable,
+pub struct Connection<S: SessionStore> {
+    config: ConnectionConfig,
     store: S,
     state: SessionState,
     seq: SeqNums,
@@ -305,7 +317,7 @@ pub struct Session<S: SessionStore> {
     /// Heartbeat and TestRequest timing.
     liveness: Liveness,
     resend_until: Option<u64>,
-    /// The ResendRequest being served.
+    /// The peer's ResendRequest being served.
     resend: ResendCursor,
     /// Messages received beyond a sequence gap, by MsgSeqNum, until the gap is filled
     /// (an empty frame: already processed, only its MsgSeqNum is still to consume).
@@ -315,11 +327,13 @@ pub struct Session<S: SessionStore> {
     route: Route,
     /// Whether a Logon was accepted on this connection.
     logged_on: bool,
+    /// Whether our own Logon asked for a reset (initiator).
+    reset_requested: bool,
     /// The time of the latest input, for work done without one (see `into_store`).
     last_now: Now,
     rx: Vec<u8>,
     out: Outbox,
-    events: VecDeque<SessionEvent>,
+    events: VecDeque<ConnectionEvent>,
 }
 
 /// Outcome of the sequence number check of an inbound message.
@@ -332,31 +346,41 @@ enum SeqCheck {
     Done,
 }
 
-impl<S: SessionStore> Session<S> {
-    /// A session on a connection accepted at `now`, waiting for the client's Logon.
-    pub fn new(config: SessionConfig, instruments: InstrumentTable, store: S, now: Now) -> Self {
+impl<S: SessionStore> Connection<S> {
+    /// A session on a connection opened at `now`. An acceptor waits for the peer's
+    /// Logon; an initiator queues its own (FIX 4.4 Vol. 2 "Logon"), after resetting the
+    /// store if `reset_on_logon`, and waits for the answer. Both until the logon timeout.
+    pub fn new(config: ConnectionConfig, store: S, now: Now) -> Self {
         let seq = store.seq_nums();
         let deadline = now.mono.saturating_add(config.logon_timeout);
         let rx_capacity = config.max_body_len.saturating_mul(2).max(4096);
-        Session {
+        let heartbeat = match &config.role {
+            Role::Acceptor { .. } => Duration::from_secs(30),
+            Role::Initiator { .. } => config.role.heartbeats().0,
+        };
+        let mut conn = Connection {
             config,
-            instruments,
             store,
             state: SessionState::AwaitingLogon,
             seq,
             deadline,
-            liveness: Liveness::new(Duration::from_secs(30), now.mono),
+            liveness: Liveness::new(heartbeat, now.mono),
             resend_until: None,
             resend: ResendCursor::default(),
             queue: BTreeMap::new(),
             queued_bytes: 0,
             route: Route::default(),
             logged_on: false,
+            reset_requested: false,
             last_now: now,
             rx: Vec::with_capacity(rx_capacity),
             out: Outbox::with_capacity(16 << 10),
             events: VecDeque::with_capacity(64),
+        };
+        if matches!(conn.config.role, Role::Initiator { .. }) {
+            conn.send_logon(now);
         }
+        conn
     }
 
     /// The current state.
@@ -370,11 +394,12 @@ impl<S: SessionStore> Session<S> {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &SessionConfig {
+    pub fn config(&self) -> &ConnectionConfig {
         &self.config
     }
 
-    /// The heartbeat interval agreed at Logon (30 s before it).
+    /// The heartbeat interval (agreed at Logon; before it, 30 s for an acceptor, the
+    /// proposed one for an initiator).
     pub fn heartbeat_interval(&self) -> Duration {
         self.liveness.heartbeat()
     }
@@ -392,13 +417,14 @@ impl<S: SessionStore> Session<S> {
         }
         // What this connection changed is made durable even if no flush came after it.
         if let Err(e) = self.store.flush() {
-            tracing::error!(session = self.config.session_id.0, error = %e, "session store failed");
+            tracing::error!(peer = %self.config.target_comp_id, error = %e, "session store failed");
         }
         self.store
     }
 
-    /// Feeds bytes received from the connection (any split).
-    pub fn handle_bytes(&mut self, now: Now, bytes: &[u8]) {
+    /// Feeds bytes received from the connection (any split); application messages go to
+    /// `app` in sequence.
+    pub fn handle_bytes<A: Application<S>>(&mut self, now: Now, bytes: &[u8], app: &mut A) {
         if self.state == SessionState::Disconnected {
             return;
         }
@@ -411,13 +437,13 @@ impl<S: SessionStore> Session<S> {
             match scan_frame(pending, self.config.max_body_len) {
                 Framing::Incomplete => break,
                 Framing::Garbled { skip, reason } => {
-                    tracing::warn!(session = self.config.session_id.0, %reason, "dropping garbled bytes");
+                    tracing::warn!(peer = %self.config.target_comp_id, %reason, "dropping garbled bytes");
                     consumed += skip;
                 }
                 Framing::Complete(len) => {
                     let frame = pending.get(..len).unwrap_or_default();
-                    self.on_frame(now, frame);
-                    self.drain_queue(now);
+                    self.on_frame(now, frame, app);
+                    self.drain_queue(now, app);
                     consumed += len;
                 }
             }
@@ -429,7 +455,7 @@ impl<S: SessionStore> Session<S> {
 
     /// Processes queued messages that the sequence has reached (FIX 4.4 Vol. 2
     /// "Message Recovery": messages beyond a gap are processed once it is filled).
-    fn drain_queue(&mut self, now: Now) {
+    fn drain_queue<A: Application<S>>(&mut self, now: Now, app: &mut A) {
         while self.state != SessionState::Disconnected {
             let next = self.seq.next_in;
             while let Some(entry) = self.queue.first_entry() {
@@ -445,7 +471,7 @@ impl<S: SessionStore> Session<S> {
             if frame.is_empty() {
                 self.advance_in(now, next + 1);
             } else {
-                self.on_frame(now, &frame);
+                self.on_frame(now, &frame, app);
             }
         }
     }
@@ -454,7 +480,7 @@ impl<S: SessionStore> Session<S> {
     fn enqueue(&mut self, seq: u64, frame: &[u8]) {
         let bound = self.config.max_body_len.saturating_mul(64);
         if self.queue.len() >= MAX_QUEUED || self.queued_bytes + frame.len() > bound {
-            tracing::debug!(session = self.config.session_id.0, seq, "gap queue full");
+            tracing::debug!(peer = %self.config.target_comp_id, seq, "gap queue full");
             return;
         }
         self.queued_bytes += frame.len();
@@ -488,7 +514,7 @@ impl<S: SessionStore> Session<S> {
         }
     }
 
-    /// When [`Session::handle_timeout`] next has work, if ever.
+    /// When [`Connection::handle_timeout`] next has work, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Nanos> {
         match self.state {
@@ -509,7 +535,7 @@ impl<S: SessionStore> Session<S> {
 
     /// Makes everything this session stored since the last flush durable (one store
     /// sync, by its fsync policy) and releases the outbound bytes it covers to
-    /// [`Session::transmit_queue`]. A driver calls it once per duty cycle, after all
+    /// [`Connection::transmit_queue`]. A driver calls it once per duty cycle, after all
     /// input and application sends, before writing. If the store fails, the bytes it
     /// does not cover are dropped and the session disconnects.
     pub fn flush(&mut self) {
@@ -518,8 +544,8 @@ impl<S: SessionStore> Session<S> {
         }
     }
 
-    /// Flushes (see [`Session::flush`]), then copies pending outbound bytes into `buf`;
-    /// returns how many.
+    /// Flushes (see [`Connection::flush`]), then copies pending outbound bytes into
+    /// `buf`; returns how many.
     #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> usize {
         if self.out.needs_flush() {
@@ -533,19 +559,19 @@ impl<S: SessionStore> Session<S> {
         self.out.queue()
     }
 
-    /// Whether outbound bytes wait for a [`Session::flush`].
+    /// Whether outbound bytes wait for a [`Connection::flush`].
     pub fn needs_flush(&self) -> bool {
         self.out.needs_flush()
     }
 
-    /// Marks `n` bytes of [`Session::transmit_queue`] as sent.
+    /// Marks `n` bytes of [`Connection::transmit_queue`] as sent.
     pub fn consume_transmit(&mut self, n: usize) {
         self.out.consume(n);
     }
 
-    /// The next application event.
+    /// The next session event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+    pub fn poll_event(&mut self) -> Option<ConnectionEvent> {
         self.events.pop_front()
     }
 
@@ -566,64 +592,9 @@ impl<S: SessionStore> Session<S> {
         }
     }
 
-    /// Sends an ExecutionReport (35=8); returns its MsgSeqNum.
-    pub fn send_execution_report(
-        &mut self,
-        now: Now,
-        report: &ExecutionReport<'_>,
-    ) -> Result<u64, SendError> {
-        let symbol = self
-            .instruments
-            .symbol_of(report.instrument)
-            .ok_or(SendError::UnknownInstrument(report.instrument))?;
-        let account = self.config.account;
-        self.send_app(now, MsgType::EXECUTION_REPORT, |w| {
-            report.write_body(w, account, symbol.as_bytes());
-        })
-    }
-
-    /// Sends an OrderCancelReject (35=9); returns its MsgSeqNum.
-    pub fn send_order_cancel_reject(
-        &mut self,
-        now: Now,
-        reject: &OrderCancelReject<'_>,
-    ) -> Result<u64, SendError> {
-        self.send_app(now, MsgType::ORDER_CANCEL_REJECT, |w| reject.write_body(w))
-    }
-
-    /// Sends a BusinessMessageReject (35=j); returns its MsgSeqNum.
-    pub fn send_business_reject(
-        &mut self,
-        now: Now,
-        reject: &BusinessMessageReject<'_>,
-    ) -> Result<u64, SendError> {
-        self.send_app(now, MsgType::BUSINESS_MESSAGE_REJECT, |w| {
-            reject.write_body(w)
-        })
-    }
-
-    /// Sends a session message with the next MsgSeqNum; admin messages are not stored
-    /// (a resend gap-fills over them).
-    fn send_admin(
-        &mut self,
-        now: Now,
-        msg_type: MsgType,
-        body: impl FnOnce(&mut MessageWriter<'_>),
-    ) {
-        let seq = self.seq.next_out;
-        let ids = comp_ids(&self.config);
-        let mut w = MessageWriter::begin(self.out.buf(), msg_type);
-        write_header(&mut w, ids, seq, now.wall);
-        self.route.write(&mut w);
-        body(&mut w);
-        let _ = w.finish();
-        self.seq.next_out += 1;
-        self.liveness.on_sent(now.mono);
-        self.persist(now);
-    }
-
-    /// Sends and stores an application message; returns its MsgSeqNum.
-    fn send_app(
+    /// Sends and stores an application message with the next MsgSeqNum (and the
+    /// reversed routing of the message being answered); returns its MsgSeqNum.
+    pub fn send_app(
         &mut self,
         now: Now,
         msg_type: MsgType,
@@ -633,14 +604,7 @@ impl<S: SessionStore> Session<S> {
             return Err(SendError::NotLoggedOn);
         }
         let seq = self.seq.next_out;
-        let ids = comp_ids(&self.config);
-        let mut w = MessageWriter::begin(self.out.buf(), msg_type);
-        write_header(&mut w, ids, seq, now.wall);
-        self.route.write(&mut w);
-        body(&mut w);
-        let range = w.finish();
-        self.seq.next_out += 1;
-        self.liveness.on_sent(now.mono);
+        let range = self.write(now, msg_type, body);
         let frame = self.out.frame(range);
         match self
             .store
@@ -654,10 +618,68 @@ impl<S: SessionStore> Session<S> {
         }
     }
 
-    /// Saves the sequence numbers; a failure disconnects. Before a Logon is accepted
-    /// nothing is saved: a refused Logon changes no state and costs no sync.
+    /// Sends a Reject (35=3) (FIX 4.4 Vol. 2 "Reject (session-level)") of message
+    /// `ref_seq`, with the spec's text for `reason`.
+    pub fn send_reject(
+        &mut self,
+        now: Now,
+        ref_seq: u64,
+        ref_msg_type: MsgType,
+        ref_tag: u32,
+        reason: SessionRejectReason,
+    ) {
+        self.send_admin(now, MsgType::REJECT, |w| {
+            w.uint(tag::REF_SEQ_NUM, ref_seq);
+            if ref_tag != 0 {
+                w.uint(tag::REF_TAG_ID, u64::from(ref_tag));
+            }
+            if !ref_msg_type.as_bytes().is_empty() {
+                w.bytes(tag::REF_MSG_TYPE, ref_msg_type.as_bytes());
+            }
+            w.uint(tag::SESSION_REJECT_REASON, u64::from(reason.code()))
+                .str(tag::TEXT, reason.spec_text());
+        });
+    }
+
+    /// Writes one message with the next MsgSeqNum into the outbox; returns its bytes.
+    fn write(
+        &mut self,
+        now: Now,
+        msg_type: MsgType,
+        body: impl FnOnce(&mut MessageWriter<'_>),
+    ) -> core::ops::Range<usize> {
+        let seq = self.seq.next_out;
+        let ids = CompIds {
+            sender: &self.config.sender_comp_id,
+            target: &self.config.target_comp_id,
+        };
+        let mut w = MessageWriter::begin(self.out.buf(), msg_type);
+        write_header(&mut w, ids, seq, now.wall);
+        self.route.write(&mut w);
+        body(&mut w);
+        let range = w.finish();
+        self.seq.next_out += 1;
+        self.liveness.on_sent(now.mono);
+        range
+    }
+
+    /// Sends a session message with the next MsgSeqNum; admin messages are not stored
+    /// (a resend gap-fills over them).
+    fn send_admin(
+        &mut self,
+        now: Now,
+        msg_type: MsgType,
+        body: impl FnOnce(&mut MessageWriter<'_>),
+    ) {
+        let _ = self.write(now, msg_type, body);
+        self.persist(now);
+    }
+
+    /// Saves the sequence numbers; a failure disconnects. Before an acceptor accepts a
+    /// Logon nothing is saved: a refused Logon changes no state and costs no sync.
     fn persist(&mut self, now: Now) {
-        if self.state == SessionState::AwaitingLogon {
+        let acceptor = matches!(self.config.role, Role::Acceptor { .. });
+        if acceptor && self.state == SessionState::AwaitingLogon {
             return;
         }
         if let Err(e) = self.store.save_seq_nums(self.seq, now.wall, now.mono) {
@@ -666,7 +688,7 @@ impl<S: SessionStore> Session<S> {
     }
 
     fn store_failed(&mut self, e: &StoreError) {
-        tracing::error!(session = self.config.session_id.0, error = %e, "session store failed");
+        tracing::error!(peer = %self.config.target_comp_id, error = %e, "session store failed");
         self.disconnect(DisconnectReason::StoreFailed);
     }
 
@@ -681,16 +703,15 @@ impl<S: SessionStore> Session<S> {
                 | DisconnectReason::LogoutTimeout
         );
         self.disconnect_with_reset(logout);
-        self.events.push_back(SessionEvent::Disconnect {
-            session: self.config.session_id,
-            reason,
-        });
+        self.events
+            .push_back(ConnectionEvent::Disconnect { reason });
     }
 
     /// Ends the session; resets the store if `reset_on_disconnect` (or, after a Logout,
     /// `reset_on_logout`) asks for it and a Logon was accepted on this connection.
     fn disconnect_with_reset(&mut self, logout: bool) {
         self.state = SessionState::Disconnected;
+        self.resend.clear();
         let config = &self.config;
         let reset = config.reset_on_disconnect || (logout && config.reset_on_logout);
         if !(reset && self.logged_on) {
@@ -700,7 +721,7 @@ impl<S: SessionStore> Session<S> {
         match self.store.reset(now.wall, now.mono) {
             Ok(()) => self.seq = SeqNums::INITIAL,
             Err(e) => {
-                tracing::error!(session = self.config.session_id.0, error = %e, "session store reset failed");
+                tracing::error!(peer = %self.config.target_comp_id, error = %e, "session store reset failed");
             }
         }
     }
@@ -713,28 +734,20 @@ impl<S: SessionStore> Session<S> {
         self.disconnect(reason);
     }
 
-    /// Sends a Reject (35=3) (FIX 4.4 Vol. 2 "Reject (session-level)").
-    fn reject(
+    /// Rejects message `seq` and, if it is the expected one, consumes its MsgSeqNum.
+    fn reject_and_advance(
         &mut self,
         now: Now,
-        ref_seq: u64,
-        ref_msg_type: MsgType,
+        seq: u64,
+        msg_type: MsgType,
         ref_tag: u32,
         reason: SessionRejectReason,
     ) {
-        let mut text = TextBuf::new();
-        let _ = core::fmt::Write::write_fmt(&mut text, format_args!("{reason}"));
-        self.send_admin(now, MsgType::REJECT, |w| {
-            w.uint(tag::REF_SEQ_NUM, ref_seq);
-            if ref_tag != 0 {
-                w.uint(tag::REF_TAG_ID, u64::from(ref_tag));
-            }
-            if !ref_msg_type.as_bytes().is_empty() {
-                w.bytes(tag::REF_MSG_TYPE, ref_msg_type.as_bytes());
-            }
-            w.uint(tag::SESSION_REJECT_REASON, u64::from(reason.code()))
-                .str(tag::TEXT, text.as_str());
-        });
+        let expected = self.seq.next_in;
+        self.send_reject(now, seq, msg_type, ref_tag, reason);
+        if seq == expected {
+            self.advance_in(now, expected + 1);
+        }
     }
 
     /// Sends a ResendRequest for everything from the expected MsgSeqNum on (EndSeqNo 0),
@@ -752,7 +765,7 @@ impl<S: SessionStore> Session<S> {
         self.resend_until = Some(received);
     }
 
-    /// Accepts `seq` as processed: the next expected is `next`.
+    /// Accepts `next - 1` as processed: the next expected is `next`.
     fn advance_in(&mut self, now: Now, next: u64) {
         self.seq.next_in = next;
         if self.resend_until.is_some_and(|until| next > until) {
@@ -762,7 +775,7 @@ impl<S: SessionStore> Session<S> {
     }
 
     /// One complete frame from the stream.
-    fn on_frame(&mut self, now: Now, frame: &[u8]) {
+    fn on_frame<A: Application<S>>(&mut self, now: Now, frame: &[u8], app: &mut A) {
         let msg = match Message::decode(frame) {
             Ok(msg) => msg,
             Err(DecodeError::Garbled {
@@ -778,7 +791,7 @@ impl<S: SessionStore> Session<S> {
             Err(DecodeError::Garbled { reason }) => {
                 // FIX 4.4 Vol. 2 "Message Validation" 1: garbled messages are ignored,
                 // without a Reject and without consuming their MsgSeqNum.
-                tracing::warn!(session = self.config.session_id.0, %reason, "dropping garbled message");
+                tracing::warn!(peer = %self.config.target_comp_id, %reason, "dropping garbled message");
                 return;
             }
             Err(DecodeError::Invalid {
@@ -788,7 +801,7 @@ impl<S: SessionStore> Session<S> {
             }) => {
                 // MsgType (35) is not the third field: garbled too (Vol. 2 case 2t).
                 tracing::warn!(
-                    session = self.config.session_id.0,
+                    peer = %self.config.target_comp_id,
                     "dropping message: MsgType is not the third field"
                 );
                 return;
@@ -818,30 +831,53 @@ impl<S: SessionStore> Session<S> {
         };
         // Replies to this message, Rejects included, reverse its third-party routing.
         self.route.capture(&msg);
-        self.on_message(now, &msg, seq, frame);
+        self.on_message(now, &msg, seq, frame, app);
         self.route.clear();
     }
 
     /// A decoded message with a usable MsgSeqNum: dictionary validation, then Logon,
     /// Reset-Logon, or the sequence checks and dispatch.
-    fn on_message(&mut self, now: Now, msg: &Message<'_>, seq: u64, frame: &[u8]) {
+    fn on_message<A: Application<S>>(
+        &mut self,
+        now: Now,
+        msg: &Message<'_>,
+        seq: u64,
+        frame: &[u8],
+        app: &mut A,
+    ) {
+        let awaiting_logon = self.state == SessionState::AwaitingLogon;
         // A first Logon without SendingTime gets `on_logon`'s own Logout, which names the
         // missing tag (Vol. 2 case 1d), rather than the generic invalid-Logon answer.
-        let logon_without_time = self.state == SessionState::AwaitingLogon
+        let logon_without_time = awaiting_logon
             && msg.msg_type() == MsgType::LOGON
             && msg.get(tag::SENDING_TIME).is_none();
-        if !logon_without_time {
+        // An initiator's Logon answered by a Logout is a refusal, whatever it carries.
+        let refusal = awaiting_logon
+            && msg.msg_type() == MsgType::LOGOUT
+            && matches!(self.config.role, Role::Initiator { .. });
+        if !(logon_without_time || refusal) {
             if let Err(r) = validate(msg, Dictionary::fix44(), &self.config.validation) {
                 self.on_invalid(now, r.ref_tag_id, r.reason, r.ref_msg_type, r.ref_seq_num);
                 return;
             }
         }
-        if self.state == SessionState::AwaitingLogon {
-            if msg.msg_type() == MsgType::LOGON {
-                self.on_logon(now, msg, seq);
-            } else {
-                let reason = DisconnectReason::FirstMessageNotLogon;
-                self.logout_and_disconnect(now, "first message must be Logon", reason);
+        if awaiting_logon {
+            match msg.msg_type() {
+                MsgType::LOGON => self.on_logon(now, msg, seq),
+                MsgType::LOGOUT if refusal => {
+                    let text = msg.get(tag::TEXT).unwrap_or_default();
+                    tracing::warn!(
+                        peer = %self.config.target_comp_id,
+                        text = %String::from_utf8_lossy(text),
+                        "peer refused our Logon"
+                    );
+                    self.events.push_back(ConnectionEvent::LogonRefused);
+                    self.disconnect(DisconnectReason::PeerLogout);
+                }
+                _ => {
+                    let reason = DisconnectReason::FirstMessageNotLogon;
+                    self.logout_and_disconnect(now, "first message must be Logon", reason);
+                }
             }
             return;
         }
@@ -849,67 +885,11 @@ impl<S: SessionStore> Session<S> {
             self.on_reset_logon(now, msg, seq);
         } else {
             match self.check_header(now, msg, seq) {
-                SeqCheck::Expected => self.dispatch(now, msg, seq),
+                SeqCheck::Expected => self.dispatch(now, msg, seq, app),
                 SeqCheck::Gap => self.enqueue(seq, frame),
                 SeqCheck::Done => {}
             }
         }
-    }
-
-    /// A Logon with ResetSeqNumFlag=Y on a logged-on session (FIX 4.4 Vol. 2 "Sequence
-    /// Reset", ResetSeqNumFlag): both sides start again at 1; we answer with a Logon
-    /// carrying 141=Y and MsgSeqNum 1.
-    fn on_reset_logon(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
-        let comp_ids_ok = msg.get(tag::SENDER_COMP_ID)
-            == Some(self.config.target_comp_id.as_bytes())
-            && msg.get(tag::TARGET_COMP_ID) == Some(self.config.sender_comp_id.as_bytes());
-        if !comp_ids_ok {
-            self.reject(
-                now,
-                seq,
-                MsgType::LOGON,
-                tag::SENDER_COMP_ID,
-                SessionRejectReason::CompIdProblem,
-            );
-            self.logout_and_disconnect(now, "CompID problem", DisconnectReason::BadCompId);
-            return;
-        }
-        if seq != 1 {
-            let reason = DisconnectReason::BadLogon;
-            self.logout_and_disconnect(now, "ResetSeqNumFlag=Y requires MsgSeqNum 1", reason);
-            return;
-        }
-        let hb = msg
-            .get(tag::HEART_BT_INT)
-            .and_then(parse_uint)
-            .map(Duration::from_secs)
-            .filter(|d| (self.config.min_heartbeat..=self.config.max_heartbeat).contains(d));
-        let Some(hb) = hb else {
-            let reason = DisconnectReason::BadLogon;
-            self.logout_and_disconnect(now, "HeartBtInt (108) out of range", reason);
-            return;
-        };
-        if let Err(e) = self.store.reset(now.wall, now.mono) {
-            self.store_failed(&e);
-            return;
-        }
-        self.seq = SeqNums::INITIAL;
-        self.resend_until = None;
-        self.resend.clear();
-        self.queue.clear();
-        self.queued_bytes = 0;
-        self.liveness.set_heartbeat(hb);
-        let hb_secs = hb.as_secs();
-        self.send_admin(now, MsgType::LOGON, |w| {
-            w.uint(tag::ENCRYPT_METHOD, 0)
-                .uint(tag::HEART_BT_INT, hb_secs)
-                .flag(tag::RESET_SEQ_NUM_FLAG, true);
-        });
-        self.advance_in(now, 2);
-        self.events.push_back(SessionEvent::LoggedOn {
-            session: self.config.session_id,
-            reset: true,
-        });
     }
 
     /// A well-framed message with a bad field: Reject it if it is the expected one.
@@ -927,160 +907,22 @@ impl<S: SessionStore> Session<S> {
             return;
         }
         self.liveness.on_received(now.mono);
-        let expected = self.seq.next_in;
-        if seq > expected {
+        if seq > self.seq.next_in {
             self.request_resend(now, seq);
             return;
         }
-        self.reject(now, seq, msg_type, t, reason);
-        if seq == expected {
-            self.advance_in(now, expected + 1);
-        }
-    }
-
-    /// Logon processing (FIX 4.4 Vol. 2 "Logon"): CompIDs, credentials, EncryptMethod,
-    /// HeartBtInt, ResetSeqNumFlag and MsgSeqNum.
-    fn on_logon(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
-        let comp_ids_ok = msg.get(tag::SENDER_COMP_ID)
-            == Some(self.config.target_comp_id.as_bytes())
-            && msg.get(tag::TARGET_COMP_ID) == Some(self.config.sender_comp_id.as_bytes());
-        if !comp_ids_ok {
-            self.logout_and_disconnect(now, "unknown CompID", DisconnectReason::BadCompId);
-            return;
-        }
-        let user_ok = self
-            .config
-            .username
-            .as_deref()
-            .is_none_or(|u| msg.get(tag::USERNAME) == Some(u.as_bytes()));
-        let password_ok = self
-            .config
-            .password
-            .as_deref()
-            .is_none_or(|p| msg.get(tag::PASSWORD) == Some(p.as_bytes()));
-        if !(user_ok && password_ok) {
-            let reason = DisconnectReason::BadCredentials;
-            self.logout_and_disconnect(now, "invalid username or password", reason);
-            return;
-        }
-        // SendingTime accuracy applies to the Logon too (Vol. 2 case 1d).
-        if let Err(text) = self.sending_time(now, msg) {
-            self.logout_and_disconnect(now, text, DisconnectReason::SendingTimeAccuracy);
-            return;
-        }
-        if msg.get(tag::ENCRYPT_METHOD) != Some(b"0") {
-            let reason = DisconnectReason::BadLogon;
-            self.logout_and_disconnect(now, "EncryptMethod (98) must be 0", reason);
-            return;
-        }
-        let hb = msg
-            .get(tag::HEART_BT_INT)
-            .and_then(parse_uint)
-            .map(Duration::from_secs)
-            .filter(|d| (self.config.min_heartbeat..=self.config.max_heartbeat).contains(d));
-        let Some(hb) = hb else {
-            let mut text = TextBuf::new();
-            let _ = core::fmt::Write::write_fmt(
-                &mut text,
-                format_args!(
-                    "HeartBtInt (108) must be {} to {} seconds",
-                    self.config.min_heartbeat.as_secs(),
-                    self.config.max_heartbeat.as_secs()
-                ),
-            );
-            self.logout_and_disconnect(now, text.as_str(), DisconnectReason::BadLogon);
-            return;
-        };
-        let reset = match msg.get_flag(tag::RESET_SEQ_NUM_FLAG) {
-            Ok(reset) => reset,
-            Err(_) => {
-                let reason = DisconnectReason::BadLogon;
-                self.logout_and_disconnect(now, "ResetSeqNumFlag (141) must be Y or N", reason);
-                return;
-            }
-        };
-        if reset && seq != 1 {
-            let reason = DisconnectReason::BadLogon;
-            self.logout_and_disconnect(now, "ResetSeqNumFlag=Y requires MsgSeqNum 1", reason);
-            return;
-        }
-        if reset || self.config.reset_on_logon {
-            if let Err(e) = self.store.reset(now.wall, now.mono) {
-                self.store_failed(&e);
-                return;
-            }
-            self.seq = SeqNums::INITIAL;
-        }
-        let expected = self.seq.next_in;
-        if seq < expected {
-            self.seq_too_low(now, expected, seq);
-            return;
-        }
-        self.liveness.set_heartbeat(hb);
-        self.state = SessionState::Active;
-        self.logged_on = true;
-        let hb_secs = hb.as_secs();
-        self.send_admin(now, MsgType::LOGON, |w| {
-            w.uint(tag::ENCRYPT_METHOD, 0)
-                .uint(tag::HEART_BT_INT, hb_secs);
-            if reset {
-                w.flag(tag::RESET_SEQ_NUM_FLAG, true);
-            }
-        });
-        if self.state == SessionState::Disconnected {
-            return;
-        }
-        self.events.push_back(SessionEvent::LoggedOn {
-            session: self.config.session_id,
-            reset,
-        });
-        if seq > expected {
-            self.request_resend(now, seq);
-        } else {
-            self.advance_in(now, seq + 1);
-        }
-    }
-
-    /// Checks SendingTime (52) of a Logon against our clock: the Logout text if wrong.
-    fn sending_time(&self, now: Now, msg: &Message<'_>) -> Result<(), &'static str> {
-        let sent = match msg.get(tag::SENDING_TIME).map(parse_timestamp) {
-            None => return Err("SendingTime (52) missing"),
-            Some(None) => return Err("SendingTime (52) has an incorrect data format"),
-            Some(Some(t)) => t,
-        };
-        match self.config.sending_time_tolerance {
-            Some(tolerance) if skew(sent, now.wall) > Nanos::from(tolerance) => {
-                Err("SendingTime accuracy problem")
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn seq_too_low(&mut self, now: Now, expected: u64, received: u64) {
-        let mut text = TextBuf::new();
-        let _ = core::fmt::Write::write_fmt(
-            &mut text,
-            format_args!("MsgSeqNum too low, expecting {expected} but received {received}"),
-        );
-        let reason = DisconnectReason::SeqTooLow { expected, received };
-        self.logout_and_disconnect(now, text.as_str(), reason);
+        self.reject_and_advance(now, seq, msg_type, t, reason);
     }
 
     /// CompIDs, SendingTime, PossDup and MsgSeqNum checks of a logged-on session
     /// (FIX 4.4 Vol. 2 "Message Validation" 2–4).
     fn check_header(&mut self, now: Now, msg: &Message<'_>, seq: u64) -> SeqCheck {
         let msg_type = msg.msg_type();
-        let expected = self.seq.next_in;
         // A missing CompID is a missing header field (Vol. 2 case 14b): Reject, no Logout.
         for t in [tag::SENDER_COMP_ID, tag::TARGET_COMP_ID] {
             if msg.get(t).is_none() {
-                self.on_invalid(
-                    now,
-                    t,
-                    SessionRejectReason::RequiredTagMissing,
-                    msg_type,
-                    seq,
-                );
+                let reason = SessionRejectReason::RequiredTagMissing;
+                self.on_invalid(now, t, reason, msg_type, seq);
                 return SeqCheck::Done;
             }
         }
@@ -1093,37 +935,26 @@ impl<S: SessionStore> Session<S> {
                 None
             };
         if let Some(t) = bad_comp {
-            self.reject(now, seq, msg_type, t, SessionRejectReason::CompIdProblem);
-            if seq == expected {
-                self.advance_in(now, expected + 1);
-            }
+            self.reject_and_advance(now, seq, msg_type, t, SessionRejectReason::CompIdProblem);
             self.logout_and_disconnect(now, "CompID problem", DisconnectReason::BadCompId);
             return SeqCheck::Done;
         }
         let sending_time = match msg.get(tag::SENDING_TIME).map(parse_timestamp) {
-            None => Err((tag::SENDING_TIME, SessionRejectReason::RequiredTagMissing)),
-            Some(None) => Err((tag::SENDING_TIME, SessionRejectReason::IncorrectDataFormat)),
-            Some(Some(t)) => Ok(t),
-        };
-        let sending_time = match sending_time {
-            Ok(t) => t,
-            Err((t, reason)) => {
-                self.on_invalid(now, t, reason, msg_type, seq);
+            Some(Some(t)) => t,
+            found => {
+                let reason = if found.is_none() {
+                    SessionRejectReason::RequiredTagMissing
+                } else {
+                    SessionRejectReason::IncorrectDataFormat
+                };
+                self.on_invalid(now, tag::SENDING_TIME, reason, msg_type, seq);
                 return SeqCheck::Done;
             }
         };
         if let Some(tolerance) = self.config.sending_time_tolerance {
             if skew(sending_time, now.wall) > Nanos::from(tolerance) {
-                self.reject(
-                    now,
-                    seq,
-                    msg_type,
-                    tag::SENDING_TIME,
-                    SessionRejectReason::SendingTimeAccuracy,
-                );
-                if seq == expected {
-                    self.advance_in(now, expected + 1);
-                }
+                let reason = SessionRejectReason::SendingTimeAccuracy;
+                self.reject_and_advance(now, seq, msg_type, tag::SENDING_TIME, reason);
                 let reason = DisconnectReason::SendingTimeAccuracy;
                 self.logout_and_disconnect(now, "SendingTime accuracy problem", reason);
                 return SeqCheck::Done;
@@ -1136,51 +967,27 @@ impl<S: SessionStore> Session<S> {
             return SeqCheck::Expected;
         }
         if poss_dup {
-            match msg.get(tag::ORIG_SENDING_TIME).map(parse_timestamp) {
+            let orig = msg.get(tag::ORIG_SENDING_TIME).map(parse_timestamp);
+            let problem = match orig {
                 None if msg_type != MsgType::SEQUENCE_RESET => {
-                    self.reject(
-                        now,
-                        seq,
-                        msg_type,
-                        tag::ORIG_SENDING_TIME,
-                        SessionRejectReason::RequiredTagMissing,
-                    );
-                    if seq == expected {
-                        self.advance_in(now, expected + 1);
-                    }
-                    return SeqCheck::Done;
+                    Some(SessionRejectReason::RequiredTagMissing)
                 }
-                Some(None) => {
-                    self.reject(
-                        now,
-                        seq,
-                        msg_type,
-                        tag::ORIG_SENDING_TIME,
-                        SessionRejectReason::IncorrectDataFormat,
-                    );
-                    if seq == expected {
-                        self.advance_in(now, expected + 1);
-                    }
-                    return SeqCheck::Done;
-                }
+                Some(None) => Some(SessionRejectReason::IncorrectDataFormat),
                 Some(Some(orig)) if orig > sending_time => {
-                    self.reject(
-                        now,
-                        seq,
-                        msg_type,
-                        tag::ORIG_SENDING_TIME,
-                        SessionRejectReason::SendingTimeAccuracy,
-                    );
-                    if seq == expected {
-                        self.advance_in(now, expected + 1);
-                    }
-                    let reason = DisconnectReason::SendingTimeAccuracy;
-                    self.logout_and_disconnect(now, "OrigSendingTime after SendingTime", reason);
-                    return SeqCheck::Done;
+                    Some(SessionRejectReason::SendingTimeAccuracy)
                 }
-                _ => {}
+                _ => None,
+            };
+            if let Some(reason) = problem {
+                self.reject_and_advance(now, seq, msg_type, tag::ORIG_SENDING_TIME, reason);
+                if reason == SessionRejectReason::SendingTimeAccuracy {
+                    let text = "OrigSendingTime after SendingTime";
+                    self.logout_and_disconnect(now, text, DisconnectReason::SendingTimeAccuracy);
+                }
+                return SeqCheck::Done;
             }
         }
+        let expected = self.seq.next_in;
         if seq > expected {
             // A gap: ask for it and keep this message until the gap is filled. A
             // ResendRequest is answered first (only its MsgSeqNum waits); a Logout
@@ -1214,7 +1021,7 @@ impl<S: SessionStore> Session<S> {
 
     /// Processes a message whose MsgSeqNum is the expected one (or a Reset-mode
     /// SequenceReset).
-    fn dispatch(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
+    fn dispatch<A: Application<S>>(&mut self, now: Now, msg: &Message<'_>, seq: u64, app: &mut A) {
         let msg_type = msg.msg_type();
         if msg_type == MsgType::SEQUENCE_RESET {
             self.on_sequence_reset(now, msg, seq);
@@ -1225,12 +1032,13 @@ impl<S: SessionStore> Session<S> {
             return;
         }
         match msg_type {
-            MsgType::HEARTBEAT | MsgType::REJECT => {}
+            MsgType::HEARTBEAT => {}
+            MsgType::REJECT => app.on_reject(self, now, msg),
             MsgType::TEST_REQUEST => match msg.get(tag::TEST_REQ_ID) {
                 Some(id) => self.send_admin(now, MsgType::HEARTBEAT, |w| {
                     w.bytes(tag::TEST_REQ_ID, id);
                 }),
-                None => self.reject(
+                None => self.send_reject(
                     now,
                     seq,
                     msg_type,
@@ -1244,22 +1052,24 @@ impl<S: SessionStore> Session<S> {
                 let reason = DisconnectReason::UnexpectedLogon;
                 self.logout_and_disconnect(now, "Logon on a logged-on session", reason);
             }
-            MsgType::NEW_ORDER_SINGLE
-            | MsgType::ORDER_CANCEL_REQUEST
-            | MsgType::ORDER_CANCEL_REPLACE_REQUEST => {
-                self.on_application(now, msg, seq);
-            }
             other if other.is_defined() && !other.is_admin() => {
-                let reject = BusinessMessageReject {
-                    ref_seq_num: seq,
-                    ref_msg_type: other,
-                    ref_id: None,
-                    reason: BusinessRejectReason::UnsupportedMsgType,
-                    text: Some("unsupported message type"),
-                };
-                let _ = self.send_business_reject(now, &reject);
+                if app.on_message(self, now, seq, msg) == Delivery::Unsupported {
+                    let reject = BusinessMessageReject {
+                        ref_seq_num: seq,
+                        ref_msg_type: other,
+                        ref_id: None,
+                        reason: BusinessRejectReason::UnsupportedMsgType,
+                        text: Some("unsupported message type"),
+                    };
+                    let sent = self.send_app(now, MsgType::BUSINESS_MESSAGE_REJECT, |w| {
+                        reject.write_body(w);
+                    });
+                    if let Err(e) = sent {
+                        tracing::error!(peer = %self.config.target_comp_id, error = %e, "BusinessMessageReject not sent");
+                    }
+                }
             }
-            other => self.reject(
+            other => self.send_reject(
                 now,
                 seq,
                 other,
@@ -1269,93 +1079,31 @@ impl<S: SessionStore> Session<S> {
         }
     }
 
-    /// D, F or G: parse and hand to the application, or reject.
-    fn on_application(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
-        let ctx = ParseContext {
-            session: self.config.session_id,
-            account: self.config.account,
-            instruments: &self.instruments,
-        };
-        let parsed = match msg.msg_type() {
-            MsgType::NEW_ORDER_SINGLE => {
-                NewOrderSingle::parse(msg, seq, &ctx).map(SessionEvent::NewOrderSingle)
-            }
-            MsgType::ORDER_CANCEL_REQUEST => {
-                OrderCancelRequest::parse(msg, seq, &ctx).map(SessionEvent::OrderCancelRequest)
-            }
-            _ => OrderCancelReplaceRequest::parse(msg, seq, &ctx)
-                .map(SessionEvent::OrderCancelReplaceRequest),
-        };
-        match parsed {
-            Ok(event) => self.events.push_back(event),
-            Err(AppRejectError::Session { tag: t, reason }) => {
-                self.reject(now, seq, msg.msg_type(), t, reason);
-            }
-            Err(AppRejectError::Refused {
-                tag: t,
-                reason,
-                text,
-            }) => {
-                let refusal = Refusal {
-                    request: msg,
-                    account: self.config.account,
-                    out_seq: self.seq.next_out,
-                    now: now.wall,
-                    tag: t,
-                    reason,
-                    text,
-                };
-                let msg_type = refusal_msg_type(msg.msg_type());
-                let _ = self.send_app(now, msg_type, |w| write_refusal(w, &refusal));
-            }
-        }
-    }
-
     /// SequenceReset (FIX 4.4 Vol. 2 "Sequence Reset (Gap Fill)"): GapFill mode moves
     /// the expected MsgSeqNum forward; Reset mode sets it, and never lowers it.
     fn on_sequence_reset(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
         let gap_fill = msg.get_flag(tag::GAP_FILL_FLAG).unwrap_or(false);
         let expected = self.seq.next_in;
         let new_seq = match msg.get_uint(tag::NEW_SEQ_NO) {
-            Ok(Some(n)) => n,
-            Ok(None) => {
-                self.reject(
-                    now,
-                    seq,
-                    MsgType::SEQUENCE_RESET,
-                    tag::NEW_SEQ_NO,
-                    SessionRejectReason::RequiredTagMissing,
-                );
-                if gap_fill {
-                    self.advance_in(now, expected + 1);
-                }
-                return;
-            }
-            Err((t, reason)) => {
-                self.reject(now, seq, MsgType::SEQUENCE_RESET, t, reason);
-                if gap_fill {
-                    self.advance_in(now, expected + 1);
-                }
-                return;
-            }
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => Err((tag::NEW_SEQ_NO, SessionRejectReason::RequiredTagMissing)),
+            Err(e) => Err(e),
         };
-        if new_seq > expected {
-            self.advance_in(now, new_seq);
-        } else if new_seq == expected && !gap_fill {
-            tracing::warn!(
-                session = self.config.session_id.0,
-                new_seq,
-                "SequenceReset to the expected MsgSeqNum"
-            );
-        } else {
+        let problem = match new_seq {
+            Ok(n) if n > expected => {
+                self.advance_in(now, n);
+                None
+            }
+            Ok(n) if n == expected && !gap_fill => {
+                tracing::warn!(peer = %self.config.target_comp_id, new_seq = n, "SequenceReset to the expected MsgSeqNum");
+                None
+            }
             // Lowering the expected sequence number is not allowed.
-            self.reject(
-                now,
-                seq,
-                MsgType::SEQUENCE_RESET,
-                tag::NEW_SEQ_NO,
-                SessionRejectReason::ValueIncorrect,
-            );
+            Ok(_) => Some((tag::NEW_SEQ_NO, SessionRejectReason::ValueIncorrect)),
+            Err(e) => Some(e),
+        };
+        if let Some((t, reason)) = problem {
+            self.send_reject(now, seq, MsgType::SEQUENCE_RESET, t, reason);
             if gap_fill {
                 self.advance_in(now, expected + 1);
             }
@@ -1365,58 +1113,29 @@ impl<S: SessionStore> Session<S> {
     /// Logout from the peer: answer it (unless it answers ours) and disconnect.
     fn on_logout(&mut self, now: Now) {
         if self.state == SessionState::LoggingOut {
-            self.events.push_back(SessionEvent::LoggedOut {
-                session: self.config.session_id,
-            });
+            self.events.push_back(ConnectionEvent::LoggedOut);
             self.disconnect(DisconnectReason::LogoutComplete);
             return;
         }
         self.send_admin(now, MsgType::LOGOUT, |_| {});
-        self.events.push_back(SessionEvent::LoggedOut {
-            session: self.config.session_id,
-        });
+        self.events.push_back(ConnectionEvent::LoggedOut);
         self.disconnect(DisconnectReason::PeerLogout);
     }
 
     /// ResendRequest (FIX 4.4 Vol. 2 "Resend Request"): resends stored application
     /// messages with PossDupFlag=Y and OrigSendingTime, and gap-fills over admin
-    /// messages with SequenceReset-GapFill.
+    /// messages with SequenceReset-GapFill, a chunk per step (see `serve_resend`).
     fn on_resend_request(&mut self, now: Now, msg: &Message<'_>, seq: u64) {
-        let begin = match msg.get_uint(tag::BEGIN_SEQ_NO) {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                self.reject(
-                    now,
-                    seq,
-                    MsgType::RESEND_REQUEST,
-                    tag::BEGIN_SEQ_NO,
-                    SessionRejectReason::RequiredTagMissing,
-                );
-                return;
-            }
-            Err((t, reason)) => {
-                self.reject(now, seq, MsgType::RESEND_REQUEST, t, reason);
-                return;
-            }
+        let required = |t| {
+            msg.get_uint(t)
+                .and_then(|v| v.ok_or((t, SessionRejectReason::RequiredTagMissing)))
         };
-        let end = match msg.get_uint(tag::END_SEQ_NO) {
-            Ok(Some(e)) => e,
-            Ok(None) => {
-                self.reject(
-                    now,
-                    seq,
-                    MsgType::RESEND_REQUEST,
-                    tag::END_SEQ_NO,
-                    SessionRejectReason::RequiredTagMissing,
-                );
-                return;
+        match (required(tag::BEGIN_SEQ_NO), required(tag::END_SEQ_NO)) {
+            (Ok(begin), Ok(end)) => self.resend.request(begin, end, self.seq.next_out),
+            (Err((t, reason)), _) | (_, Err((t, reason))) => {
+                self.send_reject(now, seq, MsgType::RESEND_REQUEST, t, reason);
             }
-            Err((t, reason)) => {
-                self.reject(now, seq, MsgType::RESEND_REQUEST, t, reason);
-                return;
-            }
-        };
-        self.resend.request(begin, end, self.seq.next_out);
+        }
     }
 
     /// Serves the next chunk of the ResendRequest in progress (see `resend`); a stored
@@ -1429,7 +1148,10 @@ impl<S: SessionStore> Session<S> {
             self.resend.clear();
             return;
         }
-        let ids = comp_ids(&self.config);
+        let ids = CompIds {
+            sender: &self.config.sender_comp_id,
+            target: &self.config.target_comp_id,
+        };
         match self
             .resend
             .serve(&mut self.store, self.out.buf(), ids, now.wall)
@@ -1437,7 +1159,7 @@ impl<S: SessionStore> Session<S> {
             Ok(()) => self.liveness.on_sent(now.mono),
             Err(ResendError::Foreign { msg_seq }) => {
                 tracing::error!(
-                    session = self.config.session_id.0,
+                    peer = %self.config.target_comp_id,
                     msg_seq,
                     "stored message does not match its MsgSeqNum or this session's TargetCompID"
                 );
@@ -1445,14 +1167,6 @@ impl<S: SessionStore> Session<S> {
             }
             Err(ResendError::Store(e)) => self.store_failed(&e),
         }
-    }
-}
-
-/// The CompIDs on what this session sends.
-fn comp_ids(config: &SessionConfig) -> CompIds<'_> {
-    CompIds {
-        sender: &config.sender_comp_id,
-        target: &config.target_comp_id,
     }
 }
 

@@ -1,8 +1,7 @@
-//! The outbound byte queue of a FIX session, shared by both roles (the acceptor's
-//! [`Session`](super::Session) and the venue initiator): frames are written into it as
-//! they are produced, but only the part a store flush has covered is offered to the
-//! socket, so no message leaves before the sync that makes it (and its MsgSeqNum)
-//! durable.
+//! The outbound byte queue of a FIX session ([`Connection`](super::Connection), either
+//! role): frames are written into it as they are produced, but only the part a store
+//! flush has covered is offered to the socket, so no message leaves before the sync that
+//! makes it (and its MsgSeqNum) durable.
 //!
 //! What it must not do: sync, write to a socket, or grow without its owner asking (its
 //! owner bounds what it produces per duty cycle).

@@ -1,17 +1,22 @@
 //! Unit tests of the initiator against scripted venue bytes (`|` for SOH) on a virtual
-//! clock: logon, heartbeats and TestRequests, resend in both directions, logout, and the
+//! clock: logon, heartbeats and TestRequests, resend in both directions, logout, the
+//! FIX 4.4 Vol. 2 session test cases that apply to an initiator (`vol2_*`), and the
 //! mapping of ExecutionReport / OrderCancelReject / BusinessMessageReject to executions.
 
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use tickwarp_runtime::UnixNanos;
-use tickwarp_wire::{Price, TickCause};
+use tickwarp_runtime::{Nanos, UnixNanos};
+use tickwarp_wire::{
+    AccountId, ClientOrderId, InstrumentId, OrderSpec, OrderType, Price, Side, TickCause,
+    TimeInForce,
+};
 
 use super::*;
-use crate::fix::codec::checksum;
-use crate::fix::fields::format_timestamp;
-use crate::fix::store::MemoryStore;
+use crate::fix::codec::{Framing, Message, checksum, scan_frame};
+use crate::fix::fields::{SessionRejectReason, format_timestamp, tag};
+use crate::fix::session::DisconnectReason;
+use crate::fix::store::{MemoryStore, SeqNums};
 
 /// 2025-11-25 10:00:00 UTC, monotonic 1 s.
 const T0: VenueTime = VenueTime {
@@ -597,4 +602,242 @@ proptest! {
         let _ = sent(&mut venue);
         let _ = executions(&mut venue);
     }
+}
+
+// FIX 4.4 Vol. 2 "Session Level Test Cases" that apply to an initiator, against the
+// venue's side of the shared session core.
+
+/// An ExecutionReport acknowledging order O1 (ExecType 0, New).
+const ACK_O1: &str = "37=7|11=O1|17=1|150=0|39=0|55=ACME|54=1|38=100|151=100|14=0|6=0|";
+
+/// The only message we sent, decoded.
+fn one_sent(venue: &mut FixVenue<MemoryStore>) -> Sent {
+    let mut out = sent(venue);
+    assert_eq!(out.len(), 1, "{out:?}");
+    out.remove(0)
+}
+
+/// Asserts `msg` is a session Reject of `ref_seq` for `ref_tag` with reason `reason`.
+fn assert_reject(msg: &Sent, ref_seq: u64, ref_tag: u32, reason: SessionRejectReason) {
+    assert_eq!(field(msg, tag::MSG_TYPE), "3", "{msg:?}");
+    assert_eq!(field(msg, tag::REF_SEQ_NUM), ref_seq.to_string(), "{msg:?}");
+    assert_eq!(field(msg, tag::REF_TAG_ID), ref_tag.to_string(), "{msg:?}");
+    let code = reason.code().to_string();
+    assert_eq!(field(msg, tag::SESSION_REJECT_REASON), code, "{msg:?}");
+    assert_eq!(field(msg, tag::TEXT), reason.spec_text(), "{msg:?}");
+}
+
+#[test]
+fn vol2_2b_messages_beyond_a_gap_are_processed_once_it_is_filled() {
+    let mut venue = logged_on();
+    venue.submit_new(at(1), &new_order("O1", 100));
+    let _ = sent(&mut venue);
+    // The acknowledgement comes as 3: 2 is missing.
+    venue.handle_bytes(at(1), &from_venue("8", 3, ACK_O1));
+    let out = one_sent(&mut venue);
+    assert_eq!(field(&out, tag::MSG_TYPE), "2");
+    assert_eq!(field(&out, tag::BEGIN_SEQ_NO), "2");
+    assert!(
+        executions(&mut venue).is_empty(),
+        "not before the gap is filled"
+    );
+    venue.handle_bytes(
+        at(2),
+        &from_venue("4", 2, "43=Y|122=20251125-10:00:00.000|123=Y|36=3|"),
+    );
+    let got = executions(&mut venue);
+    assert!(matches!(got[..], [Execution::Accepted(_)]), "{got:?}");
+    assert_eq!(venue.seq_nums().next_in, 4);
+    assert!(sent(&mut venue).is_empty());
+}
+
+#[test]
+fn vol2_2c_a_poss_dup_below_the_expected_seq_num_is_ignored() {
+    let mut venue = logged_on();
+    venue.handle_bytes(at(1), &from_venue("0", 2, ""));
+    venue.handle_bytes(
+        at(1),
+        &from_venue("0", 1, "43=Y|122=20251125-10:00:00.000|"),
+    );
+    assert!(sent(&mut venue).is_empty());
+    assert!(events(&mut venue).is_empty());
+    assert_eq!(venue.seq_nums().next_in, 3);
+    assert_eq!(venue.state(), FixVenueState::Active);
+}
+
+#[test]
+fn vol2_2d_a_garbled_message_is_ignored_and_consumes_no_seq_num() {
+    let mut venue = logged_on();
+    let mut bad = from_venue("0", 2, "");
+    let len = bad.len();
+    bad[len - 2] = if bad[len - 2] == b'0' { b'1' } else { b'0' };
+    venue.handle_bytes(at(1), &bad);
+    assert!(sent(&mut venue).is_empty());
+    assert_eq!(venue.seq_nums().next_in, 2);
+    venue.handle_bytes(at(1), &from_venue("0", 2, ""));
+    assert_eq!(venue.seq_nums().next_in, 3);
+    assert!(sent(&mut venue).is_empty());
+}
+
+#[test]
+fn vol2_2e_poss_dup_without_orig_sending_time_is_rejected() {
+    let mut venue = logged_on();
+    venue.handle_bytes(at(1), &from_venue("0", 2, "43=Y|"));
+    let out = one_sent(&mut venue);
+    let reason = SessionRejectReason::RequiredTagMissing;
+    assert_reject(&out, 2, tag::ORIG_SENDING_TIME, reason);
+    assert_eq!(venue.seq_nums().next_in, 3);
+    assert_eq!(venue.state(), FixVenueState::Active);
+}
+
+#[test]
+fn vol2_2e_orig_sending_time_after_sending_time_logs_out() {
+    let mut venue = logged_on();
+    venue.handle_bytes(
+        at(1),
+        &from_venue("0", 2, "43=Y|122=20251125-10:05:00.000|"),
+    );
+    let out = sent(&mut venue);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let reason = SessionRejectReason::SendingTimeAccuracy;
+    assert_reject(&out[0], 2, tag::ORIG_SENDING_TIME, reason);
+    assert_eq!(field(&out[1], tag::MSG_TYPE), "5");
+    let reason = DisconnectReason::SendingTimeAccuracy;
+    assert_eq!(events(&mut venue), [FixVenueEvent::Disconnect { reason }]);
+}
+
+#[test]
+fn vol2_10_a_gap_fill_that_lowers_the_seq_num_is_rejected() {
+    let mut venue = logged_on();
+    venue.handle_bytes(at(1), &from_venue("0", 2, ""));
+    venue.handle_bytes(
+        at(1),
+        &from_venue("4", 3, "43=Y|122=20251125-10:00:00.000|123=Y|36=2|"),
+    );
+    let out = one_sent(&mut venue);
+    assert_reject(
+        &out,
+        3,
+        tag::NEW_SEQ_NO,
+        SessionRejectReason::ValueIncorrect,
+    );
+    // The GapFill's own MsgSeqNum is consumed.
+    assert_eq!(venue.seq_nums().next_in, 4);
+}
+
+#[test]
+fn vol2_11_a_reset_mode_sequence_reset_sets_the_seq_num_whatever_its_own() {
+    let mut venue = logged_on();
+    // MsgSeqNum 0 and no gap request: Reset mode ignores MsgSeqNum.
+    venue.handle_bytes(at(1), &from_venue("4", 0, "36=10|"));
+    assert!(sent(&mut venue).is_empty());
+    assert_eq!(venue.seq_nums().next_in, 10);
+    // Lowering it is refused, and changes nothing.
+    venue.handle_bytes(at(1), &from_venue("4", 10, "36=5|"));
+    let out = one_sent(&mut venue);
+    assert_reject(
+        &out,
+        10,
+        tag::NEW_SEQ_NO,
+        SessionRejectReason::ValueIncorrect,
+    );
+    assert_eq!(venue.seq_nums().next_in, 10);
+    venue.handle_bytes(at(1), &from_venue("0", 10, ""));
+    assert_eq!(venue.seq_nums().next_in, 11);
+}
+
+#[test]
+fn vol2_13_a_logout_from_the_venue_is_answered() {
+    let mut venue = logged_on();
+    venue.handle_bytes(at(1), &from_venue("5", 2, "58=closing|"));
+    let out = one_sent(&mut venue);
+    assert_eq!(field(&out, tag::MSG_TYPE), "5");
+    assert_eq!(field(&out, tag::MSG_SEQ_NUM), "2");
+    let reason = DisconnectReason::PeerLogout;
+    assert_eq!(
+        events(&mut venue),
+        [
+            FixVenueEvent::LoggedOut,
+            FixVenueEvent::Disconnect { reason }
+        ]
+    );
+}
+
+#[test]
+fn vol2_14_a_wrong_comp_id_is_rejected_and_logged_out() {
+    let mut venue = logged_on();
+    let ts = format_timestamp(T0.wall);
+    let ts = core::str::from_utf8(&ts).unwrap_or_default().to_owned();
+    venue.handle_bytes(at(1), &frame(&format!("35=0|34=2|49=OTHER|52={ts}|56=GW|")));
+    let out = sent(&mut venue);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let reason = SessionRejectReason::CompIdProblem;
+    assert_reject(&out[0], 2, tag::SENDER_COMP_ID, reason);
+    assert_eq!(field(&out[1], tag::MSG_TYPE), "5");
+    let reason = DisconnectReason::BadCompId;
+    assert_eq!(events(&mut venue), [FixVenueEvent::Disconnect { reason }]);
+}
+
+#[test]
+fn vol2_14_sending_time_out_of_tolerance_is_rejected_and_logged_out() {
+    let mut venue = logged_on();
+    // SendingTime is T0; our clock is 10 minutes later.
+    venue.handle_bytes(at(600), &from_venue("0", 2, ""));
+    let out = sent(&mut venue);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let reason = SessionRejectReason::SendingTimeAccuracy;
+    assert_reject(&out[0], 2, tag::SENDING_TIME, reason);
+    assert_eq!(field(&out[1], tag::MSG_TYPE), "5");
+    let reason = DisconnectReason::SendingTimeAccuracy;
+    assert_eq!(events(&mut venue), [FixVenueEvent::Disconnect { reason }]);
+}
+
+#[test]
+fn vol2_14_an_execution_report_with_a_bad_enum_is_rejected_not_executed() {
+    let mut venue = logged_on();
+    venue.submit_new(at(1), &new_order("O1", 100));
+    let _ = sent(&mut venue);
+    let bad = ACK_O1.replace("|54=1|", "|54=Z|");
+    venue.handle_bytes(at(1), &from_venue("8", 2, &bad));
+    let out = one_sent(&mut venue);
+    assert_reject(&out, 2, tag::SIDE, SessionRejectReason::ValueIncorrect);
+    assert!(executions(&mut venue).is_empty());
+    assert_eq!(venue.seq_nums().next_in, 3);
+}
+
+#[test]
+fn a_reset_logon_on_a_live_session_is_answered_with_141_y() {
+    let mut venue = logged_on();
+    venue.handle_bytes(at(1), &from_venue("0", 2, ""));
+    venue.handle_bytes(at(1), &from_venue("A", 1, "98=0|108=30|141=Y|"));
+    let out = one_sent(&mut venue);
+    assert_eq!(field(&out, tag::MSG_TYPE), "A");
+    assert_eq!(field(&out, tag::MSG_SEQ_NUM), "1");
+    assert_eq!(field(&out, tag::RESET_SEQ_NUM_FLAG), "Y");
+    assert_eq!(
+        venue.seq_nums(),
+        SeqNums {
+            next_in: 2,
+            next_out: 2
+        }
+    );
+    assert_eq!(
+        events(&mut venue),
+        [FixVenueEvent::LoggedOn { reset: true }]
+    );
+}
+
+#[test]
+fn a_venue_logon_with_another_heartbeat_is_refused() {
+    let mut venue = FixVenue::connect(config(), instruments(), MemoryStore::new(), T0);
+    let _ = sent(&mut venue);
+    venue.handle_bytes(T0, &from_venue("A", 1, "98=0|108=45|"));
+    let out = one_sent(&mut venue);
+    assert_eq!(field(&out, tag::MSG_TYPE), "5");
+    assert_eq!(
+        field(&out, tag::TEXT),
+        "HeartBtInt (108) must be 30 seconds"
+    );
+    let reason = DisconnectReason::BadLogon;
+    assert_eq!(events(&mut venue), [FixVenueEvent::Disconnect { reason }]);
 }
