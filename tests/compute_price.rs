@@ -262,7 +262,11 @@ fn bad_input_exits_2_naming_the_flag() -> Result<()> {
             .args(&args)
             .output()?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        ensure!(out.status.success(), "{args:?}: exit {:?}, stderr {stderr}", out.status);
+        ensure!(
+            out.status.success(),
+            "{args:?}: exit {:?}, stderr {stderr}",
+            out.status
+        );
         ensure!(
             stderr.contains(flag) && stderr.contains("ignored"),
             "{args:?}: no note about {flag}: {stderr}"
