@@ -82,22 +82,41 @@ fn order(n: u64) -> NewOrder {
     NewOrder::new(id(&format!("D{n}")), &spec, TickCause::NONE)
 }
 
+/// Runs `request` and one duty cycle at time `t`; returns the reports it released.
+fn cycle(
+    core: &mut OrderCore<VenueSim>,
+    t: u64,
+    request: impl FnOnce(&mut OrderCore<VenueSim>),
+) -> Vec<Report> {
+    request(core);
+    core.flush(now(t))
+        .unwrap_or_else(|e| panic!("at {t}: flush stopped the core: {e}"));
+    std::iter::from_fn(|| core.poll_report()).collect()
+}
+
 /// Sends order `n` at time `n` and returns its one report.
 fn send(core: &mut OrderCore<VenueSim>, n: u64) -> Report {
     let cmd = order(n);
-    let t = now(n * 1_000_000);
-    core.handle_new(t, ORIGIN, &cmd)
-        .unwrap_or_else(|e| panic!("order {n}: the core stopped: {e}"));
-    core.flush(t)
-        .unwrap_or_else(|e| panic!("order {n}: flush stopped the core: {e}"));
-    let report = core
-        .poll_report()
-        .unwrap_or_else(|| panic!("order {n}: no report"));
-    assert!(
-        core.poll_report().is_none(),
-        "order {n}: more than one report"
-    );
-    report
+    let t = n * 1_000_000;
+    let mut reports = cycle(core, t, |c| {
+        c.handle_new(now(t), ORIGIN, &cmd)
+            .unwrap_or_else(|e| panic!("order {n}: the core stopped: {e}"));
+    });
+    assert!(reports.len() <= 1, "order {n}: more than one report");
+    reports
+        .pop()
+        .unwrap_or_else(|| panic!("order {n}: no report"))
+}
+
+/// A 512 KiB tmpfs with 448 KiB taken by a filler file (written first, so deleting it
+/// frees space the journal can use): `(tmpfs, filler, journal dir)`, or `None` after
+/// the visible skip.
+fn nearly_full_disk() -> Option<(Tmpfs, PathBuf, PathBuf)> {
+    let fs_ = Tmpfs::mount("512k")?;
+    let filler = fs_.path().join("filler");
+    fs::write(&filler, vec![0xA5u8; 448 << 10]).unwrap_or_else(|e| panic!("filler: {e}"));
+    let journal = fs_.path().join("orders");
+    Some((fs_, filler, journal))
 }
 
 fn key(n: u64) -> OrderKey {
@@ -109,13 +128,9 @@ fn key(n: u64) -> OrderKey {
 
 #[test]
 fn a_full_disk_refuses_the_order_and_the_core_recovers_when_space_returns() {
-    let Some(fs_) = Tmpfs::mount("512k") else {
+    let Some((_fs, filler, journal)) = nearly_full_disk() else {
         return;
     };
-    // The filler is written first, so deleting it frees space the journal can use.
-    let filler: PathBuf = fs_.path().join("filler");
-    fs::write(&filler, vec![0xA5u8; 448 << 10]).unwrap_or_else(|e| panic!("filler: {e}"));
-    let journal = fs_.path().join("orders");
     let mut core = open_core(&journal, FsyncPolicy::EveryRecord);
 
     let mut accepted = Vec::new();
@@ -215,29 +230,14 @@ fn a_full_disk_refuses_the_order_and_the_core_recovers_when_space_returns() {
     assert_eq!(core.orders().len(), accepted.len() + 1);
 }
 
-/// Runs one duty cycle of `cmd` and returns its reports.
-fn cycle(
-    core: &mut OrderCore<VenueSim>,
-    t: u64,
-    request: impl FnOnce(&mut OrderCore<VenueSim>),
-) -> Vec<Report> {
-    request(core);
-    core.flush(now(t))
-        .unwrap_or_else(|e| panic!("at {t}: flush stopped the core: {e}"));
-    std::iter::from_fn(|| core.poll_report()).collect()
-}
-
 /// On a full disk, work already accepted still completes: resting orders can be canceled
 /// and a sell that sweeps every resting bid trades in full (the venue's answers go into
 /// the journal's reserved headroom), while new bids are refused; nothing stops the core.
 #[test]
 fn accepted_work_completes_on_a_full_disk_while_new_orders_are_refused() {
-    let Some(fs_) = Tmpfs::mount("512k") else {
+    let Some((_fs, filler, journal)) = nearly_full_disk() else {
         return;
     };
-    let filler: PathBuf = fs_.path().join("filler");
-    fs::write(&filler, vec![0xA5u8; 448 << 10]).unwrap_or_else(|e| panic!("filler: {e}"));
-    let journal = fs_.path().join("orders");
     let mut core = open_core(&journal, FsyncPolicy::EveryRecord);
     let mut resting = Vec::new();
     let mut n = 0;
@@ -247,14 +247,9 @@ fn accepted_work_completes_on_a_full_disk_while_new_orders_are_refused() {
             n <= MAX_ORDERS,
             "the disk never filled in {MAX_ORDERS} orders"
         );
-        let cmd = order(n);
-        let reports = cycle(&mut core, n * 1_000_000, |c| {
-            c.handle_new(now(n * 1_000_000), ORIGIN, &cmd)
-                .unwrap_or_else(|e| panic!("order {n}: the core stopped: {e}"));
-        });
-        match reports.first().map(|r| r.event) {
-            Some(Execution::Accepted(_)) => resting.push(n),
-            Some(Execution::Rejected(_)) => break,
+        match send(&mut core, n).event {
+            Execution::Accepted(_) => resting.push(n),
+            Execution::Rejected(_) => break,
             other => panic!("order {n}: unexpected {other:?}"),
         }
     }
