@@ -7,10 +7,11 @@
 //! (or repaired), 1 damage found (or repair refused), 2 usage or I/O error.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use tickwarp_gateway::service::manifest::{MANIFEST_FILE, inventory};
 use tickwarp_wire::SeqNo;
 use tickwarp_wire::journal::{JournalError, VerifyReport, repair, verify};
 
@@ -24,8 +25,10 @@ pub(crate) struct JournalArgs {
 #[derive(Debug, Subcommand)]
 enum JournalCommand {
     /// Check every record of a journal directory and report segments, sequence ranges,
-    /// the durable boundary and any damage (file, offset, sequence numbers). Changes
-    /// nothing. Exit status 0 clean, 1 damage, 2 usage or I/O error.
+    /// the durable boundary and any damage (file, offset, sequence numbers). Given a
+    /// gateway's `journal.dir`, checks every journal under it (the order journal and each
+    /// FIX session store). Changes nothing. Exit status 0 clean, 1 damage, 2 usage or
+    /// I/O error.
     Verify {
         /// The journal directory.
         dir: PathBuf,
@@ -45,10 +48,7 @@ enum JournalCommand {
 pub(crate) fn run(args: &JournalArgs) -> ExitCode {
     match &args.command {
         JournalCommand::Verify { dir } => match verify(dir) {
-            Ok(report) if !report.exists => {
-                eprintln!("tickwarp: {} holds no journal", dir.display());
-                ExitCode::from(2)
-            }
+            Ok(report) if !report.exists => verify_gateway_dir(dir),
             Ok(report) => {
                 print!("{}", render(&report));
                 if report.is_clean() {
@@ -95,6 +95,50 @@ pub(crate) fn run(args: &JournalArgs) -> ExitCode {
             }
         },
     }
+}
+
+/// `verify` of a gateway's `journal.dir`: every journal under it (the order journal
+/// and each FIX session store), and any its manifest lists that is missing. The worst
+/// status wins: 2 for an unreadable directory or a journal that cannot be read, 1 for
+/// damage or a missing journal.
+fn verify_gateway_dir(dir: &Path) -> ExitCode {
+    let journals = match inventory(dir) {
+        Ok(journals) if journals.is_empty() => {
+            eprintln!("tickwarp: {} holds no journal", dir.display());
+            return ExitCode::from(2);
+        }
+        Ok(journals) => journals,
+        Err(e) => {
+            eprintln!("tickwarp: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut worst = 0;
+    for (name, exists) in journals {
+        let path = dir.join(&name);
+        println!("== {}", path.display());
+        if !exists {
+            println!(
+                "missing: {MANIFEST_FILE} lists it as created by an earlier run, or session \
+                 stores exist without it; the gateway refuses to start until it is restored"
+            );
+            worst = worst.max(1);
+            continue;
+        }
+        match verify(&path) {
+            Ok(report) => {
+                print!("{}", render(&report));
+                if !report.is_clean() {
+                    worst = worst.max(1);
+                }
+            }
+            Err(e) => {
+                println!("unreadable: {e}");
+                worst = 2;
+            }
+        }
+    }
+    ExitCode::from(worst)
 }
 
 /// The verify report: one line per segment, then the tail and the verdict.

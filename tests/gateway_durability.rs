@@ -16,13 +16,17 @@
 //!   orders were never acknowledged.
 //! - the restarted gateway takes new orders.
 //!
+//! A second test damages the journals of a stopped gateway (a flipped byte in the order
+//! journal or a session store, a deleted journal directory) and requires the restart to
+//! refuse, naming the file, without changing anything on disk.
+//!
 //! Every wait is bounded; nothing is timed. Clients run on their own threads with
 //! blocking sockets and read timeouts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -652,5 +656,197 @@ fn sigkill_mid_stream_loses_no_acknowledged_order_and_keeps_sequence_numbers() -
          times for unanswered messages of ours, never for answered ones",
         recovered.records
     );
+    Ok(())
+}
+
+/// Every file under `dir` with its bytes, by path relative to `dir`.
+fn snapshot(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("list {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let bytes = std::fs::read(&path)?;
+                files.insert(path.strip_prefix(dir)?.to_path_buf(), bytes);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Makes `dir` hold exactly `files`.
+fn restore(dir: &Path, files: &BTreeMap<PathBuf, Vec<u8>>) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    for (rel, bytes) in files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().context("file has a parent")?)?;
+        std::fs::write(&path, bytes)?;
+    }
+    Ok(())
+}
+
+/// Flips one bit in the middle of `path`.
+fn flip_middle(path: &Path) -> Result<()> {
+    let mut bytes = std::fs::read(path)?;
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
+/// Starts `tickwarp gateway` and expects it to refuse: its stderr, or an error if it
+/// started (printed its FIX address) or did not exit within [`WAIT`].
+fn refused_start(config: &Path) -> Result<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
+        .args(["gateway", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning tickwarp gateway")?;
+    let deadline = clock::monotonic_now().saturating_add(WAIT);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if clock::monotonic_now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the gateway did not refuse to start within {WAIT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .context("stdout")?
+        .read_to_string(&mut stdout)?;
+    child
+        .stderr
+        .take()
+        .context("stderr")?
+        .read_to_string(&mut stderr)?;
+    ensure!(
+        !status.success() && !stdout.contains("FIX listening on"),
+        "the gateway started: {stdout}{stderr}"
+    );
+    Ok(stderr)
+}
+
+/// `tickwarp journal verify DIR`: its exit code and stdout.
+fn verify(dir: &Path) -> Result<(Option<i32>, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
+        .args(["journal", "verify"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .context("running tickwarp journal verify")?;
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+/// Issue 10, the binary: a flipped byte in the order journal or in a FIX session store,
+/// or a deleted journal directory, stops `tickwarp gateway` at start with a message that
+/// names the file; the gateway changes nothing on disk (no truncation, no fresh empty
+/// journal in place of a deleted one); `tickwarp journal verify` on the journal
+/// directory exits 1. The undamaged copy starts and the client logs on again.
+#[test]
+fn damaged_or_deleted_journals_stop_the_start_naming_them_and_change_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = write_config(dir.path())?;
+    let root = dir.path().join("journal");
+    let gateway = Gateway::start(&config)?;
+    let fresh = Knowledge {
+        next_out: 1,
+        next_in: 1,
+        ..Knowledge::default()
+    };
+    let mut client = Client::connect(gateway.addr, &comp_id(0), fresh)?;
+    let logon = client.logon()?;
+    client.take_fresh(&logon)?;
+    for i in 0..40 {
+        let cl = format!("d{i}");
+        client.new_order(&cl, "99", 5)?;
+        client.expect(&cl, "0")?;
+    }
+    gateway.kill()?;
+    let pristine = snapshot(&root)?;
+    let orders = root.join("orders");
+    let store = root.join("fix").join(format!("GW-{}", comp_id(0)));
+    let segment = |d: &Path| d.join("00000000000000000001.twj");
+
+    type Damage<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
+    let cases: Vec<(&str, Damage<'_>, String)> = vec![
+        (
+            "a flipped byte in the order journal",
+            Box::new(|_| flip_middle(&segment(&orders))),
+            segment(&orders).display().to_string(),
+        ),
+        (
+            "a flipped byte in a FIX session store",
+            Box::new(|_| flip_middle(&segment(&store))),
+            segment(&store).display().to_string(),
+        ),
+        (
+            "the order journal deleted",
+            Box::new(|_| Ok(std::fs::remove_dir_all(&orders)?)),
+            format!("journal {} is missing", orders.display()),
+        ),
+        (
+            "a FIX session store deleted",
+            Box::new(|_| Ok(std::fs::remove_dir_all(&store)?)),
+            format!("journal {} is missing", store.display()),
+        ),
+        (
+            "the order journal and the manifest deleted",
+            Box::new(|root| {
+                std::fs::remove_dir_all(&orders)?;
+                Ok(std::fs::remove_file(root.join("GATEWAY"))?)
+            }),
+            format!("the order journal {} is missing", orders.display()),
+        ),
+    ];
+    for (name, damage, expected) in &cases {
+        restore(&root, &pristine)?;
+        damage(&root)?;
+        let damaged = snapshot(&root)?;
+        let stderr = refused_start(&config).with_context(|| name.to_string())?;
+        ensure!(
+            stderr.contains(expected.as_str()),
+            "{name}: the refusal does not name {expected:?}: {stderr}"
+        );
+        ensure!(
+            snapshot(&root)? == damaged,
+            "{name}: the refused start changed the journal directory"
+        );
+        let (code, report) = verify(&root)?;
+        ensure!(
+            code == Some(1),
+            "{name}: journal verify exited {code:?}: {report}"
+        );
+    }
+
+    restore(&root, &pristine)?;
+    let (code, report) = verify(&root)?;
+    ensure!(
+        code == Some(0),
+        "pristine copy: verify exited {code:?}: {report}"
+    );
+    let gateway = Gateway::start(&config)?;
+    let mut again = Client::connect(gateway.addr, &comp_id(0), client.k)?;
+    let logon = again.logon()?;
+    again.take_fresh(&logon)?;
+    again.new_order("after", "99", 5)?;
+    again.expect("after", "0")?;
     Ok(())
 }

@@ -187,8 +187,8 @@ pub struct JournalSection {
     /// Root directory: the order journal is `orders/`, each FIX session's store
     /// `fix/<sender>-<target>/`.
     pub dir: PathBuf,
-    /// Sync policy of the order journal (FIX session stores always sync every record:
-    /// a message may not reach the wire before its MsgSeqNum is durable).
+    /// Sync policy of the order journal and of every FIX session store (each syncs once
+    /// per duty cycle under `every_record`, before the messages it covers leave).
     #[serde(default)]
     pub fsync: FsyncSetting,
     /// Segment file size in MiB.
@@ -211,13 +211,22 @@ impl JournalSection {
 
     /// The order journal directory.
     pub fn orders_dir(&self) -> PathBuf {
-        self.dir.join("orders")
+        self.dir.join(ORDERS_JOURNAL)
     }
 
     /// The store directory of the FIX session between `sender` (us) and `target`.
     pub fn session_dir(&self, sender: &str, target: &str) -> PathBuf {
-        self.dir.join("fix").join(format!("{sender}-{target}"))
+        self.dir.join(session_journal(sender, target))
     }
+}
+
+/// The order journal's directory name under the journal directory.
+pub const ORDERS_JOURNAL: &str = "orders";
+
+/// The store directory of the FIX session between `sender` (us) and `target`, relative
+/// to the journal directory.
+pub fn session_journal(sender: &str, target: &str) -> String {
+    format!("fix/{sender}-{target}")
 }
 
 /// One tradable instrument.

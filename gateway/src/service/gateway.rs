@@ -16,8 +16,9 @@ use tickwarp_runtime::{Agent, AgentError, Nanos, clock};
 use tickwarp_wire::{ClientOrderId, NewOrder, OrderSpec, OrderType, Price, TickCause, TimeInForce};
 
 use super::acceptor::{AcceptorSession, FixAcceptor, TlsConfigError};
-use super::config::{ConfigError, GatewayConfig};
+use super::config::{ConfigError, GatewayConfig, ORDERS_JOURNAL, session_journal};
 use super::core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
+use super::manifest::{Manifest, ManifestError};
 use super::rdma_entry::{RdmaEntry, RdmaEntryError, RdmaEntryStats, RdmaStatsHandle};
 use crate::fix::{JournalStore, Now, SessionConfig, SessionId, StoreError};
 use crate::risk::RiskLimits;
@@ -32,6 +33,9 @@ pub enum ServiceError {
     /// The order core failed (journal).
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// The journal directory lacks a journal an earlier run created.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     /// A FIX session store could not be opened.
     #[error("FIX session store: {0}")]
     SessionStore(#[from] StoreError),
@@ -137,6 +141,14 @@ impl GatewayAgent {
                 .filter_map(|i| Some((i.id, i.reference_price?)))
                 .collect(),
         };
+        let mut journals = vec![ORDERS_JOURNAL.to_string()];
+        journals.extend(
+            config
+                .sessions
+                .iter()
+                .map(|s| session_journal(&s.sender_comp_id, &s.target_comp_id)),
+        );
+        let mut manifest = Manifest::check(&config.journal.dir, &journals)?;
         let (mut core, recovery) = OrderCore::open(core_config, venue, vt)?;
         tracing::info!(?recovery, "order journal recovered");
         let mut sessions = Vec::with_capacity(config.sessions.len());
@@ -169,6 +181,7 @@ impl GatewayAgent {
                 store,
             });
         }
+        manifest.record(&journals)?;
         let front = config.front_door.clone();
         let tls = match &config.tls {
             Some(settings) => Some(settings.acceptor("tls")?),

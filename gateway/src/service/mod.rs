@@ -12,6 +12,8 @@
 //! - [`gateway`]: [`GatewayAgent`], the [`tickwarp_runtime::Agent`] that runs the core,
 //!   the venue simulator and both front ends in one duty cycle.
 //! - [`config`]: [`GatewayConfig`], the TOML configuration.
+//! - [`manifest`]: the list of journals under the journal directory, so a deleted one
+//!   is refused at start instead of recreated empty.
 //!
 //! What this module must not do: read a clock except once per duty cycle in the agent
 //! (through `tickwarp_runtime::clock`), block in a duty cycle, or acknowledge anything the
@@ -21,6 +23,7 @@ pub mod acceptor;
 pub mod config;
 pub mod core;
 pub mod gateway;
+pub mod manifest;
 pub mod rdma_auth;
 pub mod rdma_entry;
 pub mod recovery;

@@ -39,6 +39,16 @@ pub(crate) enum Identity {
     Bad,
 }
 
+/// Whether a journal was ever completely created in `dir` (its identity file exists,
+/// readable or not). A missing directory, or one whose creation was interrupted before
+/// its first segment existed, holds no journal.
+pub fn exists(dir: &Path) -> Result<bool, JournalError> {
+    Ok(!matches!(
+        read_identity(dir)?,
+        Identity::Absent | Identity::Pending
+    ))
+}
+
 /// Reads the identity of the journal in `dir`.
 pub(crate) fn read_identity(dir: &Path) -> Result<Identity, JournalError> {
     let path = dir.join(IDENTITY_FILE);

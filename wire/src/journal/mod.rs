@@ -97,6 +97,7 @@ mod tools;
 mod writer;
 
 pub use error::{Damage, JournalError, Problem};
+pub use identity::exists;
 pub use reader::JournalReader;
 pub use record::{
     Frame, MARK_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, RECORD_TRAILER_LEN, Record,
