@@ -1,7 +1,8 @@
 //! `tickwarp fix-client` against `tickwarp gateway`, both the built binary, on loopback:
 //! the example configurations as shipped (only paths and ports changed) trade with each
 //! other (a buy rests, a second session's sell fills it, the first session learns of the
-//! fill on its next logon through the stored sequence numbers), an interactive session
+//! fill on its next logon through the stored sequence numbers and cancels the rest by the
+//! ID printed in its first run), an interactive session
 //! replaces and cancels, an unknown symbol is rejected under `--expect-reject` (and fails
 //! `--expect-fill`), a bad command leaves the session up, end of input logs out, and a
 //! TLS gateway (certificates made by rcgen) is reached with a CA and a client
@@ -286,13 +287,16 @@ fn the_example_configs_trade_and_sequence_numbers_persist_across_runs() -> Resul
 
     // The first session's second run continues its sequence numbers, gets the fill that
     // happened while it was away, and numbers its orders b1, b2, …
-    let out = run_client(&c1, &[], "status all\n")?;
+    // and still knows its orders by the IDs printed in the first run.
+    let out = run_client(&c1, &[], "status all\ncancel a1\n")?;
     let text = stdout(&out);
     check(
         &out,
         &[
             "LOGGED ON as CLIENT1",
             "FILL a1 40 @ 99.97 (cum 40, leaves 60)",
+            "SENT b2 cancel a1",
+            "CANCELED b2 (order a1, cum 40)",
         ],
     )?;
     ensure!(

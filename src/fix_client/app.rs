@@ -92,7 +92,7 @@ struct Request {
 }
 
 /// What this client knows of an order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct OrderInfo {
     symbol: String,
     side: u8,
@@ -140,6 +140,34 @@ pub(super) struct ClientApp {
     /// Key of the last order command (new, cancel, replace).
     last_order: Option<String>,
     out: VecDeque<String>,
+    /// Lines for the store's `orders` file (see [`ClientApp::restore`]) not yet written.
+    records: Vec<String>,
+}
+
+/// Why the `orders` file of a store cannot be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {what}")]
+pub(super) struct RestoreError {
+    /// 1-based line number.
+    line: usize,
+    /// What is wrong with it.
+    what: &'static str,
+}
+
+/// `-` for an absent value in an `orders` record.
+fn opt(v: Option<&str>) -> &str {
+    v.unwrap_or("-")
+}
+
+fn parse_opt(v: &str) -> Option<String> {
+    (v != "-").then(|| v.to_owned())
+}
+
+fn one_byte(v: &str) -> Option<u8> {
+    match v.as_bytes() {
+        [b] if b.is_ascii_graphic() => Some(*b),
+        _ => None,
+    }
 }
 
 fn text(v: Option<&[u8]>) -> String {
@@ -226,7 +254,90 @@ impl ClientApp {
             by_seq: HashMap::new(),
             last_order: None,
             out: VecDeque::new(),
+            records: Vec::new(),
         }
+    }
+
+    /// Reads back what earlier runs of this store recorded (the `orders` file: one
+    /// tab-separated record a line, `order ID SIDE SYMBOL QTY ORDTYPE PRICE TIF ORDERID`
+    /// or `replaced OLD NEW`), so IDs printed in an earlier run still name their orders.
+    /// A last line without its newline is a write cut short and is ignored; any other
+    /// malformed line is an error naming it.
+    pub(super) fn restore(&mut self, text: &str) -> Result<(), RestoreError> {
+        let complete = match text.rfind('\n') {
+            Some(end) => text.get(..end).unwrap_or_default(),
+            None => "",
+        };
+        for (i, line) in complete.lines().enumerate() {
+            let bad = |what| RestoreError { line: i + 1, what };
+            let f: Vec<&str> = line.split('\t').collect();
+            match f.as_slice() {
+                [
+                    "order",
+                    id,
+                    side,
+                    symbol,
+                    qty,
+                    ord_type,
+                    price,
+                    tif,
+                    order_id,
+                ] => {
+                    let info = OrderInfo {
+                        symbol: (*symbol).to_owned(),
+                        side: one_byte(side).ok_or(bad("bad side"))?,
+                        qty: (*qty).to_owned(),
+                        ord_type: one_byte(ord_type).ok_or(bad("bad order type"))?,
+                        price: parse_opt(price),
+                        tif: one_byte(tif).ok_or(bad("bad time in force"))?,
+                        order_id: parse_opt(order_id),
+                    };
+                    self.orders.insert((*id).to_owned(), info);
+                }
+                ["replaced", old, new] => {
+                    self.replaced_by
+                        .insert((*old).to_owned(), (*new).to_owned());
+                }
+                _ => return Err(bad("not an `order` or `replaced` record")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Records for the store's `orders` file since the last call, each a whole line.
+    pub(super) fn take_records(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.records)
+    }
+
+    /// Knows `info` as order `id` (recorded when new or changed).
+    fn remember(&mut self, id: String, info: OrderInfo) {
+        if self.orders.get(&id) == Some(&info) {
+            return;
+        }
+        // What the gateway sent may hold anything; a record is graphic ASCII fields only.
+        let graphic = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic());
+        let fields = [
+            Some(id.as_str()),
+            Some(info.symbol.as_str()),
+            Some(info.qty.as_str()),
+            info.price.as_deref(),
+            info.order_id.as_deref(),
+        ];
+        if !fields.into_iter().flatten().all(graphic) {
+            self.orders.insert(id, info);
+            return;
+        }
+        self.records.push(format!(
+            "order\t{id}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            char::from(info.side),
+            info.symbol,
+            info.qty,
+            char::from(info.ord_type),
+            opt(info.price.as_deref()),
+            char::from(info.tif),
+            opt(info.order_id.as_deref())
+        ));
+        self.orders.insert(id, info);
     }
 
     fn new_id(&mut self) -> String {
@@ -369,7 +480,7 @@ impl ClientApp {
             o.qty.get(),
             o.symbol
         ));
-        self.orders.insert(
+        self.remember(
             id.clone(),
             OrderInfo {
                 symbol: o.symbol.clone(),
@@ -458,7 +569,7 @@ impl ClientApp {
             info.price.as_deref().unwrap_or("")
         ));
         info.order_id = None;
-        self.orders.insert(new.clone(), info);
+        self.remember(new.clone(), info);
         self.track(new, seq, Kind::Replace);
         Ok(())
     }
@@ -603,10 +714,15 @@ impl ClientApp {
         };
         if m.get(tag::EXEC_TYPE) == Some(b"5") {
             if let Some(orig) = m.get(tag::ORIG_CL_ORD_ID) {
-                self.replaced_by.insert(text(Some(orig)), id.clone());
+                let orig = text(Some(orig));
+                let graphic = orig.bytes().chain(id.bytes()).all(|b| b.is_ascii_graphic());
+                if graphic && self.replaced_by.get(&orig) != Some(&id) {
+                    self.records.push(format!("replaced\t{orig}\t{id}\n"));
+                    self.replaced_by.insert(orig, id.clone());
+                }
             }
         }
-        self.orders.insert(id, info);
+        self.remember(id, info);
     }
 
     fn on_execution_report(&mut self, m: &Message<'_>) {

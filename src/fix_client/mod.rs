@@ -358,6 +358,19 @@ pub(crate) fn run(args: &FixClientArgs) -> Result<bool> {
     };
     let mut conn = Connection::new(session, store, now());
     let mut app = ClientApp::new(config.account, &config.sender_comp_id, prefix);
+    let orders_path = config.store.join("orders");
+    match std::fs::read_to_string(&orders_path) {
+        Ok(text) => app
+            .restore(&text)
+            .with_context(|| format!("{} is damaged", orders_path.display()))?,
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", orders_path.display())),
+    }
+    let orders = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&orders_path)
+        .with_context(|| format!("opening {}", orders_path.display()))?;
     let mut driver = Driver {
         input: Some(input),
         input_done: None,
@@ -366,6 +379,7 @@ pub(crate) fn run(args: &FixClientArgs) -> Result<bool> {
         ended: None,
         closed: false,
         raw: args.raw,
+        orders,
     };
     driver.run(&mut stream, &mut conn, &mut app, expect, timeout)?;
     let _ = stream.tcp().shutdown(std::net::Shutdown::Both);
@@ -385,6 +399,8 @@ struct Driver {
     /// The gateway closed the connection without a session ending.
     closed: bool,
     raw: bool,
+    /// The store's `orders` file (what `ClientApp::restore` reads back).
+    orders: std::fs::File,
 }
 
 impl Driver {
@@ -404,13 +420,13 @@ impl Driver {
                 conn.handle_timeout(t);
             }
             self.transmit(stream, conn)?;
-            self.print_events(conn, app);
+            self.print_events(conn, app)?;
             if conn.state() == SessionState::Active {
                 self.take_commands(conn, app, t);
                 self.maybe_logout(conn, app, expect, timeout, t);
             }
             self.transmit(stream, conn)?;
-            self.print_events(conn, app);
+            self.print_events(conn, app)?;
             std::io::stdout().flush()?;
             if self.ended.is_some() {
                 return Ok(());
@@ -447,14 +463,26 @@ impl Driver {
         }
     }
 
-    /// Prints the lines and session events that came out of the session.
-    fn print_events(&mut self, conn: &mut Connection<JournalStore>, app: &mut ClientApp) {
+    /// Prints the lines and session events that came out of the session, and appends
+    /// what the application learned of orders to the store's `orders` file.
+    fn print_events(
+        &mut self,
+        conn: &mut Connection<JournalStore>,
+        app: &mut ClientApp,
+    ) -> Result<()> {
         while let Some(out) = app.poll_event(conn) {
             match out {
                 Output::Line(line) => println!("{line}"),
                 Output::Session(e) => self.on_session_event(conn, e),
             }
         }
+        let records = app.take_records();
+        if !records.is_empty() {
+            self.orders
+                .write_all(records.concat().as_bytes())
+                .context("writing the store's orders file")?;
+        }
+        Ok(())
     }
 
     /// Flushes the store, then writes what the session queued.
@@ -582,7 +610,12 @@ impl Driver {
                 Some(DisconnectReason::LogoutComplete | DisconnectReason::LogoutTimeout)
             );
         if !clean {
-            eprintln!("fix-client: the session ended before the input did");
+            match (self.closed, self.ended) {
+                (true, _) | (false, None) => {
+                    eprintln!("fix-client: the gateway closed the connection");
+                }
+                (false, Some(reason)) => eprintln!("fix-client: the session ended: {reason}"),
+            }
         }
         if let Some(e) = expect {
             let want = match e {

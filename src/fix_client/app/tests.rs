@@ -246,3 +246,48 @@ fn clearing_dates_are_utc_calendar_days() {
     // 2024-02-29 12:00 UTC.
     assert_eq!(date(UnixNanos(1_709_208_000_000_000_000)), "20240229");
 }
+
+#[test]
+fn orders_of_earlier_runs_are_restored_from_their_records() {
+    let (mut conn, mut app) = logged_on();
+    send_valid(&mut conn, &mut app, "buy 100 ACME @ 100.05");
+    let replaced = from_gateway(
+        b"8",
+        2,
+        &[
+            (tag::ORDER_ID, "7"),
+            (tag::CL_ORD_ID, "a9"),
+            (tag::ORIG_CL_ORD_ID, "a1"),
+            (tag::EXEC_ID, "2"),
+            (tag::EXEC_TYPE, "5"),
+            (tag::ORD_STATUS, "0"),
+            (tag::SYMBOL, "ACME"),
+            (tag::SIDE, "1"),
+            (tag::ORDER_QTY, "50"),
+            (tag::ORD_TYPE, "2"),
+            (tag::PRICE, "99"),
+            (tag::LEAVES_QTY, "50"),
+            (tag::CUM_QTY, "0"),
+            (tag::AVG_PX, "0"),
+        ],
+    );
+    conn.handle_bytes(now(), &replaced, &mut app);
+    let _ = lines(&mut conn, &mut app);
+    let file = app.take_records().concat();
+    assert!(app.take_records().is_empty());
+
+    let mut next = ClientApp::new(Some(101), "CLIENT1", "b".into());
+    // A torn last line (no newline) is ignored.
+    next.restore(&format!("{file}order\ta5\t1")).unwrap();
+    let f = send_valid(&mut conn, &mut next, "cancel a1");
+    assert_eq!(field(&f, tag::ORIG_CL_ORD_ID).as_deref(), Some("a9"));
+    assert_eq!(field(&f, tag::ORDER_ID).as_deref(), Some("7"));
+    assert_eq!(field(&f, tag::ORDER_QTY).as_deref(), Some("50"));
+    assert_eq!(field(&f, tag::CL_ORD_ID).as_deref(), Some("b1"));
+
+    let err = next.restore("order\ta1\tX\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 1: not an `order` or `replaced` record"
+    );
+}
