@@ -474,8 +474,15 @@ impl ClientApp {
             Some(p) => format!("@ {p}"),
             None => "market".to_owned(),
         };
+        let instruction = match o.instruction {
+            Instruction::Day => "",
+            Instruction::Gtc => " gtc",
+            Instruction::Ioc => " ioc",
+            Instruction::Fok => " fok",
+            Instruction::PostOnly => " post-only",
+        };
         self.out.push_back(format!(
-            "SENT {id} {} {} {} {shown}",
+            "SENT {id} {} {} {} {shown}{instruction}",
             o.side.word(),
             o.qty.get(),
             o.symbol
