@@ -406,6 +406,24 @@ fn a_bad_command_leaves_the_session_up_and_end_of_input_logs_out() -> Result<()>
 }
 
 #[test]
+fn ctrl_c_logs_out() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let gw = Gateway::start(dir.path(), None)?;
+    let c1 = client_config(dir.path(), &gw.addr, 1, "c1", "")?;
+    let mut client = Interactive::start(&c1)?;
+    client.expect("LOGGED ON")?;
+    client.send("buy 1 ACME @ 99")?;
+    client.expect("ACK  a1")?;
+    let pid = client.child.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status()?;
+    ensure!(killed.success(), "kill -INT {pid} failed");
+    client.expect("INTERRUPTED: logging out")?;
+    let status = client.finish()?;
+    ensure!(status.success(), "exit status {status}");
+    Ok(())
+}
+
+#[test]
 #[ignore = "needs the gateway side of H/q/AN (issue 17)"]
 fn status_mass_cancel_and_positions() -> Result<()> {
     let dir = tempfile::tempdir()?;

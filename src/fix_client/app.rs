@@ -142,7 +142,12 @@ pub(super) struct ClientApp {
     out: VecDeque<String>,
     /// Lines for the store's `orders` file (see [`ClientApp::restore`]) not yet written.
     records: Vec<String>,
+    /// Whether the note about [`MAX_KNOWN_ORDERS`] was printed.
+    full_warned: bool,
 }
+
+/// Orders (and replace links) remembered at most.
+const MAX_KNOWN_ORDERS: usize = 1_000_000;
 
 /// Why the `orders` file of a store cannot be read back.
 #[derive(Debug, thiserror::Error)]
@@ -255,6 +260,7 @@ impl ClientApp {
             last_order: None,
             out: VecDeque::new(),
             records: Vec::new(),
+            full_warned: false,
         }
     }
 
@@ -292,8 +298,11 @@ impl ClientApp {
                         tif: one_byte(tif).ok_or(bad("bad time in force"))?,
                         order_id: parse_opt(order_id),
                     };
-                    self.orders.insert((*id).to_owned(), info);
+                    if self.orders.len() < MAX_KNOWN_ORDERS || self.orders.contains_key(*id) {
+                        self.orders.insert((*id).to_owned(), info);
+                    }
                 }
+                ["replaced", _, _] if self.replaced_by.len() >= MAX_KNOWN_ORDERS => {}
                 ["replaced", old, new] => {
                     self.replaced_by
                         .insert((*old).to_owned(), (*new).to_owned());
@@ -309,9 +318,20 @@ impl ClientApp {
         std::mem::take(&mut self.records)
     }
 
-    /// Knows `info` as order `id` (recorded when new or changed).
+    /// Knows `info` as order `id` (recorded when new or changed). Past
+    /// [`MAX_KNOWN_ORDERS`] new orders are not remembered (they are still printed): a
+    /// gateway flooding reports of unknown orders cannot grow this without bound.
     fn remember(&mut self, id: String, info: OrderInfo) {
         if self.orders.get(&id) == Some(&info) {
+            return;
+        }
+        if !self.orders.contains_key(&id) && self.orders.len() >= MAX_KNOWN_ORDERS {
+            if !self.full_warned {
+                self.full_warned = true;
+                self.out.push_back(format!(
+                    "NOTE: {MAX_KNOWN_ORDERS} orders known; further new orders are not remembered"
+                ));
+            }
             return;
         }
         // What the gateway sent may hold anything; a record is graphic ASCII fields only.
@@ -723,7 +743,8 @@ impl ClientApp {
             if let Some(orig) = m.get(tag::ORIG_CL_ORD_ID) {
                 let orig = text(Some(orig));
                 let graphic = orig.bytes().chain(id.bytes()).all(|b| b.is_ascii_graphic());
-                if graphic && self.replaced_by.get(&orig) != Some(&id) {
+                let room = self.replaced_by.len() < MAX_KNOWN_ORDERS;
+                if graphic && room && self.replaced_by.get(&orig) != Some(&id) {
                     self.records.push(format!("replaced\t{orig}\t{id}\n"));
                     self.replaced_by.insert(orig, id.clone());
                 }

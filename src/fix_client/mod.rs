@@ -30,6 +30,7 @@ use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::Duration;
 
@@ -222,6 +223,27 @@ fn run_prefix(mut n: u64) -> String {
     String::from_utf8(letters).unwrap_or_default()
 }
 
+/// Locks the store for this process (released when the returned file closes): two
+/// clients on one store would interleave its session journal.
+fn lock_store(store: &Path) -> Result<std::fs::File> {
+    let path = store.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |e| {
+            anyhow::anyhow!(
+                "store {} is in use by another fix-client ({e})",
+                store.display()
+            )
+        },
+    )?;
+    Ok(file)
+}
+
 /// Counts this run in `<store>/runs` (written durably before any order is sent) and
 /// returns its ClOrdID prefix.
 fn next_run(store: &Path) -> Result<String> {
@@ -321,6 +343,7 @@ pub(crate) fn run(args: &FixClientArgs) -> Result<bool> {
     };
     std::fs::create_dir_all(&config.store)
         .with_context(|| format!("creating store {}", config.store.display()))?;
+    let _lock = lock_store(&config.store)?;
     let prefix = next_run(&config.store)?;
     let store = JournalStore::open(
         config.store.join("session"),
@@ -380,7 +403,11 @@ pub(crate) fn run(args: &FixClientArgs) -> Result<bool> {
         closed: false,
         raw: args.raw,
         orders,
+        interrupted: Arc::new(AtomicBool::new(false)),
     };
+    // Ctrl-C ends the input: the client logs out rather than vanishing mid-session.
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&driver.interrupted))
+        .context("installing the SIGINT handler")?;
     driver.run(&mut stream, &mut conn, &mut app, expect, timeout)?;
     let _ = stream.tcp().shutdown(std::net::Shutdown::Both);
     driver.finish(&app, expect)
@@ -401,6 +428,8 @@ struct Driver {
     raw: bool,
     /// The store's `orders` file (what `ClientApp::restore` reads back).
     orders: std::fs::File,
+    /// Set by SIGINT: end the input and log out without waiting for answers.
+    interrupted: Arc<AtomicBool>,
 }
 
 impl Driver {
@@ -421,6 +450,14 @@ impl Driver {
             }
             self.transmit(stream, conn)?;
             self.print_events(conn, app)?;
+            if self.interrupted.load(Ordering::Relaxed) && self.input.is_some() {
+                self.end_input(t);
+                if conn.state() == SessionState::AwaitingLogon {
+                    println!("INTERRUPTED before the logon was answered");
+                    return Ok(());
+                }
+                println!("INTERRUPTED: logging out");
+            }
             if conn.state() == SessionState::Active {
                 self.take_commands(conn, app, t);
                 self.maybe_logout(conn, app, expect, timeout, t);
@@ -583,7 +620,8 @@ impl Driver {
             Some(e) if app.sent_order() => app.verdict(e) != Verdict::Waiting,
             _ => app.unanswered().is_empty(),
         };
-        let late = t.mono >= done_at.saturating_add(timeout);
+        let late =
+            self.interrupted.load(Ordering::Relaxed) || t.mono >= done_at.saturating_add(timeout);
         if answered || late {
             if !answered {
                 eprintln!(
@@ -641,7 +679,17 @@ impl Driver {
 
 #[cfg(test)]
 mod tests {
-    use super::{raw, run_prefix};
+    use super::{lock_store, raw, run_prefix};
+
+    #[test]
+    fn a_store_serves_one_client_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_store(dir.path()).unwrap();
+        let err = lock_store(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("in use by another fix-client"), "{err}");
+        drop(held);
+        lock_store(dir.path()).unwrap();
+    }
 
     #[test]
     fn run_prefixes_are_bijective_base_26() {
