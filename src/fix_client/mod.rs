@@ -409,6 +409,11 @@ pub(crate) fn run(args: &FixClientArgs) -> Result<bool> {
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&driver.interrupted))
         .context("installing the SIGINT handler")?;
     driver.run(&mut stream, &mut conn, &mut app, expect, timeout)?;
+    if let Stream::Tls(tls) = &mut stream {
+        // TLS ends with close_notify (RFC 8446 6.1), so the gateway sees a clean end.
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    }
     let _ = stream.tcp().shutdown(std::net::Shutdown::Both);
     driver.finish(&app, expect)
 }
