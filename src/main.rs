@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod devices_cmd;
 mod doctor;
+mod fix_client;
 mod gateway_cmd;
 mod journal_cmd;
 mod passwd_cmd;
@@ -56,6 +57,9 @@ enum Command {
     Rping(rping_cmd::RpingArgs),
     /// List the verbs devices this build can use and the soft-iWARP stack.
     Devices(devices_cmd::DevicesArgs),
+    /// A terminal FIX 4.4 client: log on to a gateway and send orders, cancels,
+    /// replaces, status and position requests from stdin or the arguments.
+    FixClient(fix_client::FixClientArgs),
     /// Check (`verify`) or explicitly truncate (`repair`) a journal directory.
     Journal(journal_cmd::JournalArgs),
     /// Price options with the pricing kernels (`price --local`; the compute server is not
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(&args),
         Command::Rping(args) => rping_cmd::run(&args).map(|()| true),
         Command::Devices(args) => devices_cmd::run(&args).map(|()| true),
+        Command::FixClient(args) => fix_client::run(&args),
         Command::Journal(args) => return journal_cmd::run(&args),
         Command::Compute(args) => return compute_cmd::run(&args),
     };
