@@ -65,6 +65,7 @@ mod auth;
 mod guard;
 mod limits;
 mod report;
+mod retail;
 mod tls;
 mod transport;
 
@@ -1134,6 +1135,16 @@ impl FixAcceptor {
                     }
                     SessionEvent::OrderCancelReplaceRequest(replace) => {
                         core.handle_replace(vt, origin, &replace.to_wire(TickCause::NONE))?;
+                    }
+                    SessionEvent::OrderStatusRequest(req) => {
+                        retail::order_status(session, now, core, &req);
+                    }
+                    SessionEvent::OrderMassStatusRequest(req) => {
+                        let bound = self.front.max_outbound_bytes;
+                        retail::mass_status(session, now, core, &req, bound);
+                    }
+                    SessionEvent::OrderMassCancelRequest(req) => {
+                        retail::mass_cancel(session, now, core, origin, &req)?;
                     }
                     SessionEvent::LoggedOut { session: id } => {
                         tracing::info!(session = id.0, "FIX session logged out");
