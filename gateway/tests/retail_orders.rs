@@ -13,6 +13,7 @@ use front::{Client, Lab, Out, PW, REAL};
 use tickwarp_gateway::fix::MsgType;
 use tickwarp_gateway::fix::fields::tag;
 use tickwarp_gateway::orders::{OrdStatus, OrderKey};
+use tickwarp_gateway::service::{GatewayAgent, GatewayConfig};
 use tickwarp_wire::{AccountId, ClientOrderId};
 
 /// A MsgType from its text.
@@ -393,5 +394,227 @@ fn mass_status_too_big_for_the_outbound_queue_is_refused_with_a_reason() -> Resu
     )?;
     let er = next(&mut lab, &mut c1, "narrowed")?;
     ensure!(field(&er, 911) == "0" && field(&er, 912) == "Y", "{er:?}");
+    Ok(())
+}
+
+/// Cancel-on-disconnect grace of session C1 in these tests.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// A gateway in `dir` whose session C1 (account 101) cancels on disconnect after
+/// [`GRACE`]; C2 (account 102) does not.
+fn cod_lab(dir: tempfile::TempDir, now: tickwarp_gateway::fix::Now) -> Result<Lab> {
+    let hash = tickwarp_gateway::service::acceptor::hash_password(PW.as_bytes())?;
+    let text = format!(
+        r#"
+        listen = "127.0.0.1:0"
+        [journal]
+        dir = "{dir}"
+        [risk]
+        max_order_qty = 1000
+        max_notional = "1000000"
+        collar_bps = 0
+        credit_limit = "100000000"
+        max_position = 100000
+        max_orders_per_day = 100000
+        [[instruments]]
+        symbol = "ACME"
+        id = 1
+        [[sessions]]
+        id = 1
+        sender_comp_id = "GW"
+        target_comp_id = "C1"
+        password_hash = "{hash}"
+        account = 101
+        cancel_on_disconnect = true
+        cancel_on_disconnect_grace_ms = {grace}
+        [[sessions]]
+        id = 2
+        sender_comp_id = "GW"
+        target_comp_id = "C2"
+        allow_no_password = true
+        account = 102
+        [[venue.liquidity]]
+        symbol = "ACME"
+        side = "sell"
+        price = "101"
+        qty = 100
+        "#,
+        dir = dir.path().display(),
+        grace = GRACE.as_millis(),
+    );
+    let config = GatewayConfig::from_toml(&text, dir.path())?;
+    let agent = GatewayAgent::from_config(&config, now)?;
+    let addr = agent.fix_addr();
+    Ok(Lab {
+        agent,
+        now,
+        addr,
+        dir,
+    })
+}
+
+/// Steps until session 1 has no connection.
+fn dropped(lab: &mut Lab, c: &mut Client) -> Result<()> {
+    lab.until("session C1 without a connection", |lab| {
+        while c.poll()?.is_some() {}
+        Ok(lab.agent.fix().session_state(1).is_none())
+    })?;
+    Ok(())
+}
+
+/// Runs a few duty cycles at the current virtual time.
+fn settle(lab: &mut Lab) -> Result<()> {
+    for _ in 0..20 {
+        lab.step()?;
+    }
+    Ok(())
+}
+
+/// Reconnects session C1 continuing `old`'s sequence numbers, asks for what it missed,
+/// and returns the ExecutionReports the resend brings.
+fn relogon_and_resend(lab: &mut Lab, old: &Client) -> Result<(Client, Vec<Out>)> {
+    let mut c = lab.connect(REAL, "C1")?;
+    c.next_out = old.next_out;
+    c.last_in = old.last_in;
+    let expected = old.last_in + 1;
+    let logon = lab.logon(&mut c, Some(PW))?;
+    let seq = logon.num(tag::MSG_SEQ_NUM)?;
+    ensure!(
+        seq > expected,
+        "no gap to resend: Logon {seq}, expected {expected}"
+    );
+    let (begin, end) = (expected.to_string(), "0");
+    send(lab, &mut c, "2", &[(7, &begin), (16, end)])?;
+    let mut reports = Vec::new();
+    // Everything from `expected` up to the Logon's predecessor comes back.
+    let mut last = expected;
+    while last < seq {
+        let out = next(lab, &mut c, "resent messages")?;
+        let n = out.num(tag::MSG_SEQ_NUM)?;
+        if out.msg_type() == "4" {
+            last = out.num(36)?.saturating_sub(1).max(n);
+            continue;
+        }
+        last = n;
+        if out.msg_type() == "8" {
+            reports.push(out);
+        }
+    }
+    Ok((c, reports))
+}
+
+#[test]
+fn cancel_on_disconnect_after_the_grace_period_unless_the_session_returns() -> Result<()> {
+    let dir = front::journal_dir()?;
+    let now = tickwarp_gateway::fix::Now {
+        mono: tickwarp_runtime::clock::monotonic_now(),
+        wall: tickwarp_runtime::clock::unix_now(),
+    };
+    let mut lab = cod_lab(dir, now)?;
+    // Past the start's own grace period (no orders then: nothing to cancel).
+    settle(&mut lab)?;
+    lab.advance(GRACE * 2);
+    settle(&mut lab)?;
+
+    // Disconnect, grace, canceled; C2's order (no cancel-on-disconnect) stays.
+    let mut c1 = logged_on(&mut lab, "C1")?;
+    let mut c2 = logged_on(&mut lab, "C2")?;
+    limit(&mut lab, &mut c1, "B1", "1", "100", "10")?;
+    limit(&mut lab, &mut c2, "D1", "1", "99", "10")?;
+    drop(c2);
+    if let front::Wire::Tcp(tcp) = &c1.stream {
+        tcp.shutdown(std::net::Shutdown::Both)?;
+    }
+    dropped(&mut lab, &mut c1)?;
+    settle(&mut lab)?;
+    lab.advance(GRACE - Duration::from_millis(1));
+    settle(&mut lab)?;
+    ensure!(
+        status(&lab, 101, "B1")? == Some(OrdStatus::New),
+        "canceled before the grace period"
+    );
+    lab.advance(Duration::from_millis(1));
+    lab.until("B1 canceled", |lab| {
+        Ok(status(lab, 101, "B1")? == Some(OrdStatus::Canceled))
+    })?;
+    ensure!(status(&lab, 102, "D1")? == Some(OrdStatus::New));
+
+    // The client sees the cancel on its next Logon (resend of what it missed).
+    let (mut c1, reports) = relogon_and_resend(&mut lab, &c1)?;
+    ensure!(
+        reports.iter().any(|r| field(r, 11) == "B1"
+            && field(r, tag::EXEC_TYPE) == "4"
+            && field(r, 43) == "Y"),
+        "no cancel of B1 resent: {reports:?}"
+    );
+
+    // Reconnect before the grace period is over: not canceled.
+    limit(&mut lab, &mut c1, "B2", "1", "100", "10")?;
+    if let front::Wire::Tcp(tcp) = &c1.stream {
+        tcp.shutdown(std::net::Shutdown::Both)?;
+    }
+    dropped(&mut lab, &mut c1)?;
+    settle(&mut lab)?;
+    lab.advance(GRACE / 2);
+    let mut c1b = lab.connect(REAL, "C1")?;
+    c1b.next_out = c1.next_out;
+    c1b.last_in = c1.last_in;
+    lab.logon(&mut c1b, Some(PW))?;
+    lab.advance(GRACE * 2);
+    settle(&mut lab)?;
+    ensure!(
+        status(&lab, 101, "B2")? == Some(OrdStatus::New),
+        "canceled although back in time"
+    );
+
+    // Logout: canceled after the grace period.
+    send(&lab, &mut c1b, "5", &[])?;
+    dropped(&mut lab, &mut c1b)?;
+    settle(&mut lab)?;
+    lab.advance(GRACE);
+    lab.until("B2 canceled after Logout", |lab| {
+        Ok(status(lab, 101, "B2")? == Some(OrdStatus::Canceled))
+    })?;
+    Ok(())
+}
+
+#[test]
+fn cancel_on_disconnect_after_a_restart_runs_the_grace_period_from_the_start() -> Result<()> {
+    let dir = front::journal_dir()?;
+    let now = tickwarp_gateway::fix::Now {
+        mono: tickwarp_runtime::clock::monotonic_now(),
+        wall: tickwarp_runtime::clock::unix_now(),
+    };
+    let mut lab = cod_lab(dir, now)?;
+    let mut c1 = logged_on(&mut lab, "C1")?;
+    limit(&mut lab, &mut c1, "B1", "1", "100", "10")?;
+    // The gateway stops with C1 logged on (its orders acknowledged and journaled).
+    let Lab {
+        agent, now, dir, ..
+    } = lab;
+    drop(agent);
+    let mut lab = cod_lab(dir, now)?;
+    ensure!(
+        status(&lab, 101, "B1")? == Some(OrdStatus::New),
+        "B1 not recovered"
+    );
+    settle(&mut lab)?;
+    lab.advance(GRACE - Duration::from_millis(1));
+    settle(&mut lab)?;
+    ensure!(
+        status(&lab, 101, "B1")? == Some(OrdStatus::New),
+        "canceled before the grace period"
+    );
+    lab.advance(Duration::from_millis(1));
+    lab.until("B1 canceled after the restart", |lab| {
+        Ok(status(lab, 101, "B1")? == Some(OrdStatus::Canceled))
+    })?;
+    let (_c1, reports) = relogon_and_resend(&mut lab, &c1)?;
+    ensure!(
+        reports
+            .iter()
+            .any(|r| field(r, 11) == "B1" && field(r, tag::EXEC_TYPE) == "4"),
+        "no cancel of B1 resent: {reports:?}"
+    );
     Ok(())
 }

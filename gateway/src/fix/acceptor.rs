@@ -76,11 +76,15 @@ pub struct SessionConfig {
     pub reset_on_disconnect: bool,
     /// Data dictionary validation switches.
     pub validation: ValidationOptions,
+    /// Cancel-on-disconnect: the grace period after the logged-on connection ends before
+    /// the session's open orders are canceled; `None` leaves them working.
+    pub cancel_on_disconnect: Option<Duration>,
 }
 
 impl SessionConfig {
     /// A configuration with the usual defaults: HeartBtInt 1–120 s, 10 s logon and
-    /// logout timeouts, 8 KiB bodies, 2 minutes of SendingTime tolerance, no credentials.
+    /// logout timeouts, 8 KiB bodies, 2 minutes of SendingTime tolerance, no credentials,
+    /// no cancel-on-disconnect.
     pub fn new(
         session_id: SessionId,
         sender_comp_id: &str,
@@ -104,6 +108,7 @@ impl SessionConfig {
             reset_on_logout: false,
             reset_on_disconnect: false,
             validation: ValidationOptions::default(),
+            cancel_on_disconnect: None,
         }
     }
 

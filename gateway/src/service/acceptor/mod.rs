@@ -62,6 +62,7 @@
 //! orders (the core does).
 
 mod auth;
+mod disconnect;
 mod guard;
 mod limits;
 mod report;
@@ -123,6 +124,8 @@ struct Slot {
     verified: Option<MacValue>,
     store: Option<JournalStore>,
     live: Option<(Token, Session<JournalStore>)>,
+    /// Cancel-on-disconnect ([`disconnect`]).
+    watch: disconnect::Watch,
 }
 
 impl Slot {
@@ -334,6 +337,7 @@ impl FixAcceptor {
             // The acceptor authenticates; the session layer compares no password.
             config.password = None;
             slots.push(Slot {
+                watch: disconnect::Watch::at_start(&config),
                 config,
                 credential,
                 verified: None,
@@ -1126,6 +1130,7 @@ impl FixAcceptor {
                 match event {
                     SessionEvent::LoggedOn { session: id, reset } => {
                         tracing::info!(session = id.0, reset, "FIX session logged on");
+                        slot.watch.logged_on(&slot.config);
                     }
                     SessionEvent::NewOrderSingle(order) => {
                         core.handle_new(vt, origin, &order.to_wire(TickCause::NONE))?;
@@ -1164,6 +1169,9 @@ impl FixAcceptor {
                 }
             }
         }
+        for slot in &mut self.slots {
+            work += slot.watch.run(&slot.config, now, core)?;
+        }
         Ok(work)
     }
 
@@ -1186,6 +1194,7 @@ impl FixAcceptor {
                     if slot.live.as_ref().is_some_and(|(t, _)| *t == token) {
                         if let Some((_, session)) = slot.live.take() {
                             slot.store = Some(session.into_store());
+                            slot.watch.connection_ended();
                         }
                     }
                 }

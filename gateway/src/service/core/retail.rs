@@ -98,7 +98,8 @@ impl<V: VenueSession> OrderCore<V> {
     }
 
     /// Cancels every open order of `scope` for `origin` (see the module docs): counted
-    /// against `origin`'s message rate as one request; refused when the rate limit or the
+    /// against `origin`'s message rate as one request (the gateway's own, such as
+    /// cancel-on-disconnect, are not throttled); refused when the rate limit or the
     /// journal refuses.
     pub fn mass_cancel(
         &mut self,
@@ -106,11 +107,14 @@ impl<V: VenueSession> OrderCore<V> {
         origin: Origin,
         scope: MassCancel,
     ) -> Result<Result<MassCanceled, MassCancelRefused>, CoreError> {
-        if let Err(reject) = self
-            .state
-            .risk
-            .check_cancel(now.mono, origin.risk_session())
-        {
+        let throttled = match origin {
+            Origin::Gateway => Ok(()),
+            _ => self
+                .state
+                .risk
+                .check_cancel(now.mono, origin.risk_session()),
+        };
+        if let Err(reject) = throttled {
             return Ok(Err(MassCancelRefused {
                 reason: reject.reason(),
                 text: reject.to_string(),
