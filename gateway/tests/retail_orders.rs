@@ -618,3 +618,155 @@ fn cancel_on_disconnect_after_a_restart_runs_the_grace_period_from_the_start() -
     );
     Ok(())
 }
+
+/// A RequestForPositions body for account `account`, PosReqType `pos_type`.
+fn request_for_positions<'a>(
+    id: &'a str,
+    account: &'a str,
+    pos_type: &'a str,
+) -> Vec<(u32, &'a str)> {
+    vec![
+        (710, id),
+        (724, pos_type),
+        (453, "1"),
+        (448, account),
+        (447, "D"),
+        (452, "24"),
+        (1, account),
+        (581, "1"),
+        (715, "20251125"),
+        (60, "20251125-10:00:00.000"),
+    ]
+}
+
+/// Sends a RequestForPositions and returns the AO and the APs it announces.
+fn positions(lab: &mut Lab, c: &mut Client, body: &[(u32, &str)]) -> Result<(Out, Vec<Out>)> {
+    send(lab, c, "AN", body)?;
+    let ao = next(lab, c, "RequestForPositionsAck")?;
+    ensure!(ao.msg_type() == "AO", "{ao:?}");
+    let mut reports = Vec::new();
+    for _ in 0..ao.num(727)? {
+        let ap = next(lab, c, "PositionReport")?;
+        ensure!(ap.msg_type() == "AP", "{ap:?}");
+        reports.push(ap);
+    }
+    Ok((ao, reports))
+}
+
+/// Waits until `cl`'s order of `account` has status `want`, reading `c`'s messages.
+fn wait_status(
+    lab: &mut Lab,
+    c: &mut Client,
+    account: u32,
+    cl: &str,
+    want: OrdStatus,
+) -> Result<()> {
+    lab.until(cl, |lab| {
+        while c.poll()?.is_some() {}
+        Ok(status(lab, account, cl)? == Some(want))
+    })?;
+    Ok(())
+}
+
+#[test]
+fn positions_from_trades_between_two_accounts_survive_a_restart() -> Result<()> {
+    let dir = front::journal_dir()?;
+    let now = tickwarp_gateway::fix::Now {
+        mono: tickwarp_runtime::clock::monotonic_now(),
+        wall: tickwarp_runtime::clock::unix_now(),
+    };
+    let mut lab = cod_lab(dir, now)?;
+    let mut c1 = logged_on(&mut lab, "C1")?;
+    let mut c2 = logged_on(&mut lab, "C2")?;
+
+    // No fills yet: PosReqResult 2, no reports.
+    let (ao, aps) = positions(&mut lab, &mut c1, &request_for_positions("P0", "101", "0"))?;
+    ensure!(
+        field(&ao, 728) == "2" && field(&ao, 729) == "0" && aps.is_empty(),
+        "{ao:?}"
+    );
+
+    // C1 sells 10 @ 100; C2 buys 4 @ 100 from it. C1 cancels the rest and buys 4 back
+    // from the house's offer at 101.
+    limit(&mut lab, &mut c1, "S1", "2", "100", "10")?;
+    limit(&mut lab, &mut c2, "B1", "1", "100", "4")?;
+    wait_status(&mut lab, &mut c1, 101, "S1", OrdStatus::PartiallyFilled)?;
+    send(
+        &lab,
+        &mut c1,
+        "q",
+        &[(11, "M1"), (530, "7"), (60, "20251125-10:00:00.000")],
+    )?;
+    wait_status(&mut lab, &mut c1, 101, "S1", OrdStatus::Canceled)?;
+    limit(&mut lab, &mut c1, "B2", "1", "101", "4")?;
+    wait_status(&mut lab, &mut c1, 101, "B2", OrdStatus::Filled)?;
+    while c1.poll()?.is_some() {}
+    while c2.poll()?.is_some() {}
+
+    // By hand: C1 sold 4 at 100 and bought 4 at 101: flat, realized 4 × (100 − 101) = −4.
+    // C2 bought 4 at 100: long 4 at 100, nothing realized.
+    let check = |lab: &mut Lab, c1: &mut Client, c2: &mut Client| -> Result<()> {
+        let (ao, aps) = positions(lab, c1, &request_for_positions("P1", "101", "0"))?;
+        ensure!(field(&ao, 728) == "0" && field(&ao, 727) == "1", "{ao:?}");
+        let ap = &aps[0];
+        for (t, want) in [
+            (55, "ACME"),
+            (710, "P1"),
+            (703, "TQ"),
+            (704, "4"),
+            (705, "4"),
+            (730, "0"),
+            (707, "CASH"),
+            (708, "-4"),
+            (1, "101"),
+            (715, "20251125"),
+        ] {
+            ensure!(field(ap, t) == want, "C1 tag {t}: want {want} in {ap:?}");
+        }
+        let (_, aps) = positions(lab, c2, &request_for_positions("P2", "102", "0"))?;
+        let ap = &aps[0];
+        for (t, want) in [(704, "4"), (705, "0"), (730, "100"), (708, "0")] {
+            ensure!(field(ap, t) == want, "C2 tag {t}: want {want} in {ap:?}");
+        }
+        Ok(())
+    };
+    check(&mut lab, &mut c1, &mut c2)?;
+
+    // Refusals: another PosReqType, another account, a missing required field.
+    let (ao, aps) = positions(&mut lab, &mut c1, &request_for_positions("P3", "101", "1"))?;
+    ensure!(
+        field(&ao, 728) == "4" && field(&ao, 729) == "2" && aps.is_empty(),
+        "{ao:?}"
+    );
+    let (ao, _) = positions(&mut lab, &mut c1, &request_for_positions("P4", "102", "0"))?;
+    ensure!(field(&ao, 728) == "3" && field(&ao, 729) == "2", "{ao:?}");
+    let mut body = request_for_positions("P5", "101", "0");
+    body.retain(|(t, _)| *t != 715);
+    send(&lab, &mut c1, "AN", &body)?;
+    let rej = next(&mut lab, &mut c1, "AN without ClearingBusinessDate")?;
+    ensure!(
+        rej.msg_type() == "3" && field(&rej, 371) == "715",
+        "{rej:?}"
+    );
+
+    // The same numbers after a restart (rebuilt from the journal's fills).
+    drop((c1, c2));
+    let Lab {
+        agent, now, dir, ..
+    } = lab;
+    drop(agent);
+    let mut lab = cod_lab(dir, now)?;
+    // New connections with ResetSeqNumFlag: both sides start at 1 again.
+    let mut c1 = lab.connect(REAL, "C1")?;
+    send(
+        &lab,
+        &mut c1,
+        "A",
+        &[(98, "0"), (108, "30"), (554, PW), (141, "Y")],
+    )?;
+    let _ = next(&mut lab, &mut c1, "Logon answer")?;
+    let mut c2 = lab.connect(REAL, "C2")?;
+    send(&lab, &mut c2, "A", &[(98, "0"), (108, "30"), (141, "Y")])?;
+    let _ = next(&mut lab, &mut c2, "Logon answer")?;
+    check(&mut lab, &mut c1, &mut c2)
+}

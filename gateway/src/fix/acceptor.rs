@@ -1,8 +1,9 @@
 //! The FIX 4.4 acceptor for retail clients: the session core ([`Connection`] in the
 //! acceptor [`Role`]) plus the application layer that turns NewOrderSingle (D),
 //! OrderCancelRequest (F), OrderCancelReplaceRequest (G), OrderStatusRequest (H),
-//! OrderMassStatusRequest (AF) and OrderMassCancelRequest (q) into [`SessionEvent`]s and
-//! sends ExecutionReport, OrderCancelReject, OrderMassCancelReport and
+//! OrderMassStatusRequest (AF), OrderMassCancelRequest (q) and RequestForPositions (AN)
+//! into [`SessionEvent`]s and sends ExecutionReport, OrderCancelReject,
+//! OrderMassCancelReport, RequestForPositionsAck, PositionReport and
 //! BusinessMessageReject back.
 //!
 //! Bytes go in through [`Session::handle_bytes`], time through
@@ -30,6 +31,7 @@ use super::messages::{
     OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, Refusal, SessionId,
     refusal_msg_type, write_refusal,
 };
+use super::positions::{self, PositionReport, PositionsAck, RequestForPositions};
 use super::retail::{
     self, OrderMassCancelReport, OrderMassCancelRequest, OrderMassStatusRequest,
     OrderStatusRequest, RetailRejectError, StatusFields, UnknownOrderStatus,
@@ -157,6 +159,8 @@ pub enum SessionEvent {
     OrderMassStatusRequest(OrderMassStatusRequest),
     /// An OrderMassCancelRequest (q).
     OrderMassCancelRequest(OrderMassCancelRequest),
+    /// A RequestForPositions (AN).
+    RequestForPositions(RequestForPositions),
     /// The Logout handshake completed.
     LoggedOut {
         /// The session.
@@ -232,6 +236,9 @@ impl<S: SessionStore> Application<S> for AcceptorApp {
             t if t.as_bytes() == retail::ORDER_MASS_CANCEL_REQUEST => {
                 OrderMassCancelRequest::parse(msg, seq, &ctx)
                     .map(SessionEvent::OrderMassCancelRequest)
+            }
+            t if t.as_bytes() == positions::REQUEST_FOR_POSITIONS => {
+                RequestForPositions::parse(msg, seq, &ctx).map(SessionEvent::RequestForPositions)
             }
             t if t.as_bytes() == retail::ORDER_MASS_STATUS_REQUEST => {
                 match OrderMassStatusRequest::parse(msg, seq, &ctx) {
@@ -369,6 +376,40 @@ impl<S: SessionStore> Endpoint<S, AcceptorApp> {
     ) -> Result<u64, SendError> {
         let msg_type = retail::msg_type(retail::ORDER_MASS_CANCEL_REPORT);
         self.conn.send_app(now, msg_type, |w| report.write_body(w))
+    }
+
+    /// Sends a RequestForPositionsAck (35=AO); its PosMaintRptID is set here. Returns its
+    /// MsgSeqNum.
+    pub fn send_positions_ack(
+        &mut self,
+        now: Now,
+        ack: &PositionsAck<'_>,
+    ) -> Result<u64, SendError> {
+        let account = self.app.config.account;
+        let ack = PositionsAck {
+            out_seq: self.conn.seq_nums().next_out,
+            ..*ack
+        };
+        let msg_type = retail::msg_type(positions::REQUEST_FOR_POSITIONS_ACK);
+        self.conn
+            .send_app(now, msg_type, |w| ack.write_body(w, account))
+    }
+
+    /// Sends a PositionReport (35=AP); its PosMaintRptID is set here. Returns its
+    /// MsgSeqNum.
+    pub fn send_position_report(
+        &mut self,
+        now: Now,
+        report: &PositionReport<'_>,
+    ) -> Result<u64, SendError> {
+        let account = self.app.config.account;
+        let report = PositionReport {
+            out_seq: self.conn.seq_nums().next_out,
+            ..*report
+        };
+        let msg_type = retail::msg_type(positions::POSITION_REPORT);
+        self.conn
+            .send_app(now, msg_type, |w| report.write_body(w, account))
     }
 
     /// The instruments, to write a Symbol (55).

@@ -12,6 +12,8 @@
 //! - [`messages`]: NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest in
 //!   (mapped to `tickwarp-wire` commands); ExecutionReport, OrderCancelReject,
 //!   BusinessMessageReject out.
+//! - [`positions`]: RequestForPositions (AN) in; RequestForPositionsAck (AO) and
+//!   PositionReport (AP) out.
 //! - [`retail`]: OrderStatusRequest (H), OrderMassStatusRequest (AF) and
 //!   OrderMassCancelRequest (q) in; status ExecutionReports and OrderMassCancelReport (r)
 //!   out.
@@ -28,6 +30,7 @@ pub mod codec;
 pub mod dictionary;
 pub mod fields;
 pub mod messages;
+pub mod positions;
 pub mod retail;
 pub mod session;
 pub mod store;
@@ -41,6 +44,7 @@ pub use messages::{
     OrderCancelReject, OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, Refusal,
     SessionId, refusal_msg_type, write_refusal,
 };
+pub use positions::{PosReqResult, PositionReport, PositionsAck, RequestForPositions};
 pub use retail::{
     MassCancelRejectReason, MassCancelScope, MassStatusScope, OrderIdRef, OrderMassCancelReport,
     OrderMassCancelRequest, OrderMassStatusRequest, OrderStatusRequest, StatusFields, SymbolFilter,

@@ -467,27 +467,29 @@ pub struct UnknownOrderStatus<'a> {
 
 /// Writes `S<seq>`, the ExecID of a status answer (the order path's ExecIDs are numbers).
 pub fn write_status_exec_id(w: &mut MessageWriter<'_>, out_seq: u64) {
+    write_prefixed_number(w, tag::EXEC_ID, b'S', out_seq);
+}
+
+/// Writes field `t` as `prefix` followed by `n` in decimal, formatted on the stack.
+pub fn write_prefixed_number(w: &mut MessageWriter<'_>, t: u32, prefix: u8, n: u64) {
     let mut buf = [0u8; 21];
-    buf[0] = b'S';
-    let mut digits = [0u8; 20];
-    let mut n = out_seq;
-    let mut len = 0;
+    let mut start = buf.len();
+    let mut n = n;
     loop {
-        if let Some(d) = digits.get_mut(len) {
+        start -= 1;
+        if let Some(d) = buf.get_mut(start) {
             *d = b'0' + (n % 10) as u8;
         }
-        len += 1;
         n /= 10;
-        if n == 0 || len == digits.len() {
+        if n == 0 || start == 1 {
             break;
         }
     }
-    for i in 0..len {
-        if let (Some(dst), Some(src)) = (buf.get_mut(1 + i), digits.get(len - 1 - i)) {
-            *dst = *src;
-        }
+    start -= 1;
+    if let Some(p) = buf.get_mut(start) {
+        *p = prefix;
     }
-    w.bytes(tag::EXEC_ID, buf.get(..=len).unwrap_or_default());
+    w.bytes(t, buf.get(start..).unwrap_or_default());
 }
 
 impl UnknownOrderStatus<'_> {

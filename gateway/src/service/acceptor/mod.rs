@@ -1151,6 +1151,9 @@ impl FixAcceptor {
                     SessionEvent::OrderMassCancelRequest(req) => {
                         retail::mass_cancel(session, now, core, origin, &req)?;
                     }
+                    SessionEvent::RequestForPositions(req) => {
+                        retail::positions(session, now, core, &req);
+                    }
                     SessionEvent::LoggedOut { session: id } => {
                         tracing::info!(session = id.0, "FIX session logged out");
                         if let Some(conn) = self.conns.get_mut(token) {

@@ -1,5 +1,6 @@
 //! Answers to the retail requests that need the order state: OrderStatusRequest (H) and
-//! OrderMassStatusRequest (AF) from the order store, OrderMassCancelRequest (q) through
+//! OrderMassStatusRequest (AF) from the order store, RequestForPositions (AN) from the
+//! positions built from the journaled fills, OrderMassCancelRequest (q) through
 //! [`OrderCore::mass_cancel`] (the cancels are journaled like any cancel and reported
 //! through the normal path after the OrderMassCancelReport).
 //!
@@ -21,10 +22,11 @@ use super::report::fix_status;
 use crate::fix::{
     BusinessMessageReject, BusinessRejectReason, ExecType, ExecutionReport, JournalStore,
     MassCancelRejectReason, MassCancelScope, Now, OrderIdRef, OrderMassCancelReport,
-    OrderMassCancelRequest, OrderMassStatusRequest, OrderStatusRequest, Session, StatusFields,
-    SymbolFilter, UnknownOrderStatus,
+    OrderMassCancelRequest, OrderMassStatusRequest, OrderStatusRequest, PosReqResult,
+    PositionReport, PositionsAck, RequestForPositions, Session, StatusFields, SymbolFilter,
+    UnknownOrderStatus,
 };
-use crate::orders::Order;
+use crate::orders::{Order, Position};
 use crate::venue::{VenueSession, VenueTime};
 
 /// Bytes a status ExecutionReport is counted at against the outbound bound (the largest
@@ -284,4 +286,62 @@ pub(crate) fn mass_cancel<V: VenueSession>(
         tracing::warn!(session = req.session.0, error = %e, "mass cancel report not sent");
     }
     Ok(())
+}
+
+/// Answers a RequestForPositions (AN): an AO with the number of reports, then one
+/// PositionReport per instrument the account traded (the Symbol filter applied); or an
+/// AO alone saying why not.
+pub(crate) fn positions<V: VenueSession>(
+    session: &mut Session<JournalStore>,
+    now: Now,
+    core: &OrderCore<V>,
+    req: &RequestForPositions,
+) {
+    let account = session.config().account;
+    let selected: Vec<(tickwarp_wire::Symbol, Position)> = match req.supported {
+        Ok(()) => core
+            .positions_of(account)
+            .into_iter()
+            .filter(|(i, _)| req.symbol.matches(*i))
+            .filter_map(|(i, p)| Some((session.instruments().symbol_of(i)?, p)))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let total = selected.len() as u64;
+    let (result, text) = match req.supported {
+        Err(PosReqResult::NotAuthorized) => (
+            PosReqResult::NotAuthorized,
+            Some("Account (1) is not this session's account"),
+        ),
+        Err(r) => (r, Some("PosReqType 0 (positions) as a snapshot only")),
+        Ok(()) if selected.is_empty() => (PosReqResult::NoPositions, None),
+        Ok(()) => (PosReqResult::Valid, None),
+    };
+    let ack = PositionsAck {
+        request: req,
+        total,
+        result,
+        out_seq: 0,
+        text,
+    };
+    if let Err(e) = session.send_positions_ack(now, &ack) {
+        tracing::warn!(session = req.session.0, error = %e, "positions ack not sent");
+        return;
+    }
+    for (symbol, p) in &selected {
+        let report = PositionReport {
+            request: req,
+            total,
+            symbol: symbol.as_bytes(),
+            bought: p.bought.0,
+            sold: p.sold.0,
+            avg_px: p.avg_px(),
+            realized: p.realized(),
+            out_seq: 0,
+        };
+        if let Err(e) = session.send_position_report(now, &report) {
+            tracing::warn!(session = req.session.0, error = %e, "position report not sent");
+            return;
+        }
+    }
 }

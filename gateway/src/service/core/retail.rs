@@ -1,4 +1,4 @@
-//! Order lookups for status requests and the mass cancel, on [`OrderCore`].
+//! Order lookups for status requests, positions, and the mass cancel, on [`OrderCore`].
 //!
 //! A mass cancel journals one cancel per open order in scope, exactly as the kill switch
 //! does (a `Gateway`-origin cancel under the order's own ClOrdID, so its report goes to
@@ -14,7 +14,7 @@ use tickwarp_wire::{
 };
 
 use super::{CoreError, OrderCore, Origin};
-use crate::orders::{OrdStatus, Order, OrderKey};
+use crate::orders::{OrdStatus, Order, OrderKey, Position};
 use crate::service::recovery::{RECORD_CANCEL_REQUEST, key};
 use crate::venue::{VenueSession, VenueTime};
 
@@ -90,6 +90,11 @@ impl<V: VenueSession> OrderCore<V> {
             .collect();
         open.sort_unstable_by_key(|&(id, _)| id);
         open
+    }
+
+    /// The positions of `account` from its journaled fills, by instrument id.
+    pub fn positions_of(&self, account: AccountId) -> Vec<(InstrumentId, Position)> {
+        self.state.positions.of_account(account)
     }
 
     /// The OrderID of the order under `key`.
