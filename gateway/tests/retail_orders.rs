@@ -770,3 +770,27 @@ fn positions_from_trades_between_two_accounts_survive_a_restart() -> Result<()> 
     let _ = next(&mut lab, &mut c2, "Logon answer")?;
     check(&mut lab, &mut c1, &mut c2)
 }
+
+#[test]
+fn a_flood_of_status_requests_is_throttled_like_orders() -> Result<()> {
+    // The default throttle: bursts of 100 messages, 1,000 a second; the clock stands.
+    let mut lab = Lab::start("")?;
+    let mut c1 = logged_on(&mut lab, "C1")?;
+    for _ in 0..120 {
+        send(&lab, &mut c1, "H", &[(11, "NOPE"), (54, "1")])?;
+    }
+    let (mut answered, mut throttled) = (0, 0);
+    for _ in 0..120 {
+        let out = next(&mut lab, &mut c1, "answers to the flood")?;
+        match out.msg_type() {
+            "8" => answered += 1,
+            "j" if field(&out, 372) == "H" && field(&out, 58).contains("rate") => throttled += 1,
+            _ => anyhow::bail!("unexpected answer {out:?}"),
+        }
+    }
+    ensure!(
+        (answered, throttled) == (100, 20),
+        "{answered} answered, {throttled} throttled"
+    );
+    Ok(())
+}

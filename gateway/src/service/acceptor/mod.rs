@@ -1142,17 +1142,26 @@ impl FixAcceptor {
                         core.handle_replace(vt, origin, &replace.to_wire(TickCause::NONE))?;
                     }
                     SessionEvent::OrderStatusRequest(req) => {
-                        retail::order_status(session, now, core, &req);
+                        let h = crate::fix::retail::ORDER_STATUS_REQUEST;
+                        if retail::throttle(session, now, core, origin, req.msg_seq, h) {
+                            retail::order_status(session, now, core, &req);
+                        }
                     }
                     SessionEvent::OrderMassStatusRequest(req) => {
-                        let bound = self.front.max_outbound_bytes;
-                        retail::mass_status(session, now, core, &req, bound);
+                        let af = crate::fix::retail::ORDER_MASS_STATUS_REQUEST;
+                        if retail::throttle(session, now, core, origin, req.msg_seq, af) {
+                            let bound = self.front.max_outbound_bytes;
+                            retail::mass_status(session, now, core, &req, bound);
+                        }
                     }
                     SessionEvent::OrderMassCancelRequest(req) => {
                         retail::mass_cancel(session, now, core, origin, &req)?;
                     }
                     SessionEvent::RequestForPositions(req) => {
-                        retail::positions(session, now, core, &req);
+                        let an = crate::fix::positions::REQUEST_FOR_POSITIONS;
+                        if retail::throttle(session, now, core, origin, req.msg_seq, an) {
+                            retail::positions(session, now, core, &req);
+                        }
                     }
                     SessionEvent::LoggedOut { session: id } => {
                         tracing::info!(session = id.0, "FIX session logged out");

@@ -10,6 +10,10 @@
 //! many orders matched and asks for a narrower request (by Symbol or Side), instead of
 //! filling the queue and being logged out for it.
 //!
+//! Status and position requests count against the session's message rate like orders
+//! (risk's throttle): past it they get a BusinessMessageReject saying so, so a flood of
+//! lookups cannot take the duty cycle.
+//!
 //! What this module must not do: read a clock, touch a socket, or show a session an order
 //! of another account.
 //!
@@ -32,6 +36,36 @@ use crate::venue::{VenueSession, VenueTime};
 /// Bytes a status ExecutionReport is counted at against the outbound bound (the largest
 /// one this gateway writes is about 330 bytes).
 pub(crate) const REPORT_BYTES: usize = 400;
+
+/// Counts a lookup request (H, AF, AN) against `origin`'s message rate; when the rate
+/// is exceeded answers it with a BusinessMessageReject and returns false.
+pub(crate) fn throttle<V: VenueSession>(
+    session: &mut Session<JournalStore>,
+    now: Now,
+    core: &mut OrderCore<V>,
+    origin: Origin,
+    msg_seq: u64,
+    msg_type: &[u8],
+) -> bool {
+    let Err(reject) = core
+        .risk_mut()
+        .check_cancel(now.mono, origin.risk_session())
+    else {
+        return true;
+    };
+    let text = reject.to_string();
+    let answer = BusinessMessageReject {
+        ref_seq_num: msg_seq,
+        ref_msg_type: crate::fix::retail::msg_type(msg_type),
+        ref_id: None,
+        reason: BusinessRejectReason::Other,
+        text: Some(&text),
+    };
+    if let Err(e) = session.send_business_reject(now, &answer) {
+        tracing::warn!(error = %e, "throttle reject not sent");
+    }
+    false
+}
 
 /// The status ExecutionReport (ExecType I) of `order`.
 fn status_report(order: &Order, order_id: u64, now: Now) -> ExecutionReport<'static> {
