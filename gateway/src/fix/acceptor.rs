@@ -1,7 +1,10 @@
 //! The FIX 4.4 acceptor for retail clients: the session core ([`Connection`] in the
 //! acceptor [`Role`]) plus the application layer that turns NewOrderSingle (D),
-//! OrderCancelRequest (F) and OrderCancelReplaceRequest (G) into [`SessionEvent`]s and
-//! sends ExecutionReport, OrderCancelReject and BusinessMessageReject back.
+//! OrderCancelRequest (F), OrderCancelReplaceRequest (G), OrderStatusRequest (H),
+//! OrderMassStatusRequest (AF), OrderMassCancelRequest (q) and RequestForPositions (AN)
+//! into [`SessionEvent`]s and sends ExecutionReport, OrderCancelReject,
+//! OrderMassCancelReport, RequestForPositionsAck, PositionReport and
+//! BusinessMessageReject back.
 //!
 //! Bytes go in through [`Session::handle_bytes`], time through
 //! [`Session::handle_timeout`]; bytes out of [`Session::poll_transmit`] (after
@@ -27,6 +30,11 @@ use super::messages::{
     AppRejectError, BusinessMessageReject, ExecutionReport, NewOrderSingle, OrderCancelReject,
     OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, Refusal, SessionId,
     refusal_msg_type, write_refusal,
+};
+use super::positions::{self, PositionReport, PositionsAck, RequestForPositions};
+use super::retail::{
+    self, OrderMassCancelReport, OrderMassCancelRequest, OrderMassStatusRequest,
+    OrderStatusRequest, RetailRejectError, StatusFields, UnknownOrderStatus,
 };
 use super::session::{
     Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason,
@@ -70,11 +78,15 @@ pub struct SessionConfig {
     pub reset_on_disconnect: bool,
     /// Data dictionary validation switches.
     pub validation: ValidationOptions,
+    /// Cancel-on-disconnect: the grace period after the logged-on connection ends before
+    /// the session's open orders are canceled; `None` leaves them working.
+    pub cancel_on_disconnect: Option<Duration>,
 }
 
 impl SessionConfig {
     /// A configuration with the usual defaults: HeartBtInt 1–120 s, 10 s logon and
-    /// logout timeouts, 8 KiB bodies, 2 minutes of SendingTime tolerance, no credentials.
+    /// logout timeouts, 8 KiB bodies, 2 minutes of SendingTime tolerance, no credentials,
+    /// no cancel-on-disconnect.
     pub fn new(
         session_id: SessionId,
         sender_comp_id: &str,
@@ -98,6 +110,7 @@ impl SessionConfig {
             reset_on_logout: false,
             reset_on_disconnect: false,
             validation: ValidationOptions::default(),
+            cancel_on_disconnect: None,
         }
     }
 
@@ -140,6 +153,14 @@ pub enum SessionEvent {
     OrderCancelRequest(OrderCancelRequest),
     /// An OrderCancelReplaceRequest (G).
     OrderCancelReplaceRequest(OrderCancelReplaceRequest),
+    /// An OrderStatusRequest (H).
+    OrderStatusRequest(OrderStatusRequest),
+    /// An OrderMassStatusRequest (AF).
+    OrderMassStatusRequest(OrderMassStatusRequest),
+    /// An OrderMassCancelRequest (q).
+    OrderMassCancelRequest(OrderMassCancelRequest),
+    /// A RequestForPositions (AN).
+    RequestForPositions(RequestForPositions),
     /// The Logout handshake completed.
     LoggedOut {
         /// The session.
@@ -208,6 +229,35 @@ impl<S: SessionStore> Application<S> for AcceptorApp {
             MsgType::ORDER_CANCEL_REPLACE_REQUEST => {
                 OrderCancelReplaceRequest::parse(msg, seq, &ctx)
                     .map(SessionEvent::OrderCancelReplaceRequest)
+            }
+            t if t.as_bytes() == retail::ORDER_STATUS_REQUEST => {
+                OrderStatusRequest::parse(msg, seq, &ctx).map(SessionEvent::OrderStatusRequest)
+            }
+            t if t.as_bytes() == retail::ORDER_MASS_CANCEL_REQUEST => {
+                OrderMassCancelRequest::parse(msg, seq, &ctx)
+                    .map(SessionEvent::OrderMassCancelRequest)
+            }
+            t if t.as_bytes() == positions::REQUEST_FOR_POSITIONS => {
+                RequestForPositions::parse(msg, seq, &ctx).map(SessionEvent::RequestForPositions)
+            }
+            t if t.as_bytes() == retail::ORDER_MASS_STATUS_REQUEST => {
+                match OrderMassStatusRequest::parse(msg, seq, &ctx) {
+                    Ok(req) => Ok(SessionEvent::OrderMassStatusRequest(req)),
+                    Err(RetailRejectError::Field(e)) => Err(e),
+                    Err(RetailRejectError::Business { reason, text }) => {
+                        let reject = BusinessMessageReject {
+                            ref_seq_num: seq,
+                            ref_msg_type: msg.msg_type(),
+                            ref_id: msg.get(retail::tags::MASS_STATUS_REQ_ID),
+                            reason,
+                            text: Some(text),
+                        };
+                        let _ = conn.send_app(now, MsgType::BUSINESS_MESSAGE_REJECT, |w| {
+                            reject.write_body(w)
+                        });
+                        return Delivery::Handled;
+                    }
+                }
             }
             _ => return Delivery::Unsupported,
         };
@@ -279,6 +329,92 @@ impl<S: SessionStore> Endpoint<S, AcceptorApp> {
         self.conn.send_app(now, MsgType::EXECUTION_REPORT, |w| {
             report.write_body(w, account, symbol.as_bytes());
         })
+    }
+
+    /// Sends an ExecutionReport (35=8) answering a status request (ExecType I, ExecID
+    /// `S` and its MsgSeqNum, the request ids of `status`); returns its MsgSeqNum.
+    pub fn send_status_report(
+        &mut self,
+        now: Now,
+        report: &ExecutionReport<'_>,
+        status: &StatusFields,
+    ) -> Result<u64, SendError> {
+        let symbol = self
+            .app
+            .instruments
+            .symbol_of(report.instrument)
+            .ok_or(SendError::UnknownInstrument(report.instrument))?;
+        let account = self.app.config.account;
+        let out_seq = self.conn.seq_nums().next_out;
+        self.conn.send_app(now, MsgType::EXECUTION_REPORT, |w| {
+            report.write_status_body(w, account, symbol.as_bytes(), status, out_seq);
+        })
+    }
+
+    /// Sends the status ExecutionReport for an unknown order (OrdStatus 8, OrdRejReason 5,
+    /// ExecType I); `answer.out_seq` is set here. Returns its MsgSeqNum.
+    pub fn send_unknown_order_status(
+        &mut self,
+        now: Now,
+        answer: &UnknownOrderStatus<'_>,
+    ) -> Result<u64, SendError> {
+        let account = self.app.config.account.get();
+        let answer = UnknownOrderStatus {
+            out_seq: self.conn.seq_nums().next_out,
+            ..*answer
+        };
+        self.conn.send_app(now, MsgType::EXECUTION_REPORT, |w| {
+            answer.write_body(w, account);
+        })
+    }
+
+    /// Sends an OrderMassCancelReport (35=r); returns its MsgSeqNum.
+    pub fn send_mass_cancel_report(
+        &mut self,
+        now: Now,
+        report: &OrderMassCancelReport<'_>,
+    ) -> Result<u64, SendError> {
+        let msg_type = retail::msg_type(retail::ORDER_MASS_CANCEL_REPORT);
+        self.conn.send_app(now, msg_type, |w| report.write_body(w))
+    }
+
+    /// Sends a RequestForPositionsAck (35=AO); its PosMaintRptID is set here. Returns its
+    /// MsgSeqNum.
+    pub fn send_positions_ack(
+        &mut self,
+        now: Now,
+        ack: &PositionsAck<'_>,
+    ) -> Result<u64, SendError> {
+        let account = self.app.config.account;
+        let ack = PositionsAck {
+            out_seq: self.conn.seq_nums().next_out,
+            ..*ack
+        };
+        let msg_type = retail::msg_type(positions::REQUEST_FOR_POSITIONS_ACK);
+        self.conn
+            .send_app(now, msg_type, |w| ack.write_body(w, account))
+    }
+
+    /// Sends a PositionReport (35=AP); its PosMaintRptID is set here. Returns its
+    /// MsgSeqNum.
+    pub fn send_position_report(
+        &mut self,
+        now: Now,
+        report: &PositionReport<'_>,
+    ) -> Result<u64, SendError> {
+        let account = self.app.config.account;
+        let report = PositionReport {
+            out_seq: self.conn.seq_nums().next_out,
+            ..*report
+        };
+        let msg_type = retail::msg_type(positions::POSITION_REPORT);
+        self.conn
+            .send_app(now, msg_type, |w| report.write_body(w, account))
+    }
+
+    /// The instruments, to write a Symbol (55).
+    pub fn instruments(&self) -> &InstrumentTable {
+        &self.app.instruments
     }
 
     /// Sends an OrderCancelReject (35=9); returns its MsgSeqNum.

@@ -664,13 +664,39 @@ fn write_order_id(w: &mut MessageWriter<'_>, id: u64) {
 impl ExecutionReport<'_> {
     /// Writes the body (after the standard header) for `account` and `symbol`.
     pub fn write_body(&self, w: &mut MessageWriter<'_>, account: AccountId, symbol: &[u8]) {
+        self.write_ids(w);
+        w.uint(tag::EXEC_ID, self.exec_id);
+        self.write_rest(w, account, symbol);
+    }
+
+    /// Writes the body of a status answer (ExecType I): the request ids of `status`, and
+    /// ExecID `S<out_seq>` instead of `exec_id`.
+    pub fn write_status_body(
+        &self,
+        w: &mut MessageWriter<'_>,
+        account: AccountId,
+        symbol: &[u8],
+        status: &super::retail::StatusFields,
+        out_seq: u64,
+    ) {
+        self.write_ids(w);
+        status.write(w);
+        super::retail::write_status_exec_id(w, out_seq);
+        self.write_rest(w, account, symbol);
+    }
+
+    /// OrderID (37), ClOrdID (11), OrigClOrdID (41).
+    fn write_ids(&self, w: &mut MessageWriter<'_>) {
         write_order_id(w, self.order_id);
         w.bytes(tag::CL_ORD_ID, self.cl_ord_id.as_str().as_bytes());
         if let Some(orig) = self.orig_cl_ord_id {
             w.bytes(tag::ORIG_CL_ORD_ID, orig.as_str().as_bytes());
         }
-        w.uint(tag::EXEC_ID, self.exec_id)
-            .byte(tag::EXEC_TYPE, self.exec_type.to_wire())
+    }
+
+    /// Everything after ExecID (17).
+    fn write_rest(&self, w: &mut MessageWriter<'_>, account: AccountId, symbol: &[u8]) {
+        w.byte(tag::EXEC_TYPE, self.exec_type.to_wire())
             .byte(tag::ORD_STATUS, self.ord_status.to_wire());
         if let Some(r) = self.reject_reason {
             w.uint(tag::ORD_REJ_REASON, ord_rej_reason(r));

@@ -12,6 +12,11 @@
 //! - [`messages`]: NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest in
 //!   (mapped to `tickwarp-wire` commands); ExecutionReport, OrderCancelReject,
 //!   BusinessMessageReject out.
+//! - [`positions`]: RequestForPositions (AN) in; RequestForPositionsAck (AO) and
+//!   PositionReport (AP) out.
+//! - [`retail`]: OrderStatusRequest (H), OrderMassStatusRequest (AF) and
+//!   OrderMassCancelRequest (q) in; status ExecutionReports and OrderMassCancelReport (r)
+//!   out.
 //! - [`session`]: the sans-IO session core for both roles (logon, heartbeats, test
 //!   requests, resend and gap fill, sequence reset, reject, logout); it knows no order
 //!   types (application messages leave it as `(seq, &Message)`).
@@ -25,6 +30,8 @@ pub mod codec;
 pub mod dictionary;
 pub mod fields;
 pub mod messages;
+pub mod positions;
+pub mod retail;
 pub mod session;
 pub mod store;
 
@@ -36,6 +43,12 @@ pub use messages::{
     AppRejectError, BusinessMessageReject, ExecType, ExecutionReport, NewOrderSingle, OrdStatus,
     OrderCancelReject, OrderCancelReplaceRequest, OrderCancelRequest, ParseContext, Refusal,
     SessionId, refusal_msg_type, write_refusal,
+};
+pub use positions::{PosReqResult, PositionReport, PositionsAck, RequestForPositions};
+pub use retail::{
+    MassCancelRejectReason, MassCancelScope, MassStatusScope, OrderIdRef, OrderMassCancelReport,
+    OrderMassCancelRequest, OrderMassStatusRequest, OrderStatusRequest, StatusFields, SymbolFilter,
+    UnknownOrderStatus,
 };
 pub use session::{
     Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason,

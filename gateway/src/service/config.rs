@@ -25,6 +25,8 @@
 //! target_comp_id = "CLIENT1"        # the client's CompID
 //! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."  # from `tickwarp passwd`
 //! account = 101
+//! cancel_on_disconnect = true       # optional: cancel open orders when the session drops
+//! cancel_on_disconnect_grace_ms = 5000  # ... unless it logs on again within this time
 //!
 //! [front_door]                      # optional: limits before and after logon
 //! max_logon_bytes = 4096
@@ -130,6 +132,7 @@ pub const RANGES: &[KeyRange] = &[
     KeyRange::new("sessions[].account", 0, u32::MAX as i64),
     KeyRange::new("sessions[].min_heartbeat_secs", 1, 3_600),
     KeyRange::new("sessions[].max_heartbeat_secs", 1, 3_600),
+    KeyRange::new("sessions[].cancel_on_disconnect_grace_ms", 0, 3_600_000),
     KeyRange::new("rdma.accounts[]", 0, u32::MAX as i64),
     KeyRange::new("rdma.tokens[].account", 0, u32::MAX as i64),
     KeyRange::new("rdma.max_connections", 1, 1_024),
@@ -283,6 +286,15 @@ pub struct FixSessionConfig {
     /// ResetOnDisconnect).
     #[serde(default)]
     pub reset_on_disconnect: bool,
+    /// Cancel the session's open orders when its logged-on connection ends (Logout or
+    /// disconnect) and it does not log on again within the grace period; after a
+    /// restart the grace period runs from the start.
+    #[serde(default)]
+    pub cancel_on_disconnect: bool,
+    /// The grace period of `cancel_on_disconnect`, milliseconds (0..=3,600,000; default
+    /// 0: at once).
+    #[serde(default)]
+    pub cancel_on_disconnect_grace_ms: Option<u64>,
 }
 
 impl FixSessionConfig {
@@ -665,6 +677,12 @@ impl GatewayConfig {
                 )));
             }
             s.check_credentials()?;
+            if s.cancel_on_disconnect_grace_ms.is_some() && !s.cancel_on_disconnect {
+                return Err(invalid(format!(
+                    "session {}: cancel_on_disconnect_grace_ms needs cancel_on_disconnect = true",
+                    s.id
+                )));
+            }
             if s.account == house && !self.venue.liquidity.is_empty() {
                 return Err(invalid(format!(
                     "session {} trades for the house account {house}",
@@ -1020,6 +1038,30 @@ mod tests {
         assert_eq!(c.sessions[0].credential(), Credential::Hash(phc.clone()));
         let both = format!("password_hash = \"{phc}\"\nallow_no_password = true");
         assert!(invalid_text(parse_with("", &both)).contains("not both"));
+    }
+
+    #[test]
+    fn cancel_on_disconnect_keys_are_checked() {
+        let ok = parse_with(
+            "",
+            "allow_no_password = true\ncancel_on_disconnect = true\ncancel_on_disconnect_grace_ms = 2500",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(ok.sessions[0].cancel_on_disconnect);
+        assert_eq!(ok.sessions[0].cancel_on_disconnect_grace_ms, Some(2500));
+        let range = parse_with(
+            "",
+            "allow_no_password = true\ncancel_on_disconnect = true\ncancel_on_disconnect_grace_ms = 3600001",
+        );
+        assert!(
+            matches!(&range, Err(ConfigError::Range(e)) if e.key == "sessions[0].cancel_on_disconnect_grace_ms"),
+            "{range:?}"
+        );
+        let text = invalid_text(parse_with(
+            "",
+            "allow_no_password = true\ncancel_on_disconnect_grace_ms = 10",
+        ));
+        assert!(text.contains("needs cancel_on_disconnect = true"), "{text}");
     }
 
     fn parse_top(top: &str) -> Result<GatewayConfig, ConfigError> {

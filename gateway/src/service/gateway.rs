@@ -169,6 +169,9 @@ impl GatewayAgent {
             sc.reset_on_logon = s.reset_on_logon;
             sc.reset_on_logout = s.reset_on_logout;
             sc.reset_on_disconnect = s.reset_on_disconnect;
+            sc.cancel_on_disconnect = s.cancel_on_disconnect.then(|| {
+                std::time::Duration::from_millis(s.cancel_on_disconnect_grace_ms.unwrap_or(0))
+            });
             let dir = config
                 .journal
                 .session_dir(&s.sender_comp_id, &s.target_comp_id);

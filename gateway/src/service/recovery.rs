@@ -40,7 +40,7 @@ use tickwarp_wire::{
 };
 
 use super::core::{CoreError, Origin};
-use crate::orders::{Order, OrderError, OrderEvent, OrderKey, OrderStore};
+use crate::orders::{Order, OrderError, OrderEvent, OrderKey, OrderStore, Positions};
 use crate::risk::{Exposure, KillScope, RiskEngine, RiskLimits};
 use crate::venue::Execution;
 
@@ -172,6 +172,8 @@ pub(crate) struct State {
     pub(crate) risk: RiskEngine,
     pub(crate) entries: HashMap<OrderKey, Entry>,
     pub(crate) pending: HashMap<OrderKey, Pending>,
+    /// Each account's positions from its fills.
+    pub(crate) positions: Positions,
     /// The highest RDMA client id seen (new connections get higher ids).
     pub(crate) max_rdma_client: u32,
 }
@@ -184,6 +186,7 @@ impl State {
             risk: RiskEngine::new(limits)?,
             entries: HashMap::with_capacity(max_orders.min(1 << 20)),
             pending: HashMap::with_capacity(1024),
+            positions: Positions::default(),
             max_rdma_client: 0,
         })
     }
@@ -421,6 +424,13 @@ impl State {
                 };
                 let fill = f.fill();
                 order.on_filled(fill.last_px, fill.last_qty)?;
+                self.positions.on_fill(
+                    order.account(),
+                    order.instrument(),
+                    order.side(),
+                    fill.last_px,
+                    fill.last_qty,
+                );
                 self.risk
                     .on_fill(&entry.exposure, fill.last_px, fill.last_qty);
             }

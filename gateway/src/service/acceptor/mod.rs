@@ -62,9 +62,11 @@
 //! orders (the core does).
 
 mod auth;
+mod disconnect;
 mod guard;
 mod limits;
 mod report;
+mod retail;
 mod tls;
 mod transport;
 
@@ -122,6 +124,8 @@ struct Slot {
     verified: Option<MacValue>,
     store: Option<JournalStore>,
     live: Option<(Token, Session<JournalStore>)>,
+    /// Cancel-on-disconnect ([`disconnect`]).
+    watch: disconnect::Watch,
 }
 
 impl Slot {
@@ -333,6 +337,7 @@ impl FixAcceptor {
             // The acceptor authenticates; the session layer compares no password.
             config.password = None;
             slots.push(Slot {
+                watch: disconnect::Watch::at_start(&config),
                 config,
                 credential,
                 verified: None,
@@ -1125,6 +1130,7 @@ impl FixAcceptor {
                 match event {
                     SessionEvent::LoggedOn { session: id, reset } => {
                         tracing::info!(session = id.0, reset, "FIX session logged on");
+                        slot.watch.logged_on(&slot.config);
                     }
                     SessionEvent::NewOrderSingle(order) => {
                         core.handle_new(vt, origin, &order.to_wire(TickCause::NONE))?;
@@ -1134,6 +1140,28 @@ impl FixAcceptor {
                     }
                     SessionEvent::OrderCancelReplaceRequest(replace) => {
                         core.handle_replace(vt, origin, &replace.to_wire(TickCause::NONE))?;
+                    }
+                    SessionEvent::OrderStatusRequest(req) => {
+                        let h = crate::fix::retail::ORDER_STATUS_REQUEST;
+                        if retail::throttle(session, now, core, origin, req.msg_seq, h) {
+                            retail::order_status(session, now, core, &req);
+                        }
+                    }
+                    SessionEvent::OrderMassStatusRequest(req) => {
+                        let af = crate::fix::retail::ORDER_MASS_STATUS_REQUEST;
+                        if retail::throttle(session, now, core, origin, req.msg_seq, af) {
+                            let bound = self.front.max_outbound_bytes;
+                            retail::mass_status(session, now, core, &req, bound);
+                        }
+                    }
+                    SessionEvent::OrderMassCancelRequest(req) => {
+                        retail::mass_cancel(session, now, core, origin, &req)?;
+                    }
+                    SessionEvent::RequestForPositions(req) => {
+                        let an = crate::fix::positions::REQUEST_FOR_POSITIONS;
+                        if retail::throttle(session, now, core, origin, req.msg_seq, an) {
+                            retail::positions(session, now, core, &req);
+                        }
                     }
                     SessionEvent::LoggedOut { session: id } => {
                         tracing::info!(session = id.0, "FIX session logged out");
@@ -1152,6 +1180,9 @@ impl FixAcceptor {
                     }
                 }
             }
+        }
+        for slot in &mut self.slots {
+            work += slot.watch.run(&slot.config, now, core)?;
         }
         Ok(work)
     }
@@ -1175,6 +1206,7 @@ impl FixAcceptor {
                     if slot.live.as_ref().is_some_and(|(t, _)| *t == token) {
                         if let Some((_, session)) = slot.live.take() {
                             slot.store = Some(session.into_store());
+                            slot.watch.connection_ended();
                         }
                     }
                 }
