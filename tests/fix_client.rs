@@ -424,7 +424,6 @@ fn ctrl_c_logs_out() -> Result<()> {
 }
 
 #[test]
-#[ignore = "needs the gateway side of H/q/AN (issue 17)"]
 fn status_mass_cancel_and_positions() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let gw = Gateway::start(dir.path(), None)?;
