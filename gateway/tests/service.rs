@@ -647,7 +647,8 @@ fn kill_switch_cancels_working_orders_and_refuses_new_ones() -> Result<()> {
     })?;
     let can = c2.expect_er("K1", "4")?;
     ensure!(
-        can.get(tag::TEXT) == Some("canceled by the kill switch"),
+        can.get(tag::TEXT)
+            == Some("canceled by the gateway (kill switch, mass cancel or cancel on disconnect)"),
         "{can:?}"
     );
     c2.new_order("K2", Side::Buy, "97", 10, TimeInForce::Day)?;

@@ -775,10 +775,13 @@ impl ClientApp {
                 text(m.get(tag::TEXT)),
                 text(m.get(tag::ORD_REJ_REASON))
             ),
-            b"4" => format!(
-                "CANCELED {id} (order {}, cum {cum})",
-                text(m.get(tag::ORIG_CL_ORD_ID))
-            ),
+            b"4" => match m.get(tag::ORIG_CL_ORD_ID) {
+                Some(orig) => format!(
+                    "CANCELED {id} (order {}, cum {cum})",
+                    String::from_utf8_lossy(orig)
+                ),
+                None => format!("CANCELED {id}: {} (cum {cum})", text(m.get(tag::TEXT))),
+            },
             b"5" => format!(
                 "REPLACED {id} (was {}) {} (cum {cum}, leaves {leaves})",
                 text(m.get(tag::ORIG_CL_ORD_ID)),

@@ -1122,7 +1122,7 @@ impl<V: VenueSession> OrderCore<V> {
                     _ if killed => (
                         e.origin,
                         None,
-                        Some("canceled by the kill switch".to_owned()),
+                        Some("canceled by the gateway (kill switch, mass cancel or cancel on disconnect)".to_owned()),
                     ),
                     _ => (e.origin, None, None),
                 };

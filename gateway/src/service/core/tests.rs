@@ -209,7 +209,10 @@ fn replace_cancel_and_kill_switch() {
     assert_eq!(issued, 1);
     let got = reports(&mut core, 17);
     assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(got[0].text.as_deref(), Some("canceled by the kill switch"));
+    assert_eq!(
+        got[0].text.as_deref(),
+        Some("canceled by the gateway (kill switch, mass cancel or cancel on disconnect)")
+    );
     assert_eq!(got[0].origin, Origin::Fix(1));
     assert_eq!(status(&core, "B1R"), Some(OrdStatus::Canceled));
     new_order(&mut core, "B3", Side::Buy, 98, 10);
