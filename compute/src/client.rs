@@ -12,7 +12,7 @@ use std::time::Duration;
 use tickwarp_gateway::service::rdma_auth::{Credential, CredentialError};
 use tickwarp_gateway::service::rdma_entry::client_connect_params;
 use tickwarp_rdma::channel::{ChannelConfig, ChannelError, ChannelSetupError, MessageChannel};
-use tickwarp_rdma::verbs::{Backend, Device, ProtectionDomain, VerbsError};
+use tickwarp_rdma::verbs::{Backend, CmError, Device, ProtectionDomain, VerbsError};
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_wire::AccountId;
 
@@ -27,7 +27,10 @@ pub enum ClientError {
     /// The credential cannot be encoded (token too long).
     #[error("credential: {0}")]
     Credential(#[from] CredentialError),
-    /// The connection could not be set up (refused, rejected with a reason, timed out).
+    /// The server rejected the connection; its reason (e.g. authentication failed).
+    #[error("rejected by the server: {0}")]
+    Rejected(String),
+    /// The connection could not be set up (refused, timed out).
     #[error("connect: {0}")]
     Setup(#[from] ChannelSetupError),
     /// The channel failed or closed.
@@ -77,8 +80,21 @@ impl ComputeClient {
         let dev = Device::open(backend)?;
         let pd = dev.alloc_pd();
         let params = client_connect_params(&Credential { account, token })?;
-        let channel =
-            MessageChannel::connect(&dev, &pd, addr, ComputeClient::channel_config(), &params)?;
+        let channel = match MessageChannel::connect(
+            &dev,
+            &pd,
+            addr,
+            ComputeClient::channel_config(),
+            &params,
+        ) {
+            Ok(channel) => channel,
+            Err(ChannelSetupError::Cm(CmError::Rejected { reason })) => {
+                return Err(ClientError::Rejected(
+                    String::from_utf8_lossy(&reason).into_owned(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(ComputeClient {
             channel,
             _pd: pd,

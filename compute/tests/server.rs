@@ -13,8 +13,8 @@ use tickwarp_compute::{
 };
 use tickwarp_gateway::service::rdma_auth::{Credential, TokenTable, hash_token};
 use tickwarp_pricing::{Contract, HestonParams, Lattice, OptionType};
-use tickwarp_rdma::channel::{ChannelConfig, ChannelError, ChannelSetupError, MessageChannel};
-use tickwarp_rdma::verbs::{Backend, CmError, Device, ProtectionDomain};
+use tickwarp_rdma::channel::{ChannelConfig, ChannelError, MessageChannel};
+use tickwarp_rdma::verbs::{Backend, Device, ProtectionDomain};
 use tickwarp_runtime::Nanos;
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_wire::AccountId;
@@ -221,7 +221,7 @@ fn wrong_token_and_full_server_are_rejected() -> Result<()> {
 
 fn rejected(r: Result<ComputeClient, ClientError>) -> Result<Vec<u8>> {
     match r {
-        Err(ClientError::Setup(ChannelSetupError::Cm(CmError::Rejected { reason }))) => Ok(reason),
+        Err(ClientError::Rejected(reason)) => Ok(reason.into_bytes()),
         Err(e) => bail!("expected an MPA Reject, got {e}"),
         Ok(_) => bail!("expected an MPA Reject, got a connection"),
     }
