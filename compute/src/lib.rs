@@ -8,7 +8,9 @@
 //! - [`sched`]: the server's bounded, fair job queue (sans-IO, time is an argument);
 //! - [`server`]: `tickwarp compute serve`: RDMA accept thread with the gateway's trust
 //!   rules, a duty cycle that only calls non-blocking channel operations, a worker pool;
-//! - [`client`]: the client transport (submit and poll without blocking).
+//! - [`client`]: the client transport (submit and poll without blocking);
+//! - [`pricing_client`]: [`PricingClient`], one submit/poll API over the remote client
+//!   and a local backend (replay, tests).
 //!
 //! What this crate must not do: read a clock outside `tickwarp_runtime::clock`, let a
 //! client make the server commit memory it did not decide, or let one client's flood
@@ -17,10 +19,12 @@
 pub mod client;
 pub mod exec;
 pub mod job;
+pub mod pricing_client;
 pub mod sched;
 pub mod server;
 
 pub use client::{ClientError, ComputeClient};
 pub use exec::{execute, price};
 pub use job::{Cancel, DecodeError, Field, Job, JobResult, Model, Request, Status};
+pub use pricing_client::PricingClient;
 pub use server::{ComputeServer, ServerError, ServerSettings};

@@ -5,11 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use tickwarp_compute::server::client_connect_params;
 use tickwarp_compute::server::{REJECT_AUTH, REJECT_CAP, ServerSettings};
 use tickwarp_compute::{
-    ClientError, ComputeClient, ComputeServer, Field, Job, JobResult, Model, Status, execute,
+    ClientError, ComputeClient, ComputeServer, Field, Job, JobResult, Model, PricingClient, Status,
+    execute,
 };
 use tickwarp_gateway::service::rdma_auth::{Credential, TokenTable, hash_token};
 use tickwarp_pricing::{Contract, HestonParams, Lattice, OptionType};
@@ -225,4 +226,55 @@ fn rejected(r: Result<ComputeClient, ClientError>) -> Result<Vec<u8>> {
         Err(e) => bail!("expected an MPA Reject, got {e}"),
         Ok(_) => bail!("expected an MPA Reject, got a connection"),
     }
+}
+
+#[test]
+fn pricing_client_gives_the_same_results_remote_and_local() -> Result<()> {
+    let srv = server(4)?;
+    let mut remote = PricingClient::remote(client(srv.local_addr())?);
+    let mut local = PricingClient::local(16);
+    let jobs: Vec<Job> = (1..=8)
+        .map(|i| {
+            let model = [
+                Model::BlackScholes,
+                Model::American,
+                Model::AsianMc,
+                Model::Heston,
+            ][i as usize % 4];
+            job(i, model, OptionType::Put)
+        })
+        .collect();
+    let mut submitted = 0;
+    let mut got = Vec::new();
+    let start = monotonic_now();
+    // Submit and poll without blocking, as a duty cycle would.
+    while got.len() < jobs.len() {
+        if let Some(j) = jobs.get(submitted) {
+            match remote.try_submit(j) {
+                Ok(()) => submitted += 1,
+                Err(ClientError::WouldBlock) => {}
+                Err(e) => bail!("submit: {e}"),
+            }
+        }
+        if let Some(r) = remote.try_poll()? {
+            got.push(r);
+        }
+        ensure!(
+            !expired(start),
+            "only {} results within {WAIT:?}",
+            got.len()
+        );
+        std::thread::yield_now();
+    }
+    got.sort_by_key(|r| r.id);
+    for (j, r) in jobs.iter().zip(&got) {
+        local.try_submit(j)?;
+        let l = local.try_poll()?.context("local result")?;
+        ensure!(
+            r.to_bytes() == l.to_bytes(),
+            "job {}: remote {r:?} local {l:?}",
+            j.id
+        );
+    }
+    Ok(())
 }
