@@ -278,3 +278,33 @@ fn pricing_client_gives_the_same_results_remote_and_local() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_client_that_leaves_mid_job_does_not_disturb_the_others() -> Result<()> {
+    let srv = server(4)?;
+    let mut good = client(srv.local_addr())?;
+    {
+        let mut leaver = client(srv.local_addr())?;
+        let mut j = job(1, Model::AsianMc, OptionType::Call);
+        j.paths = 200_000;
+        for id in 1..=20 {
+            match leaver.try_submit(&Job { id, ..j }) {
+                Ok(()) | Err(ClientError::WouldBlock) => {}
+                Err(e) => bail!("submit: {e}"),
+            }
+        }
+    }
+    let start = monotonic_now();
+    while srv.stats().connections != 1 {
+        ensure!(
+            !expired(start),
+            "the leaver is still connected: {:?}",
+            srv.stats()
+        );
+        std::thread::yield_now();
+    }
+    let r = good.call(&job(99, Model::BlackScholes, OptionType::Call), WAIT)?;
+    ensure!(r.status == Status::Done && r.id == 99, "{r:?}");
+    ensure!(srv.is_running());
+    Ok(())
+}
