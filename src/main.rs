@@ -62,8 +62,7 @@ enum Command {
     FixClient(fix_client::FixClientArgs),
     /// Check (`verify`) or explicitly truncate (`repair`) a journal directory.
     Journal(journal_cmd::JournalArgs),
-    /// Price options with the pricing kernels (`price --local`; the compute server is not
-    /// built yet).
+    /// Price options locally or on a compute server (`price`), or run one (`serve`).
     Compute(compute_cmd::ComputeArgs),
 }
 

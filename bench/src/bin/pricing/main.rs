@@ -1,7 +1,9 @@
 //! How fast are the pricing kernels, and what does rayon buy? Black–Scholes batch
 //! throughput (scalar loop vs rayon over fixed chunks) and Monte Carlo path-steps per
 //! second (arithmetic Asian with control variate, one thread vs the rayon pool), each with
-//! its single-thread baseline in the same run.
+//! its single-thread baseline in the same run. Then the remote part ([`remote`]): one
+//! request to a compute server against the same job computed locally, with a soft-iWARP
+//! SEND round trip as the baseline, and 4 clients at once.
 //!
 //! Run: `cargo run --release -p tickwarp-bench --bin pricing` (`--quick` for a smoke run
 //! with small sizes). `RAYON_NUM_THREADS` sets the pool size.
@@ -26,7 +28,12 @@ struct Args {
     /// Small sizes and few rounds: checks that the benchmark runs, measures little.
     #[arg(long)]
     quick: bool,
+    /// Worker threads of the compute server in the remote part.
+    #[arg(long, default_value_t = 2)]
+    server_threads: usize,
 }
+
+mod remote;
 
 /// Contracts per rayon task in the batch benchmark.
 const BATCH_CHUNK: usize = 1024;
@@ -156,5 +163,5 @@ fn main() -> Result<()> {
         }
     );
     black_box((single_price, pool_price));
-    Ok(())
+    remote::run(args.quick, args.server_threads)
 }
