@@ -258,9 +258,13 @@ impl GatewayAgent {
         if let Some(rdma) = self.rdma.as_mut() {
             work += rdma.poll_input(vt, &mut self.core)?;
         }
-        work += self.core.flush(vt)?;
+        // One durable point per duty cycle: journal and route first (nothing leaves
+        // yet), then sync the order journal and every session store at once.
+        work += self.core.flush_deferred(vt)?;
+        let journal = self.core.begin_sync()?;
         work += update_references(&mut self.core);
         work += self.route_reports(now);
+        work += self.fix.sync_round(journal, &mut self.core)?;
         work += self.fix.poll_output();
         if let Some(rdma) = self.rdma.as_mut() {
             work += rdma.poll_output();
