@@ -29,8 +29,9 @@ const BURST: u64 = 3;
 /// Bursts.
 const BURSTS: u64 = 20;
 
-/// A gateway with sessions C1..C`SESSIONS` (no password), `every_record`.
-fn start() -> Result<Lab> {
+/// A gateway with sessions C1..C`SESSIONS` (no password), `every_record`, and its
+/// configuration.
+fn start() -> Result<(Lab, GatewayConfig)> {
     let dir = journal_dir()?;
     let mut sessions = String::new();
     for id in 1..=SESSIONS {
@@ -79,12 +80,13 @@ fn start() -> Result<Lab> {
     };
     let agent = GatewayAgent::from_config(&config, now)?;
     let addr = agent.fix_addr();
-    Ok(Lab {
+    let lab = Lab {
         agent,
         now,
         addr,
         dir,
-    })
+    };
+    Ok((lab, config))
 }
 
 /// Syncs so far: the order journal's and each session store's.
@@ -98,7 +100,7 @@ fn syncs(agent: &GatewayAgent) -> u64 {
 
 #[test]
 fn every_execution_report_leaves_after_one_round_made_it_durable() -> Result<()> {
-    let mut lab = start()?;
+    let (mut lab, config) = start()?;
     let mut clients: Vec<Client> = Vec::new();
     for id in 1..=SESSIONS {
         let mut client = lab.connect(REAL, &format!("C{id}"))?;
@@ -194,5 +196,30 @@ fn every_execution_report_leaves_after_one_round_made_it_durable() -> Result<()>
         "the widest round synced {widest_round} journals, expected {} (order journal + {SESSIONS} stores)",
         SESSIONS + 1
     );
+
+    // A power loss in a round can leave a store's reports synced and the journal's
+    // records not: cut the order journal's last record (an execution) as such a loss
+    // would, and the next start refuses, naming the store and the repair.
+    let now = lab.now;
+    let Lab { agent, dir, .. } = lab;
+    let journal_last = agent.core().durable_seq();
+    drop(agent);
+    let cut = tickwarp_wire::journal::repair(
+        config.journal.orders_dir(),
+        tickwarp_wire::SeqNo(journal_last - 1),
+    )?;
+    ensure!(cut.last_seq.get() == journal_last - 1, "{cut:?}");
+    let refused = match GatewayAgent::from_config(&config, now) {
+        Ok(_) => bail!("the gateway started with stores ahead of the order journal"),
+        Err(e) => e.to_string(),
+    };
+    ensure!(
+        refused.contains(&format!(
+            "ExecID {journal_last}, past the order journal's last record {}",
+            journal_last - 1
+        )) && refused.contains("journal repair"),
+        "{refused}"
+    );
+    drop(dir);
     Ok(())
 }

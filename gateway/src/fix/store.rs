@@ -362,6 +362,26 @@ impl JournalStore {
         }
     }
 
+    /// The first stored outbound message (since the last reset) for which `ahead(frame)`
+    /// holds: its MsgSeqNum and the journal record just before it (what
+    /// `tickwarp journal repair --truncate-after` keeps). Reads the whole store; for a
+    /// check at start (see `GatewayAgent::from_config`).
+    pub fn first_outbound_where(
+        &mut self,
+        ahead: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<Option<(u64, SeqNo)>, StoreError> {
+        let mut found = None;
+        self.for_each_outbound(1, u64::MAX, &mut |msg_seq, frame| {
+            if found.is_none() && ahead(frame) {
+                found = Some(msg_seq);
+            }
+        })?;
+        Ok(found.and_then(|msg_seq| {
+            let at = self.index.iter().find(|&&(m, _)| m == msg_seq)?.1;
+            Some((msg_seq, SeqNo(at.get().saturating_sub(1))))
+        }))
+    }
+
     /// Writes the sequence numbers saved since the last write, if they changed.
     fn write_seq_nums(&mut self) -> Result<(), StoreError> {
         if self.seq != self.written {

@@ -553,7 +553,8 @@ impl FixAcceptor {
                 done.push(token);
                 continue;
             };
-            // One store sync covers everything this duty cycle queued for the session.
+            // Releases what the duty cycle's sync round covered (a store the round did
+            // not sync, e.g. with no round before this call, is synced here).
             session.flush();
             self.stats.outbound_high_water = self
                 .stats
