@@ -10,7 +10,10 @@
 //! everything appended since the last flush durable with one sync (under the journal's
 //! fsync policy). A session calls it once per duty cycle, before any byte that a record
 //! covers goes to the socket; sequence-number updates are coalesced into one record per
-//! flush.
+//! flush. The gateway's acceptor splits that sync in two
+//! ([`JournalStore::begin_sync`], [`JournalStore::finish_sync`]) to run it in one round
+//! with the order journal's and every other session's; the flush after the round then
+//! only releases what the round covered.
 //!
 //! Allocation: both stores reuse their buffers, so appending allocates only when an
 //! arena or index `Vec` doubles (amortized, no allocation per message once grown);
