@@ -75,11 +75,11 @@ fn reading_and_polling_the_tail_allocate_nothing() {
     assert_eq!(allocations, 0, "{allocations} allocations while reading");
 }
 
-/// Allocations a segment roll may make (measured: 4, for naming and creating the new
-/// segment). A roll happens once per segment
+/// Allocations a segment roll may make (measured: 5, for naming and creating the new
+/// segment, and the `Arc` that shares its file with sync rounds). A roll happens once per segment
 /// (64 MiB by default), so at 1 million records per second of 64 bytes that is about one
 /// roll a second.
-const ROLL_ALLOCATIONS: u64 = 4;
+const ROLL_ALLOCATIONS: u64 = 5;
 
 #[test]
 fn a_segment_roll_allocates_a_bounded_amount_and_appends_between_rolls_nothing() {

@@ -63,6 +63,7 @@ use super::messages::BusinessMessageReject;
 use super::store::{SeqNums, SessionStore, StoreError};
 
 mod endpoint;
+mod garble_log;
 mod liveness;
 mod logon;
 mod outbox;
@@ -70,6 +71,7 @@ mod resend;
 mod route;
 mod text;
 
+use garble_log::GarbleLog;
 use liveness::{Due, Liveness};
 use outbox::Outbox;
 use resend::{CompIds, ResendCursor, ResendError, write_header};
@@ -334,6 +336,8 @@ pub struct Connection<S: SessionStore> {
     rx: Vec<u8>,
     out: Outbox,
     events: VecDeque<ConnectionEvent>,
+    /// Rate limit on the WARN lines about garbled input.
+    garbled: GarbleLog,
 }
 
 /// Outcome of the sequence number check of an inbound message.
@@ -376,6 +380,7 @@ impl<S: SessionStore> Connection<S> {
             rx: Vec::with_capacity(rx_capacity),
             out: Outbox::with_capacity(16 << 10),
             events: VecDeque::with_capacity(64),
+            garbled: GarbleLog::new(now.mono),
         };
         if matches!(conn.config.role, Role::Initiator { .. }) {
             conn.send_logon(now);
@@ -409,6 +414,12 @@ impl<S: SessionStore> Connection<S> {
         &self.store
     }
 
+    /// The session store, for a driver's sync round only (appending through it would
+    /// bypass the session's sequence numbers).
+    pub(crate) fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// Ends this connection's session and returns its store, flushed, for the next
     /// connection (reset first if `reset_on_disconnect` and it ended while logged on).
     pub fn into_store(mut self) -> S {
@@ -437,7 +448,10 @@ impl<S: SessionStore> Connection<S> {
             match scan_frame(pending, self.config.max_body_len) {
                 Framing::Incomplete => break,
                 Framing::Garbled { skip, reason } => {
-                    tracing::warn!(peer = %self.config.target_comp_id, %reason, "dropping garbled bytes");
+                    let peer = self.config.target_comp_id.as_str();
+                    if self.garbled.admit(now.mono, peer) {
+                        tracing::warn!(peer, %reason, "dropping garbled bytes");
+                    }
                     consumed += skip;
                 }
                 Framing::Complete(len) => {
@@ -492,6 +506,7 @@ impl<S: SessionStore> Connection<S> {
     /// Runs the timers due at `now`: heartbeat, TestRequest, logon and logout timeouts.
     pub fn handle_timeout(&mut self, now: Now) {
         self.last_now = now;
+        self.garbled.poll(now.mono, &self.config.target_comp_id);
         self.serve_resend(now);
         match self.state {
             SessionState::Disconnected => {}
@@ -696,6 +711,7 @@ impl<S: SessionStore> Connection<S> {
         if self.state == SessionState::Disconnected {
             return;
         }
+        self.garbled.finish(&self.config.target_comp_id);
         let logout = matches!(
             reason,
             DisconnectReason::PeerLogout
@@ -791,7 +807,10 @@ impl<S: SessionStore> Connection<S> {
             Err(DecodeError::Garbled { reason }) => {
                 // FIX 4.4 Vol. 2 "Message Validation" 1: garbled messages are ignored,
                 // without a Reject and without consuming their MsgSeqNum.
-                tracing::warn!(peer = %self.config.target_comp_id, %reason, "dropping garbled message");
+                let peer = self.config.target_comp_id.as_str();
+                if self.garbled.admit(now.mono, peer) {
+                    tracing::warn!(peer, %reason, "dropping garbled message");
+                }
                 return;
             }
             Err(DecodeError::Invalid {
@@ -800,10 +819,10 @@ impl<S: SessionStore> Connection<S> {
                 ..
             }) => {
                 // MsgType (35) is not the third field: garbled too (Vol. 2 case 2t).
-                tracing::warn!(
-                    peer = %self.config.target_comp_id,
-                    "dropping message: MsgType is not the third field"
-                );
+                let peer = self.config.target_comp_id.as_str();
+                if self.garbled.admit(now.mono, peer) {
+                    tracing::warn!(peer, "dropping message: MsgType is not the third field");
+                }
                 return;
             }
             Err(DecodeError::Invalid {

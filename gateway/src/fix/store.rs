@@ -10,7 +10,10 @@
 //! everything appended since the last flush durable with one sync (under the journal's
 //! fsync policy). A session calls it once per duty cycle, before any byte that a record
 //! covers goes to the socket; sequence-number updates are coalesced into one record per
-//! flush.
+//! flush. The gateway's acceptor splits that sync in two
+//! ([`JournalStore::begin_sync`], [`JournalStore::finish_sync`]) to run it in one round
+//! with the order journal's and every other session's; the flush after the round then
+//! only releases what the round covered.
 //!
 //! Allocation: both stores reuse their buffers, so appending allocates only when an
 //! arena or index `Vec` doubles (amortized, no allocation per message once grown);
@@ -22,7 +25,7 @@ use std::time::Duration;
 use tickwarp_runtime::{Nanos, UnixNanos};
 use tickwarp_wire::SeqNo;
 use tickwarp_wire::journal::{
-    FsyncPolicy, JournalConfig, JournalError, JournalReader, JournalWriter,
+    FsyncPolicy, JournalConfig, JournalError, JournalReader, JournalWriter, SyncTicket,
 };
 
 /// The sequence numbers a session persists.
@@ -220,6 +223,8 @@ pub struct JournalStore {
     /// writes.
     seq_time: (UnixNanos, Nanos),
     syncs: u64,
+    /// What went wrong in this store's share of a sync round, for the next flush.
+    round_error: Option<StoreError>,
     index: Vec<(u64, SeqNo)>,
     payload: Vec<u8>,
 }
@@ -295,6 +300,7 @@ impl JournalStore {
             seq,
             seq_time: (UnixNanos(0), Nanos(0)),
             syncs: 0,
+            round_error: None,
             index,
             payload: Vec::with_capacity(4096),
         })
@@ -324,6 +330,80 @@ impl JournalStore {
     /// The journal directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// This store's share of a sync round (the first half of [`SessionStore::flush`]):
+    /// writes the coalesced sequence numbers and the commit mark and returns the ticket
+    /// whose sync makes them durable; `None` when nothing needs a sync (nothing changed,
+    /// the policy is [`FsyncPolicy::Never`], or the write failed). Append nothing until
+    /// [`JournalStore::finish_sync`] got the outcome. The next [`SessionStore::flush`]
+    /// then syncs nothing and releases what the round covered, or returns the round's
+    /// error (a failed write or sync), so the session drops what it did not cover and
+    /// disconnects, as when its own sync fails.
+    pub fn begin_sync(&mut self) -> Option<SyncTicket> {
+        if self.round_error.is_some() {
+            return None;
+        }
+        let began = self.write_seq_nums().and_then(|()| {
+            if self.policy == FsyncPolicy::Never {
+                return Ok(None);
+            }
+            Ok(self.writer.begin_sync()?)
+        });
+        began.unwrap_or_else(|e| {
+            self.round_error = Some(e);
+            None
+        })
+    }
+
+    /// Takes the outcome of the ticket [`JournalStore::begin_sync`] returned (a failure
+    /// poisons the store's journal and is kept for the next flush).
+    pub fn finish_sync(&mut self, ticket: &SyncTicket, synced: std::io::Result<()>) {
+        match self.writer.finish_sync(ticket, synced) {
+            Ok(()) => self.syncs += 1,
+            Err(e) => self.round_error = Some(e.into()),
+        }
+    }
+
+    /// The first stored outbound message (since the last reset) for which `ahead(frame)`
+    /// holds: its MsgSeqNum and the journal record just before it (what
+    /// `tickwarp journal repair --truncate-after` keeps). Reads the whole store; for a
+    /// check at start (see `GatewayAgent::from_config`).
+    pub fn first_outbound_where(
+        &mut self,
+        ahead: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<Option<(u64, SeqNo)>, StoreError> {
+        let mut found = None;
+        self.for_each_outbound(1, u64::MAX, &mut |msg_seq, frame| {
+            if found.is_none() && ahead(frame) {
+                found = Some(msg_seq);
+            }
+        })?;
+        Ok(found.and_then(|msg_seq| {
+            let at = self.index.iter().find(|&&(m, _)| m == msg_seq)?.1;
+            Some((msg_seq, SeqNo(at.get().saturating_sub(1))))
+        }))
+    }
+
+    /// Writes the sequence numbers saved since the last write, if they changed.
+    fn write_seq_nums(&mut self) -> Result<(), StoreError> {
+        if self.seq != self.written {
+            let (seq, (wall, now)) = (self.seq, self.seq_time);
+            self.write(RECORD_SEQ_NUMS, seq, &[], wall, now)?;
+        }
+        Ok(())
+    }
+
+    /// The highest outbound MsgSeqNum whose record is on stable storage (0 if none):
+    /// with [`SessionStore::syncs`], lets tests check that no message left before the
+    /// sync that covers it.
+    pub fn durable_out_seq(&self) -> u64 {
+        let durable = self.writer.durable_seq();
+        let synced = self.index.partition_point(|&(_, at)| at <= durable);
+        synced
+            .checked_sub(1)
+            .and_then(|i| self.index.get(i))
+            .map_or(0, |&(msg_seq, _)| msg_seq)
     }
 }
 
@@ -398,10 +478,10 @@ impl SessionStore for JournalStore {
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        if self.seq != self.written {
-            let (seq, (wall, now)) = (self.seq, self.seq_time);
-            self.write(RECORD_SEQ_NUMS, seq, &[], wall, now)?;
+        if let Some(e) = self.round_error.take() {
+            return Err(e);
         }
+        self.write_seq_nums()?;
         if self.policy != FsyncPolicy::Never
             && self.writer.durable_seq().get() + 1 < self.writer.next_seq().get()
         {

@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tickwarp_wire::journal::{
-    FsyncPolicy, JournalConfig, JournalError, JournalReader, JournalWriter,
+    FsyncPolicy, JournalConfig, JournalError, JournalReader, JournalWriter, SyncTicket,
 };
 use tickwarp_wire::{
     CancelOrder, CancelRejected, ClientOrderId, CxlRejResponseTo, ExecMeta, Fill, InstrumentId,
@@ -389,7 +389,8 @@ impl<V: VenueSession> OrderCore<V> {
 
     /// The highest order-journal sequence number known to be on stable storage. Unless
     /// the fsync policy is `never`, every report [`poll_report`](Self::poll_report)
-    /// releases has an `exec_id` at or below it (or 0: a refusal the journal could not
+    /// releases after [`flush`](Self::flush) (after [`finish_sync`](Self::finish_sync)
+    /// with [`flush_deferred`](Self::flush_deferred)) has an `exec_id` at or below it (or 0: a refusal the journal could not
     /// take, which acknowledges nothing).
     pub fn durable_seq(&self) -> u64 {
         self.journal.durable_seq().get()
@@ -968,6 +969,40 @@ impl<V: VenueSession> OrderCore<V> {
     /// sync at the end covers the duty cycle. Call once per duty cycle. Returns the venue
     /// executions handled.
     pub fn flush(&mut self, now: VenueTime) -> Result<usize, CoreError> {
+        self.flush_with(now, false)
+    }
+
+    /// [`OrderCore::flush`] for a driver that syncs the order journal in its own sync
+    /// round: the last sync of the duty cycle is left out and the reports are ready
+    /// before it. The driver must then call [`OrderCore::begin_sync`] before it routes
+    /// the reports, and let nothing they carry leave before [`OrderCore::finish_sync`]
+    /// accepted the outcome (the FIX acceptor's outboxes hold them until its round).
+    pub fn flush_deferred(&mut self, now: VenueTime) -> Result<usize, CoreError> {
+        self.flush_with(now, true)
+    }
+
+    /// The order journal's share of a sync round: writes its commit mark and returns the
+    /// ticket to sync (see `JournalWriter::begin_sync`); `None` under
+    /// [`FsyncPolicy::Never`], when everything is durable, or while the journal is
+    /// poisoned (its reports wait for the reopen).
+    pub fn begin_sync(&mut self) -> Result<Option<SyncTicket>, CoreError> {
+        if self.fsync == FsyncPolicy::Never || self.journal.is_poisoned() {
+            return Ok(None);
+        }
+        Ok(self.journal.begin_sync()?)
+    }
+
+    /// Takes the outcome of the ticket from [`OrderCore::begin_sync`]; a failed sync
+    /// poisons the journal and stops the core, as in [`OrderCore::flush`].
+    pub fn finish_sync(
+        &mut self,
+        ticket: &SyncTicket,
+        synced: std::io::Result<()>,
+    ) -> Result<(), CoreError> {
+        Ok(self.journal.finish_sync(ticket, synced)?)
+    }
+
+    fn flush_with(&mut self, now: VenueTime, defer_last_sync: bool) -> Result<usize, CoreError> {
         let mut handled = 0;
         if !self.retry_reopen(now.mono) {
             // Every append fails while the writer is poisoned: release only the reports
@@ -983,7 +1018,9 @@ impl<V: VenueSession> OrderCore<V> {
         loop {
             handled += self.drain_venue(now)?;
             if write_ahead || self.to_venue.is_empty() {
-                self.sync()?;
+                if !(defer_last_sync && self.to_venue.is_empty()) {
+                    self.sync()?;
+                }
                 self.ready.extend(self.staged.drain(..));
             }
             if self.to_venue.is_empty() {

@@ -1,7 +1,8 @@
 //! [`GatewayAgent`]: the whole gateway as one [`Agent`] — the FIX acceptor, RDMA order
 //! entry, the order-flow core and the venue simulator, driven in one duty cycle:
-//! read input → core requests → journal flush and venue → reports routed to their
-//! origins → write output. Built from a [`GatewayConfig`], recovering from its journals.
+//! read input → core requests → journal and venue → reports routed to their origins
+//! (held in the FIX outboxes) → one sync round for the order journal and every live
+//! session store → write output. Built from a [`GatewayConfig`], recovering from its journals.
 //!
 //! The clock is read once per duty cycle ([`Agent::do_work`] gets monotonic time and
 //! reads the wall clock through `tickwarp_runtime::clock`); [`GatewayAgent::step`] takes
@@ -9,6 +10,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -20,7 +22,10 @@ use super::config::{ConfigError, GatewayConfig, ORDERS_JOURNAL, session_journal}
 use super::core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
 use super::manifest::{Manifest, ManifestError};
 use super::rdma_entry::{RdmaEntry, RdmaEntryError, RdmaEntryStats, RdmaStatsHandle};
-use crate::fix::{JournalStore, Now, SessionConfig, SessionId, StoreError};
+use crate::fix::codec::Message;
+use crate::fix::fields::tag;
+use crate::fix::store::SessionStore;
+use crate::fix::{JournalStore, MsgType, Now, SessionConfig, SessionId, StoreError};
 use crate::risk::RiskLimits;
 use crate::venue::{MdEvent, VenueConfig, VenueSim, VenueTime};
 
@@ -50,6 +55,27 @@ pub enum ServiceError {
     /// The FIX listener's TLS files are unusable.
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
+    /// A FIX session store holds an ExecutionReport for an order-journal record the
+    /// journal does not have: written in a sync round that a crash interrupted (the
+    /// store's sync finished, the journal's did not), so it was never sent; a resend
+    /// would replay it, and its ExecID would be reused.
+    #[error(
+        "FIX session store {} holds ExecutionReport MsgSeqNum {msg_seq} with ExecID {exec_id}, past the order journal's last record {journal_last}: it was stored in a sync round a crash interrupted and never sent; to drop it and what follows, run `tickwarp journal repair {} --truncate-after {keep}`",
+        .dir.display(),
+        .dir.display()
+    )]
+    StoreAheadOfJournal {
+        /// The session store's directory.
+        dir: PathBuf,
+        /// MsgSeqNum of the first such message.
+        msg_seq: u64,
+        /// Its ExecID (17).
+        exec_id: u64,
+        /// The order journal's last record.
+        journal_last: u64,
+        /// The store's last journal record to keep.
+        keep: u64,
+    },
     /// RDMA order entry could not start.
     #[error(transparent)]
     Rdma(#[from] RdmaEntryError),
@@ -177,7 +203,8 @@ impl GatewayAgent {
                 .session_dir(&s.sender_comp_id, &s.target_comp_id);
             // Session stores follow the order journal's fsync policy and group commit:
             // the acceptor flushes each store once per duty cycle, before it writes.
-            let store = JournalStore::open(dir, config.journal.journal_config())?;
+            let mut store = JournalStore::open(&dir, config.journal.journal_config())?;
+            check_store_behind_journal(&mut store, recovery.journal.last_seq.get())?;
             sessions.push(AcceptorSession {
                 config: sc,
                 credential: s.credential(),
@@ -274,9 +301,13 @@ impl GatewayAgent {
         if let Some(rdma) = self.rdma.as_mut() {
             work += rdma.poll_input(vt, &mut self.core)?;
         }
-        work += self.core.flush(vt)?;
+        // One durable point per duty cycle: journal and route first (nothing leaves
+        // yet), then sync the order journal and every session store at once.
+        work += self.core.flush_deferred(vt)?;
+        let journal = self.core.begin_sync()?;
         work += update_references(&mut self.core);
         work += self.route_reports(now);
+        work += self.fix.sync_round(journal, &mut self.core)?;
         work += self.fix.poll_output();
         if let Some(rdma) = self.rdma.as_mut() {
             work += rdma.poll_output();
@@ -304,6 +335,43 @@ impl GatewayAgent {
             Origin::Gateway => {}
         }
     }
+}
+
+/// Refuses a session store holding an ExecutionReport whose ExecID (the order journal's
+/// record) is past `journal_last`, the journal's last record as recovered (before the
+/// core journals anything new) ([`ServiceError::StoreAheadOfJournal`]). The order
+/// journal and the stores sync in one round at once, so after a power loss a store may
+/// hold the round's reports while the journal lost the round's records; those reports
+/// were never sent (nothing leaves before the whole round), but a resend would replay
+/// them.
+fn check_store_behind_journal(
+    store: &mut JournalStore,
+    journal_last: u64,
+) -> Result<(), ServiceError> {
+    let exec_id = |frame: &[u8]| -> u64 {
+        let Ok(msg) = Message::decode(frame) else {
+            return 0;
+        };
+        if msg.msg_type() != MsgType::EXECUTION_REPORT {
+            return 0;
+        }
+        msg.get(tag::EXEC_ID)
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let found = store.first_outbound_where(&mut |frame| exec_id(frame) > journal_last)?;
+    let Some((msg_seq, keep)) = found else {
+        return Ok(());
+    };
+    let mut first = 0;
+    store.for_each_outbound(msg_seq, msg_seq, &mut |_, frame| first = exec_id(frame))?;
+    Err(ServiceError::StoreAheadOfJournal {
+        dir: store.dir().to_path_buf(),
+        msg_seq,
+        exec_id: first,
+        journal_last,
+        keep: keep.get(),
+    })
 }
 
 /// Takes the simulator's market data as reference prices for risk: trades, else the

@@ -79,6 +79,11 @@ pub enum JournalError {
     /// The configuration cannot be used.
     #[error("invalid journal configuration: {0}")]
     InvalidConfig(&'static str),
+    /// [`finish_sync`](super::JournalWriter::finish_sync) got a ticket that does not
+    /// cover exactly the records appended (a record appended after `begin_sync`, or
+    /// another writer's ticket); the writer is poisoned, as after a failed sync.
+    #[error("journal sync ticket does not match the writer (records appended during its sync?)")]
+    StaleTicket,
     /// An earlier sync failed; the writer refuses further work until
     /// [`reopen`](super::JournalWriter::reopen).
     #[error("journal writer is unusable after a failed sync; reopen it")]

@@ -93,6 +93,7 @@ mod reader;
 mod record;
 mod recovery;
 mod segment;
+mod sync_pool;
 mod tools;
 mod writer;
 
@@ -105,5 +106,6 @@ pub use record::{
     emit_mark, emit_record, encoded_len, parse_frame, parse_record,
 };
 pub use recovery::{DropReason, DroppedTail, RecoveryReport, SegmentSummary};
+pub use sync_pool::SyncPool;
 pub use tools::{CutFile, RepairReport, VerifyReport, repair, verify};
-pub use writer::{FsyncPolicy, JournalConfig, JournalWriter};
+pub use writer::{FsyncPolicy, JournalConfig, JournalWriter, SyncTicket};

@@ -28,6 +28,7 @@
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::{JournalError, io_err};
@@ -60,6 +61,27 @@ pub enum FsyncPolicy {
     Never,
 }
 
+/// One journal's share of a sync round: the `fdatasync` that makes the records up to
+/// [`SyncTicket::last`] durable, runnable on any thread (see
+/// [`JournalWriter::begin_sync`]). Holds the segment open; allocates nothing.
+#[derive(Debug, Clone)]
+pub struct SyncTicket {
+    file: Arc<File>,
+    last: SeqNo,
+}
+
+impl SyncTicket {
+    /// Runs the `fdatasync`; hand the outcome to [`JournalWriter::finish_sync`].
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// The last record the sync covers.
+    pub fn last(&self) -> SeqNo {
+        self.last
+    }
+}
+
 /// Journal writer settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JournalConfig {
@@ -85,7 +107,8 @@ impl Default for JournalConfig {
 pub struct JournalWriter {
     dir: PathBuf,
     config: JournalConfig,
-    file: File,
+    /// Shared with the [`SyncTicket`]s of a sync round (see [`JournalWriter::begin_sync`]).
+    file: Arc<File>,
     path: PathBuf,
     /// The current segment's header as last written.
     header: SegmentHeader,
@@ -179,7 +202,7 @@ impl JournalWriter {
         let writer = JournalWriter {
             dir,
             config,
-            file,
+            file: Arc::new(file),
             path: tail.path,
             header,
             segment_len: tail.len,
@@ -311,12 +334,28 @@ impl JournalWriter {
     ///
     /// Writes a commit mark, syncs, then records the durable boundary in the header.
     pub fn sync(&mut self) -> Result<(), JournalError> {
+        match self.begin_sync()? {
+            Some(ticket) => {
+                let synced = ticket.sync();
+                self.finish_sync(&ticket, synced)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The first half of [`sync`](Self::sync), for a caller that syncs several journals
+    /// at once: writes the commit mark and returns the ticket whose
+    /// [`SyncTicket::sync`] (on any thread) makes the records durable; `None` when every
+    /// record is durable already. Append nothing until [`finish_sync`](Self::finish_sync)
+    /// got the outcome. A failed mark write discards the records after
+    /// [`durable_seq`](Self::durable_seq), as a failed [`sync`](Self::sync) does.
+    pub fn begin_sync(&mut self) -> Result<Option<SyncTicket>, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned);
         }
         let last = SeqNo(self.next_seq.get().saturating_sub(1));
         if self.durable_seq == last {
-            return Ok(());
+            return Ok(None);
         }
         self.buf.clear();
         emit_mark(&mut self.buf, last);
@@ -330,7 +369,29 @@ impl JournalWriter {
             return Err(io_err("write", &self.path)(e));
         }
         self.segment_len = at + MARK_LEN as u64;
-        self.commit(last)
+        Ok(Some(SyncTicket {
+            file: Arc::clone(&self.file),
+            last,
+        }))
+    }
+
+    /// The second half of [`sync`](Self::sync): takes the outcome of `ticket`'s
+    /// [`SyncTicket::sync`]. Success records the durable boundary; a failure poisons the
+    /// writer (see [`reopen`](Self::reopen)) and is returned.
+    pub fn finish_sync(
+        &mut self,
+        ticket: &SyncTicket,
+        synced: std::io::Result<()>,
+    ) -> Result<(), JournalError> {
+        if !Arc::ptr_eq(&ticket.file, &self.file) || ticket.last.next() != self.next_seq {
+            self.poisoned = true;
+            return Err(JournalError::StaleTicket);
+        }
+        if let Err(e) = synced {
+            self.poisoned = true;
+            return Err(io_err("fsync", &self.path)(e));
+        }
+        self.committed(ticket.last)
     }
 
     /// Syncs, then marks the segment header as cleanly closed. The writer stays usable
@@ -393,6 +454,11 @@ impl JournalWriter {
             self.poisoned = true;
             return Err(io_err("fsync", &self.path)(e));
         }
+        self.committed(last)
+    }
+
+    /// Records that everything up to `last` (and its mark) is on stable storage.
+    fn committed(&mut self, last: SeqNo) -> Result<(), JournalError> {
         self.durable_seq = last;
         self.synced_len = self.segment_len;
         self.pending = 0;
@@ -452,7 +518,7 @@ impl JournalWriter {
             self.poisoned = true;
             return Err(io_err("fsync", &self.path)(e));
         }
-        self.file = file;
+        self.file = Arc::new(file);
         self.path = path;
         self.header = SegmentHeader::new(first);
         self.segment_len = SEGMENT_HEADER_LEN as u64;
@@ -478,7 +544,7 @@ impl JournalWriter {
                 return;
             }
             match rustix::fs::fallocate(
-                &self.file,
+                &*self.file,
                 rustix::fs::FallocateFlags::KEEP_SIZE,
                 from,
                 end - from,

@@ -44,6 +44,12 @@ impl<S: SessionStore, A: Application<S>> Endpoint<S, A> {
         self.conn.store()
     }
 
+    /// The session store, for a driver's sync round only (see
+    /// [`Connection::store_mut`]).
+    pub(crate) fn store_mut(&mut self) -> &mut S {
+        self.conn.store_mut()
+    }
+
     /// Ends this connection's session and returns its store (see
     /// [`Connection::into_store`]).
     pub fn into_store(self) -> S {

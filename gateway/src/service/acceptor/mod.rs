@@ -67,6 +67,7 @@ mod guard;
 mod limits;
 mod report;
 mod retail;
+mod sync_round;
 mod tls;
 mod transport;
 
@@ -95,6 +96,7 @@ pub use tls::{TlsAcceptor, TlsConfigError, TlsSettings, crypto_provider};
 use auth::{MacValue, PasswordMac, QueueError, Verifier, ct_eq};
 use guard::{Failures, LogLimit, Policy};
 use report::{send_report, store_offline};
+use sync_round::SyncRound;
 use transport::{ReadOutcome, Stream};
 
 /// The listener's token.
@@ -290,6 +292,8 @@ pub struct FixAcceptor {
     session_failures: Failures<usize>,
     log_limit: LogLimit,
     stats: FrontDoorStats,
+    /// The duty cycle's one sync round (see [`FixAcceptor::sync_round`]).
+    round: SyncRound,
     buf: Vec<u8>,
     scratch: Vec<u8>,
 }
@@ -376,6 +380,7 @@ impl FixAcceptor {
             session_failures: Failures::new(policy(front.session_lockout_after), slots.len()),
             log_limit: LogLimit::new(front.log_lines_per_sec),
             stats: FrontDoorStats::default(),
+            round: SyncRound::new(slots.len())?,
             buf: vec![0; front.read_budget.min(64 << 10)],
             scratch: Vec::with_capacity(1 << 10),
             slots,
@@ -507,6 +512,32 @@ impl FixAcceptor {
         }
     }
 
+    /// The duty cycle's one durable point, after the reports are routed and before
+    /// [`FixAcceptor::poll_output`]: syncs `journal` (from [`OrderCore::begin_sync`]) and
+    /// every live session's store at once ([`sync_round`]); returns the syncs run. A
+    /// failed order-journal sync is the error; a failed store sync ends its session.
+    pub fn sync_round<V: VenueSession>(
+        &mut self,
+        journal: Option<tickwarp_wire::journal::SyncTicket>,
+        core: &mut OrderCore<V>,
+    ) -> Result<usize, CoreError> {
+        self.round.run(journal, core, &mut self.slots)
+    }
+
+    /// Session `id`'s store (its live session's while it is connected).
+    pub fn session_store(&self, id: u32) -> Option<&JournalStore> {
+        let slot = self.slots.get(*self.by_id.get(&id)?)?;
+        match &slot.live {
+            Some((_, session)) => Some(session.store()),
+            None => slot.store.as_ref(),
+        }
+    }
+
+    /// Sync rounds run so far (one per duty cycle that had something to make durable).
+    pub fn sync_rounds(&self) -> u64 {
+        self.round.rounds()
+    }
+
     /// Writes what the sessions queued and closes connections that are done. Returns the
     /// bytes written.
     pub fn poll_output(&mut self) -> usize {
@@ -527,7 +558,8 @@ impl FixAcceptor {
                 done.push(token);
                 continue;
             };
-            // One store sync covers everything this duty cycle queued for the session.
+            // Releases what the duty cycle's sync round covered (a store the round did
+            // not sync, e.g. with no round before this call, is synced here).
             session.flush();
             self.stats.outbound_high_water = self
                 .stats
