@@ -10,6 +10,7 @@ mod doctor;
 mod gateway_cmd;
 mod journal_cmd;
 mod passwd_cmd;
+mod probe;
 mod replay_cmd;
 mod rping_cmd;
 mod run_cmd;
@@ -61,6 +62,9 @@ enum Command {
     /// Price options with the pricing kernels (`price --local`; the compute server is not
     /// built yet).
     Compute(compute_cmd::ComputeArgs),
+    /// Diagnose an iWARP connection layer by layer (route, TCP, MPA, negotiation, RDMAP
+    /// round trip) and say which layer fails and why: the firewall question.
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Devices(args) => devices_cmd::run(&args).map(|()| true),
         Command::Journal(args) => return journal_cmd::run(&args),
         Command::Compute(args) => return compute_cmd::run(&args),
+        Command::Probe(args) => return probe::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
