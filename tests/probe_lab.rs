@@ -235,6 +235,13 @@ impl Lab {
         )
     }
 
+    /// `tickwarp probe --listen` in the server namespace.
+    fn responder(&mut self) -> Result<()> {
+        let addr = format!("{SERVER}:{PORT}");
+        let bin = env!("CARGO_BIN_EXE_tickwarp");
+        self.serve(&[bin, "probe", "--listen", &addr], "listening on")
+    }
+
     /// A non-iWARP server: `http` answers anything with an HTTP 400, `silent` accepts
     /// and never answers.
     fn python_server(&mut self, mode: &str) -> Result<()> {
@@ -312,7 +319,7 @@ fn wait_bounded(mut child: Child, bound: Duration, what: &str) -> Result<Output>
 }
 
 /// Checks that the probe failed at `layer` with `phrase` in its verdict, exit status 1,
-/// and every check above the failing one skipped.
+/// and every check of the layers above skipped.
 fn expect_failure(json: &Value, code: Option<i32>, layer: &str, phrase: &str) -> Result<()> {
     let shown = serde_json::to_string_pretty(json)?;
     ensure!(
@@ -339,8 +346,10 @@ fn expect_failure(json: &Value, code: Option<i32>, layer: &str, phrase: &str) ->
         "the first failed check is not at {layer}:\n{shown}"
     );
     ensure!(
-        checks[failed + 1..].iter().all(|c| c["status"] == "skip"),
-        "checks after the failure ran:\n{shown}"
+        checks[failed + 1..]
+            .iter()
+            .all(|c| c["layer"] == layer || c["status"] == "skip"),
+        "checks of a higher layer ran after the failure:\n{shown}"
     );
     Ok(())
 }
@@ -471,4 +480,49 @@ fn silent_server_fails_at_mpa() -> Result<()> {
     lab.python_server("silent")?;
     let (json, code) = lab.probe()?;
     expect_failure(&json, code, "mpa", "acknowledged by a TCP stack")
+}
+
+#[test]
+fn responder_passes_up_to_negotiation() -> Result<()> {
+    if !lab_ready("probe responder") {
+        return Ok(());
+    }
+    let mut lab = Lab::new()?;
+    lab.responder()?;
+    let (json, code) = lab.probe()?;
+    let shown = serde_json::to_string_pretty(&json)?;
+    ensure!(json["ok"] == Value::Bool(true), "not ok:\n{shown}");
+    ensure!(code == Some(0), "exit status {code:?}:\n{shown}");
+    let checks = json["checks"].as_array().context("no checks")?;
+    let rdmap = checks
+        .iter()
+        .find(|c| c["layer"] == "rdmap")
+        .with_context(|| format!("no rdmap row:\n{shown}"))?;
+    ensure!(rdmap["status"] == "skip", "{shown}");
+    let verdict = json["verdict"].as_str().unwrap_or_default();
+    ensure!(
+        verdict.contains("the peer is `tickwarp probe --listen`"),
+        "{shown}"
+    );
+    Ok(())
+}
+
+#[test]
+fn responder_tells_dropped_mpa_from_a_closed_path() -> Result<()> {
+    if !lab_ready("probe responder, MPA payload dropped") {
+        return Ok(());
+    }
+    let mut lab = Lab::new()?;
+    lab.responder()?;
+    lab.fault(&format!("tcp dport {PORT} @ih,0,128 {MPA_REQ_KEY} drop"))?;
+    let (json, code) = lab.probe()?;
+    expect_failure(&json, code, "mpa", "only the MPA payload is dropped")?;
+    let checks = json["checks"].as_array().context("no checks")?;
+    ensure!(
+        checks
+            .iter()
+            .any(|c| c["name"] == "plain hello" && c["status"] == "pass"),
+        "no passing plain hello: {json}"
+    );
+    Ok(())
 }

@@ -11,6 +11,7 @@
 //! MPA Request and then what `tickwarp rping --client` sends, and waits at most
 //! `--timeout` per step. It must not retry a failed step or guess past a failed layer.
 
+mod listen;
 mod mpa;
 mod sys;
 
@@ -29,10 +30,18 @@ use self::mpa::{Finding, Outcome, Received, Reply};
 
 /// Options of `tickwarp probe`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["target", "listen"])))]
 pub(crate) struct ProbeArgs {
     /// The iWARP peer to probe, HOST:PORT (`[v6addr]:PORT` for IPv6).
     #[arg(value_name = "HOST:PORT")]
-    target: String,
+    target: Option<String>,
+    /// Be the far end instead: report what arrives on ADDR:PORT and answer MPA Requests
+    /// and plain `HELLO` lines (no RDMAP; `tickwarp rping --server` does the round trip).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// With --listen: connections to serve before exiting (0: until interrupted).
+    #[arg(long, default_value_t = 0, requires = "listen")]
+    count: u64,
     /// Seconds each step (TCP connect, MPA Reply, each RDMAP step) may take.
     #[arg(long, default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -121,15 +130,29 @@ struct Report {
 /// Runs the probe; exit status 0 when every check passed, 1 when one failed, 2 for a
 /// target that is not HOST:PORT.
 pub(crate) fn run(args: &ProbeArgs) -> ExitCode {
-    let Some((host, port)) = split_target(&args.target) else {
-        eprintln!(
-            "tickwarp probe: {:?} is not HOST:PORT (write [ADDR]:PORT for IPv6)",
-            args.target
-        );
+    let timeout = Duration::from_secs(args.timeout);
+    let target = match (&args.listen, &args.target) {
+        (Some(addr), _) => {
+            return match listen::serve(*addr, timeout, args.count) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tickwarp probe: {}", crate::causes(&e));
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        (None, Some(target)) => target,
+        (None, None) => {
+            eprintln!("tickwarp probe: give HOST:PORT or --listen ADDR:PORT");
+            return ExitCode::from(2);
+        }
+    };
+    let Some((host, port)) = split_target(target) else {
+        eprintln!("tickwarp probe: {target:?} is not HOST:PORT (write [ADDR]:PORT for IPv6)");
         return ExitCode::from(2);
     };
     let opts = Options {
-        timeout: Duration::from_secs(args.timeout),
+        timeout,
         crc: args.crc,
     };
     let report = probe(&host, port, &opts);
@@ -256,6 +279,19 @@ fn climb(ladder: &mut Ladder, host: &str, port: u16, opts: &Options) -> String {
     if !negotiation(ladder, &reply, addr, opts) {
         ladder.skip_from(&AFTER_ROUTE[3..]);
         return String::new();
+    }
+    if reply.private_data == mpa::RESPONDER_PD {
+        ladder.push(
+            Layer::Rdmap,
+            "round trip",
+            Status::Skip,
+            "the peer is `tickwarp probe --listen`, which answers MPA only".into(),
+            0.0,
+        );
+        return format!(
+            "TCP, MPA and negotiation to {addr} work (the peer is `tickwarp probe --listen`); \
+             for the RDMAP round trip run `tickwarp rping --server ADDR:PORT -P` there"
+        );
     }
     rdmap(ladder, addr, opts)
 }
@@ -566,7 +602,48 @@ fn mpa_exchange(
         ),
     };
     ladder.fail(Layer::Mpa, "request/reply", detail, ms, verdict);
+    if acked.acked == Some(false) {
+        plain_hello(ladder, addr, opts);
+    }
     None
+}
+
+/// After an MPA Request that no TCP stack acknowledged: does a plain `HELLO` line to
+/// the same port get through? Only `tickwarp probe --listen` answers it; when it does,
+/// the path provably drops MPA payload and nothing else.
+fn plain_hello(ladder: &mut Ladder, addr: SocketAddr, opts: &Options) {
+    let start = monotonic_now();
+    let answer = TcpStream::connect_timeout(&addr, opts.timeout).and_then(|mut stream| {
+        stream.set_write_timeout(Some(opts.timeout))?;
+        stream.write_all(listen::HELLO)?;
+        stream.write_all(b"\n")?;
+        Ok(read_answer(&mut stream, opts.timeout))
+    });
+    let ms = ms_since(start);
+    let (status, detail) = match answer {
+        Ok(Answer::Foreign(bytes)) if bytes.starts_with(listen::HELLO) => {
+            if let Some((_, verdict)) = ladder.failed.as_mut() {
+                verdict.push_str(
+                    " (a plain HELLO on the same port got through and `tickwarp probe \
+                     --listen` answered it: only the MPA payload is dropped)",
+                );
+            }
+            (
+                Status::Pass,
+                format!("answered: \"{}\"", mpa::printable(&bytes)),
+            )
+        }
+        Ok(Answer::Foreign(bytes)) => (
+            Status::Warn,
+            format!("another answer: \"{}\"", mpa::printable(&bytes)),
+        ),
+        Ok(_) => (
+            Status::Warn,
+            "no answer (only `tickwarp probe --listen` answers a hello)".into(),
+        ),
+        Err(e) => (Status::Warn, format!("could not send a hello: {e}")),
+    };
+    ladder.push(Layer::Mpa, "plain hello", status, detail, ms);
 }
 
 /// ` (N bytes of a Reply: "…")` when something partial arrived.

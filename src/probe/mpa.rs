@@ -52,8 +52,18 @@ pub(super) enum Received {
 
 /// Sorts the bytes received after our Request.
 pub(super) fn sort(bytes: &[u8]) -> Received {
-    let key_part = bytes.len().min(KEY_REPLY.len());
-    if bytes[..key_part] != KEY_REPLY[..key_part] {
+    sort_frame(bytes, &KEY_REPLY)
+}
+
+/// Sorts the first bytes a responder received (`Reply` then means a whole Request).
+pub(super) fn sort_request(bytes: &[u8]) -> Received {
+    sort_frame(bytes, &mpa::KEY_REQUEST)
+}
+
+/// Sorts bytes that should start with an MPA frame whose key is `key`.
+fn sort_frame(bytes: &[u8], key: &[u8; 16]) -> Received {
+    let key_part = bytes.len().min(key.len());
+    if bytes[..key_part] != key[..key_part] {
         return Received::Foreign;
     }
     if bytes.len() < HEADER_LEN {
@@ -76,6 +86,12 @@ pub(super) fn sort(bytes: &[u8]) -> Received {
 pub(super) fn guess(bytes: &[u8]) -> &'static str {
     match bytes {
         [b'H', b'T', b'T', b'P', b'/', ..] => "an HTTP response",
+        b if [&b"GET "[..], b"POST ", b"HEAD ", b"PUT "]
+            .iter()
+            .any(|m| b.starts_with(m)) =>
+        {
+            "an HTTP request"
+        }
         [0x15 | 0x16, 0x03, ..] => "a TLS record",
         [b'S', b'S', b'H', b'-', ..] => "an SSH banner",
         b if b.starts_with(&mpa::KEY_REQUEST) => {
@@ -106,7 +122,44 @@ pub(super) fn printable(bytes: &[u8]) -> String {
     out
 }
 
-/// A decoded MPA Reply, as the report shows it.
+/// The private data of the Replies of `tickwarp probe --listen`, by which the probe
+/// knows it talks to the responder rather than to an rping server.
+pub(super) const RESPONDER_PD: &[u8] = b"tickwarp probe --listen";
+
+/// The responder's Reply to a decoded Request: the same revision (2 with the RFC 6581
+/// words when the Request had them), C as asked, no markers, IRD/ORD 1, and for a
+/// peer-to-peer Request a zero-length Write as ready-to-receive when offered (else
+/// Read, else Send), as kernel `siw` picks.
+pub(super) fn responder_reply(request: &Reply) -> Vec<u8> {
+    let enhanced = request.enhanced.map(|offer| {
+        let p2p = offer.peer_to_peer;
+        let write = p2p && offer.write_rtr;
+        let read = p2p && !write && offer.read_rtr;
+        EnhancedParams {
+            ird: IRD_ORD,
+            ord: IRD_ORD,
+            peer_to_peer: p2p,
+            send_rtr: p2p && !write && !read && offer.send_rtr,
+            write_rtr: write,
+            read_rtr: read,
+        }
+    });
+    let repr = MpaRepr {
+        kind: FrameKind::Reply,
+        markers: false,
+        crc: request.crc,
+        reject: false,
+        res: 0,
+        revision: if enhanced.is_some() { 2 } else { 1 },
+        enhanced,
+        private_data: RESPONDER_PD,
+    };
+    let mut out = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut MpaFrame::new_unchecked(&mut out[..]));
+    out
+}
+
+/// A decoded MPA Request or Reply, as the report shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Reply {
     /// `Rev`.
@@ -126,7 +179,7 @@ pub(super) struct Reply {
 }
 
 impl Reply {
-    /// Decodes a whole Reply frame (as [`sort`] delimited it).
+    /// Decodes a whole frame (as [`sort`] or [`sort_request`] delimited it).
     pub(super) fn parse(frame: &[u8]) -> Result<Reply, tickwarp_rdma::soft::wire::Error> {
         let view = MpaFrame::new_checked(frame)?;
         let repr = MpaRepr::parse(&view)?;
@@ -335,6 +388,7 @@ mod tests {
     #[test]
     fn guesses() {
         assert_eq!(guess(b"HTTP/1.0 400 Bad"), "an HTTP response");
+        assert_eq!(guess(b"GET / HTTP/1.0\r\n"), "an HTTP request");
         assert_eq!(guess(&[0x15, 0x03, 0x03, 0x00, 0x02]), "a TLS record");
         assert_eq!(guess(b"SSH-2.0-OpenSSH_9.2"), "an SSH banner");
         assert!(guess(&REQUEST).starts_with("our own MPA Request"));
@@ -362,6 +416,26 @@ mod tests {
         // Asked for CRC, got C=0: the responder broke RFC 5044 §7.1.
         let found = negotiate(&reply, true);
         assert_eq!(found[0].outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn responder_answers_the_probe_request() {
+        let request = Reply::parse(&REQUEST).expect("request");
+        assert_eq!(sort_request(&REQUEST), Received::Reply(24));
+        let reply = responder_reply(&request);
+        assert_eq!(sort(&reply), Received::Reply(reply.len()));
+        let decoded = Reply::parse(&reply).expect("reply");
+        assert_eq!(decoded.private_data, RESPONDER_PD);
+        // As the soft stack answers (REPLY), but with the responder's private data.
+        let mut expected = REPLY.to_vec();
+        expected[19] = 4 + RESPONDER_PD.len() as u8;
+        expected.extend_from_slice(RESPONDER_PD);
+        assert_eq!(reply, expected);
+        assert!(
+            negotiate(&decoded, false)
+                .iter()
+                .all(|f| f.outcome == Outcome::Pass)
+        );
     }
 
     #[test]
