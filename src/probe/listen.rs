@@ -132,10 +132,9 @@ fn answer(mut stream: TcpStream, peer: SocketAddr, timeout: Duration) -> Result<
         }
         First::Plain(bytes) if bytes.starts_with(HELLO) => {
             println!("probe responder: {peer}: plain hello");
-            writeln!(
-                stream,
-                "HELLO from tickwarp probe --listen: you are {peer}, MSS {mss}"
-            )?;
+            // One write, so the line leaves in one segment.
+            let line = format!("HELLO from tickwarp probe --listen: you are {peer}, MSS {mss}\n");
+            stream.write_all(line.as_bytes())?;
         }
         First::Plain(bytes) if bytes.is_empty() => {
             println!("probe responder: {peer}: nothing arrived within {timeout:?}");

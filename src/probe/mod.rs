@@ -628,10 +628,8 @@ fn plain_hello(ladder: &mut Ladder, addr: SocketAddr, opts: &Options) {
                      --listen` answered it: only the MPA payload is dropped)",
                 );
             }
-            (
-                Status::Pass,
-                format!("answered: \"{}\"", mpa::printable(&bytes)),
-            )
+            let line = mpa::printable_up_to(&bytes, 160);
+            (Status::Pass, format!("answered: \"{line}\""))
         }
         Ok(Answer::Foreign(bytes)) => (
             Status::Warn,

@@ -105,8 +105,13 @@ pub(super) fn guess(bytes: &[u8]) -> &'static str {
 /// The first bytes of `bytes` as printable text: ASCII as is, `\r` `\n` `\t` escaped,
 /// anything else as `\xNN`; `…` when cut.
 pub(super) fn printable(bytes: &[u8]) -> String {
+    printable_up_to(bytes, SHOWN)
+}
+
+/// [`printable`] showing at most `max` bytes.
+pub(super) fn printable_up_to(bytes: &[u8], max: usize) -> String {
     let mut out = String::new();
-    for &b in bytes.iter().take(SHOWN) {
+    for &b in bytes.iter().take(max) {
         match b {
             b'\r' => out.push_str("\\r"),
             b'\n' => out.push_str("\\n"),
@@ -116,7 +121,7 @@ pub(super) fn printable(bytes: &[u8]) -> String {
             _ => out.push_str(&format!("\\x{b:02x}")),
         }
     }
-    if bytes.len() > SHOWN {
+    if bytes.len() > max {
         out.push('…');
     }
     out
