@@ -11,6 +11,7 @@
 //! MPA Request and then what `tickwarp rping --client` sends, and waits at most
 //! `--timeout` per step. It must not retry a failed step or guess past a failed layer.
 
+mod host;
 mod listen;
 mod mpa;
 mod sys;
@@ -18,6 +19,7 @@ mod sys;
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -350,6 +352,15 @@ fn route(ladder: &mut Ladder, host: &str, port: u16) -> Option<SocketAddr> {
         ),
     };
     ladder.push(Layer::Route, "source", status, detail, ms_since(start));
+    let start = monotonic_now();
+    let devices = host::summary(Path::new("/"));
+    ladder.push(
+        Layer::Route,
+        "iwarp devices",
+        Status::Pass,
+        devices,
+        ms_since(start),
+    );
     Some(addr)
 }
 
@@ -844,6 +855,40 @@ mod tests {
     }
 
     #[test]
+    fn json_shape() {
+        let report = Report {
+            ok: false,
+            failed_layer: Some(Layer::Mpa),
+            verdict: "v".into(),
+            checks: vec![Check {
+                layer: Layer::Negotiation,
+                name: "CRC",
+                status: Status::Warn,
+                detail: "d".into(),
+                ms: 1.5,
+            }],
+        };
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "ok": false,
+                "failed_layer": "mpa",
+                "verdict": "v",
+                "checks": [{"layer": "negotiation", "name": "CRC", "status": "warn",
+                            "detail": "d", "ms": 1.5}]
+            })
+        );
+        let ok = Report {
+            ok: true,
+            failed_layer: None,
+            verdict: String::new(),
+            checks: Vec::new(),
+        };
+        assert!(serde_json::to_value(&ok).expect("json")["failed_layer"].is_null());
+    }
+
+    #[test]
     fn refused_port_fails_at_tcp() {
         // A port that was just free: bind, learn it, close.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -860,7 +905,21 @@ mod tests {
         );
         assert_eq!(report.failed_layer, Some(Layer::Tcp));
         assert!(report.verdict.contains("refused"), "{}", report.verdict);
-        assert_eq!(report.checks[0].status, Status::Pass);
-        assert!(report.checks[2..].iter().all(|c| c.status == Status::Skip));
+        let tcp = report
+            .checks
+            .iter()
+            .position(|c| c.layer == Layer::Tcp)
+            .expect("a tcp row");
+        assert!(
+            report.checks[..tcp]
+                .iter()
+                .all(|c| c.status == Status::Pass)
+        );
+        assert_eq!(report.checks[tcp].status, Status::Fail);
+        assert!(
+            report.checks[tcp + 1..]
+                .iter()
+                .all(|c| c.status == Status::Skip)
+        );
     }
 }
