@@ -25,8 +25,8 @@ use clap::{ArgGroup, Args};
 use thiserror::Error;
 use tickwarp_rdma::verbs::{
     Access, Backend, CmError, Completion, CompletionQueue, ConnectInfo, ConnectParams, CrcPolicy,
-    Device, ListenParams, Listener, MemoryRegion, PostError, QpInit, QpState, QueuePair, RecvWr,
-    RemoteAddr, SendWr, WcOpcode, WcStatus,
+    Device, ListenParams, Listener, MemoryRegion, MpaRevision, PostError, QpInit, QpState,
+    QueuePair, RecvWr, RemoteAddr, SendWr, WcOpcode, WcStatus,
 };
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_runtime::{Backoff, IdleStrategy};
@@ -751,7 +751,7 @@ fn shown(buf: &[u8]) -> String {
 
 /// `tickwarp rping --client`.
 fn ping(args: &RpingArgs, addr: SocketAddr) -> Result<()> {
-    let mut client = Client::connect(args, addr)?;
+    let mut client = Client::connect(args, addr, MpaRevision::V2)?;
     println!(
         "rping client: connected to {addr} via {} ({})",
         client.device,
@@ -773,6 +773,7 @@ fn ping(args: &RpingArgs, addr: SocketAddr) -> Result<()> {
 pub(crate) fn probe_round_trip(
     addr: SocketAddr,
     crc: bool,
+    revision: MpaRevision,
     step_timeout: Duration,
 ) -> Result<ConnectInfo> {
     let args = RpingArgs {
@@ -788,7 +789,7 @@ pub(crate) fn probe_round_trip(
         timeout: step_timeout.as_secs().max(1),
         accept_timeout: 0,
     };
-    let mut client = Client::connect(&args, addr)?;
+    let mut client = Client::connect(&args, addr, revision)?;
     client.run(&args)?;
     Ok(client.info)
 }
@@ -803,8 +804,9 @@ struct Client {
 }
 
 impl Client {
-    /// Connects to the rping server at `addr` with the buffers `args` asks for.
-    fn connect(args: &RpingArgs, addr: SocketAddr) -> Result<Client> {
+    /// Connects to the rping server at `addr` with the buffers `args` asks for, asking
+    /// for MPA `revision`.
+    fn connect(args: &RpingArgs, addr: SocketAddr, revision: MpaRevision) -> Result<Client> {
         let size = args.size;
         let step_timeout = Duration::from_secs(args.timeout);
         let dev = open_device(args.backend, local_ip_towards(addr))?;
@@ -815,6 +817,7 @@ impl Client {
         let recv = pd.alloc_mr(RECV_SLOTS as usize * INFO_LEN, Access::LOCAL_WRITE)?;
         let params = ConnectParams {
             crc: args.crc,
+            revision,
             settle: SETTLE,
             timeout: step_timeout,
             ..ConnectParams::default()

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
+use tickwarp_rdma::verbs::MpaRevision;
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_runtime::time::Nanos;
 
@@ -295,7 +296,12 @@ fn climb(ladder: &mut Ladder, host: &str, port: u16, opts: &Options) -> String {
              for the RDMAP round trip run `tickwarp rping --server ADDR:PORT -P` there"
         );
     }
-    rdmap(ladder, addr, opts)
+    let revision = if reply.revision == 1 {
+        MpaRevision::V1
+    } else {
+        MpaRevision::V2
+    };
+    rdmap(ladder, addr, opts, revision)
 }
 
 /// Route and local configuration: resolution, the source address the kernel picks
@@ -529,7 +535,7 @@ fn mpa_exchange(
     opts: &Options,
 ) -> Option<Reply> {
     let start = monotonic_now();
-    let request = mpa::request(opts.crc);
+    let request = mpa::request(opts.crc, 2);
     let _ = stream.set_nodelay(true);
     if let Err(e) = stream
         .set_write_timeout(Some(opts.timeout))
@@ -551,18 +557,18 @@ fn mpa_exchange(
     let secs = opts.timeout.as_secs();
     let (detail, verdict) = match answer {
         Answer::Reply(frame) => match Reply::parse(&frame) {
-            Ok(reply) if reply.reject => (
-                format!("rejected: {}", reply.summary()),
-                format!(
-                    "{addr} is an iWARP responder and rejected our MPA Request (R=1){}: it \
-                     refuses this connection's parameters or this client; see its log",
-                    if reply.private_data.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", saying \"{}\"", mpa::printable(&reply.private_data))
-                    }
-                ),
-            ),
+            Ok(reply) if reply.reject => match retry_v1(addr, opts) {
+                Ok(v1) => {
+                    let detail = format!(
+                        "revision 2 rejected ({}); revision 1 accepted: {}",
+                        reply.summary(),
+                        v1.summary()
+                    );
+                    ladder.push(Layer::Mpa, "request/reply", Status::Warn, detail, ms);
+                    return Some(v1);
+                }
+                Err(why) => rejected(addr, &reply, &why),
+            },
             Ok(reply) => {
                 ladder.push(
                     Layer::Mpa,
@@ -655,6 +661,46 @@ fn plain_hello(ladder: &mut Ladder, addr: SocketAddr, opts: &Options) {
     ladder.push(Layer::Mpa, "plain hello", status, detail, ms);
 }
 
+/// The issue's "v1 fallback if refused": after a rejected revision 2 Request, one
+/// revision 1 Request (RFC 5044 alone) on a new connection. The accepted Reply, or
+/// what happened instead.
+fn retry_v1(addr: SocketAddr, opts: &Options) -> Result<Reply, String> {
+    let request = mpa::request(opts.crc, 1);
+    let mut stream = TcpStream::connect_timeout(&addr, opts.timeout)
+        .map_err(|e| format!("the revision 1 retry could not connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    stream
+        .set_write_timeout(Some(opts.timeout))
+        .and_then(|()| stream.write_all(&request))
+        .map_err(|e| format!("the revision 1 retry could not send: {e}"))?;
+    match read_answer(&mut stream, opts.timeout) {
+        Answer::Reply(frame) => match Reply::parse(&frame) {
+            Ok(reply) if reply.reject => {
+                Err(format!("revision 1 rejected too ({})", reply.summary()))
+            }
+            Ok(reply) => Ok(reply),
+            Err(e) => Err(format!("the revision 1 Reply is malformed ({e})")),
+        },
+        _ => Err("no revision 1 Reply".into()),
+    }
+}
+
+/// Detail and verdict for a Request rejected in both revisions.
+fn rejected(addr: SocketAddr, reply: &Reply, retry: &str) -> (String, String) {
+    let reason = if reply.private_data.is_empty() {
+        String::new()
+    } else {
+        format!(", saying \"{}\"", mpa::printable(&reply.private_data))
+    };
+    (
+        format!("rejected: {}; {retry}", reply.summary()),
+        format!(
+            "{addr} is an iWARP responder and rejected our MPA Request (R=1){reason}: it \
+             refuses this connection's parameters or this client; see its log"
+        ),
+    )
+}
+
 /// ` (N bytes of a Reply: "…")` when something partial arrived.
 fn partial(bytes: &[u8]) -> String {
     if bytes.is_empty() {
@@ -742,9 +788,9 @@ fn negotiation(ladder: &mut Ladder, reply: &Reply, addr: SocketAddr, opts: &Opti
 }
 
 /// The RDMAP round trip with rping's protocol; returns the all-passed verdict.
-fn rdmap(ladder: &mut Ladder, addr: SocketAddr, opts: &Options) -> String {
+fn rdmap(ladder: &mut Ladder, addr: SocketAddr, opts: &Options, revision: MpaRevision) -> String {
     let start = monotonic_now();
-    match crate::rping_cmd::probe_round_trip(addr, opts.crc, opts.timeout) {
+    match crate::rping_cmd::probe_round_trip(addr, opts.crc, revision, opts.timeout) {
         Ok(info) => {
             ladder.push(
                 Layer::Rdmap,
@@ -852,6 +898,77 @@ mod tests {
         assert!(reset.contains("resets connections"), "{reset}");
         let (_, peer) = reset_verdict(addr, &acked(Some(true)));
         assert!(peer.contains("acknowledged our MPA Request"), "{peer}");
+    }
+
+    /// A responder that rejects revision 2 (R=1) and accepts revision 1, then closes
+    /// each connection: serves `connections` of them.
+    fn v1_only_peer(connections: usize) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for _ in 0..connections {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    return;
+                };
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut got = Vec::new();
+                let mut buf = [0u8; 600];
+                let frame = loop {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                    if let Received::Reply(len) = mpa::sort_request(&got) {
+                        break Some(got[..len].to_vec());
+                    }
+                };
+                let Some(request) = frame.and_then(|f| Reply::parse(&f).ok()) else {
+                    continue;
+                };
+                // RFC 5044 §7.1 Reply without private data: R=1 to revision 2, else
+                // revision 1 with C as asked.
+                let mut answer = tickwarp_rdma::soft::wire::mpa::KEY_REPLY.to_vec();
+                let flags = if request.revision == 2 {
+                    tickwarp_rdma::soft::wire::mpa::FLAG_REJECT
+                } else if request.crc {
+                    tickwarp_rdma::soft::wire::mpa::FLAG_CRC
+                } else {
+                    0
+                };
+                answer.extend_from_slice(&[flags, 1, 0, 0]);
+                let _ = conn.write_all(&answer);
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn rejected_revision_two_falls_back_to_one() {
+        // The MPA check, its revision 1 retry, and the round trip's connection.
+        let addr = v1_only_peer(3);
+        let report = probe(
+            "127.0.0.1",
+            addr.port(),
+            &Options {
+                timeout: Duration::from_secs(5),
+                crc: false,
+            },
+        );
+        let mpa_row = report
+            .checks
+            .iter()
+            .find(|c| c.layer == Layer::Mpa)
+            .expect("an mpa row");
+        assert_eq!(mpa_row.status, Status::Warn, "{report:?}");
+        assert!(mpa_row.detail.contains("revision 1 accepted"), "{report:?}");
+        let revision = report
+            .checks
+            .iter()
+            .find(|c| c.name == "revision")
+            .expect("a revision row");
+        assert_eq!(revision.status, Status::Warn, "{report:?}");
+        // The peer is no rping server: the round trip fails, at the RDMAP layer.
+        assert_eq!(report.failed_layer, Some(Layer::Rdmap), "{report:?}");
     }
 
     #[test]

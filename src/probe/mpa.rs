@@ -12,24 +12,26 @@ const IRD_ORD: u16 = 1;
 const SHOWN: usize = 48;
 
 /// The probe's MPA Request: revision 2, enhanced (IRD/ORD 1, peer-to-peer offering a
-/// zero-length RDMA Write or Read as ready-to-receive, as kernel `siw` offers), CRC as
+/// zero-length RDMA Write or Read as ready-to-receive, as kernel `siw` offers), or
+/// revision 1 (RFC 5044 alone: the fallback after a rejected revision 2); CRC as
 /// asked, no markers, no private data.
-pub(super) fn request(crc: bool) -> Vec<u8> {
+pub(super) fn request(crc: bool, revision: u8) -> Vec<u8> {
+    let enhanced = (revision >= 2).then_some(EnhancedParams {
+        ird: IRD_ORD,
+        ord: IRD_ORD,
+        peer_to_peer: true,
+        send_rtr: false,
+        write_rtr: true,
+        read_rtr: true,
+    });
     let repr = MpaRepr {
         kind: FrameKind::Request,
         markers: false,
         crc,
         reject: false,
         res: 0,
-        revision: 2,
-        enhanced: Some(EnhancedParams {
-            ird: IRD_ORD,
-            ord: IRD_ORD,
-            peer_to_peer: true,
-            send_rtr: false,
-            write_rtr: true,
-            read_rtr: true,
-        }),
+        revision,
+        enhanced,
         private_data: &[],
     };
     let mut out = vec![0u8; repr.buffer_len()];
@@ -363,9 +365,13 @@ mod tests {
 
     #[test]
     fn request_bytes() {
-        assert_eq!(request(false), REQUEST);
-        let with_crc = request(true);
+        assert_eq!(request(false, 2), REQUEST);
+        let with_crc = request(true, 2);
         assert_eq!(with_crc[16], 0x50);
+        // RFC 5044 §7.1 revision 1: no enhanced bit, no private data.
+        let v1 = request(true, 1);
+        assert_eq!(v1[..16], REQUEST[..16]);
+        assert_eq!(v1[16..], [0x40, 1, 0, 0]);
     }
 
     #[test]
