@@ -11,6 +11,7 @@ mod fix_client;
 mod gateway_cmd;
 mod journal_cmd;
 mod passwd_cmd;
+mod probe;
 mod replay_cmd;
 mod rping_cmd;
 mod run_cmd;
@@ -64,6 +65,9 @@ enum Command {
     Journal(journal_cmd::JournalArgs),
     /// Price options locally or on a compute server (`price`), or run one (`serve`).
     Compute(compute_cmd::ComputeArgs),
+    /// Diagnose an iWARP connection layer by layer (route, TCP, MPA, negotiation, RDMAP
+    /// round trip) and say which layer fails and why: the firewall question.
+    Probe(probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::FixClient(args) => fix_client::run(&args),
         Command::Journal(args) => return journal_cmd::run(&args),
         Command::Compute(args) => return compute_cmd::run(&args),
+        Command::Probe(args) => return probe::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

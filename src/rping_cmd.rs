@@ -25,8 +25,8 @@ use clap::{ArgGroup, Args};
 use thiserror::Error;
 use tickwarp_rdma::verbs::{
     Access, Backend, CmError, Completion, CompletionQueue, ConnectInfo, ConnectParams, CrcPolicy,
-    Device, ListenParams, Listener, MemoryRegion, PostError, QpInit, QpState, QueuePair, RecvWr,
-    RemoteAddr, SendWr, WcOpcode, WcStatus,
+    Device, ListenParams, Listener, MemoryRegion, MpaRevision, PostError, QpInit, QpState,
+    QueuePair, RecvWr, RemoteAddr, SendWr, WcOpcode, WcStatus,
 };
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_runtime::{Backoff, IdleStrategy};
@@ -751,43 +751,101 @@ fn shown(buf: &[u8]) -> String {
 
 /// `tickwarp rping --client`.
 fn ping(args: &RpingArgs, addr: SocketAddr) -> Result<()> {
-    let size = args.size;
-    let step_timeout = Duration::from_secs(args.timeout);
-    let dev = open_device(args.backend, local_ip_towards(addr))?;
-    let pd = dev.alloc_pd();
-    let cq = dev.create_cq(CQ_DEPTH)?;
-    let source = pd.alloc_mr(size as usize, Access::REMOTE_READ | Access::LOCAL_WRITE)?;
-    let sink = pd.alloc_mr(size as usize, Access::REMOTE_WRITE | Access::LOCAL_WRITE)?;
-    let recv = pd.alloc_mr(RECV_SLOTS as usize * INFO_LEN, Access::LOCAL_WRITE)?;
-    let params = ConnectParams {
-        crc: args.crc,
-        settle: SETTLE,
-        timeout: step_timeout,
-        ..ConnectParams::default()
-    };
-    let (qp, info) = pd
-        .connect_prepared(addr, &qp_init(&cq), &params, |qp| post_all_recvs(qp, &recv))
-        .map_err(|e| connect_error(e, addr))?;
+    let mut client = Client::connect(args, addr, MpaRevision::V2)?;
     println!(
         "rping client: connected to {addr} via {} ({})",
-        dev.name(),
-        Negotiated(&info)
+        client.device,
+        Negotiated(&client.info)
     );
-    let mut ep = Endpoint {
-        cq,
-        qp,
-        recv,
-        step_timeout,
-        next_wr: 0,
-    };
-    let result = ping_loop(args, &mut ep, &source, &sink);
-    ep.qp.disconnect();
-    let pings = result?;
+    let pings = client.run(args)?;
     println!(
-        "rping client: {pings} pings of {size} bytes with {addr} done{}",
+        "rping client: {pings} pings of {} bytes with {addr} done{}",
+        args.size,
         if args.validate { ", all validated" } else { "" }
     );
     Ok(())
+}
+
+/// `tickwarp probe`'s RDMAP round trip: one validated ping of rping's protocol with the
+/// rping server at `addr` over the soft stack (a SEND each way, the server's RDMA Read
+/// of our source and RDMA Write into our sink, then the sink compared with the source).
+/// Returns what the connection negotiated.
+pub(crate) fn probe_round_trip(
+    addr: SocketAddr,
+    crc: bool,
+    revision: MpaRevision,
+    step_timeout: Duration,
+) -> Result<ConnectInfo> {
+    let args = RpingArgs {
+        server: None,
+        client: Some(addr),
+        count: 1,
+        size: DEFAULT_SIZE,
+        verbose: false,
+        validate: true,
+        crc,
+        persistent: false,
+        backend: BackendArg::Soft,
+        timeout: step_timeout.as_secs().max(1),
+        accept_timeout: 0,
+    };
+    let mut client = Client::connect(&args, addr, revision)?;
+    client.run(&args)?;
+    Ok(client.info)
+}
+
+/// A connected rping client: its queue pair and buffers.
+struct Client {
+    device: String,
+    info: ConnectInfo,
+    ep: Endpoint,
+    source: MemoryRegion,
+    sink: MemoryRegion,
+}
+
+impl Client {
+    /// Connects to the rping server at `addr` with the buffers `args` asks for, asking
+    /// for MPA `revision`.
+    fn connect(args: &RpingArgs, addr: SocketAddr, revision: MpaRevision) -> Result<Client> {
+        let size = args.size;
+        let step_timeout = Duration::from_secs(args.timeout);
+        let dev = open_device(args.backend, local_ip_towards(addr))?;
+        let pd = dev.alloc_pd();
+        let cq = dev.create_cq(CQ_DEPTH)?;
+        let source = pd.alloc_mr(size as usize, Access::REMOTE_READ | Access::LOCAL_WRITE)?;
+        let sink = pd.alloc_mr(size as usize, Access::REMOTE_WRITE | Access::LOCAL_WRITE)?;
+        let recv = pd.alloc_mr(RECV_SLOTS as usize * INFO_LEN, Access::LOCAL_WRITE)?;
+        let params = ConnectParams {
+            crc: args.crc,
+            revision,
+            settle: SETTLE,
+            timeout: step_timeout,
+            ..ConnectParams::default()
+        };
+        let (qp, info) = pd
+            .connect_prepared(addr, &qp_init(&cq), &params, |qp| post_all_recvs(qp, &recv))
+            .map_err(|e| connect_error(e, addr))?;
+        Ok(Client {
+            device: dev.name().to_string(),
+            info,
+            ep: Endpoint {
+                cq,
+                qp,
+                recv,
+                step_timeout,
+                next_wr: 0,
+            },
+            source,
+            sink,
+        })
+    }
+
+    /// Runs the pings, then disconnects; returns how many completed.
+    fn run(&mut self, args: &RpingArgs) -> Result<u64> {
+        let result = ping_loop(args, &mut self.ep, &self.source, &self.sink);
+        self.ep.qp.disconnect();
+        result
+    }
 }
 
 /// Explains a failed connect.
