@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tickwarp_runtime::{Agent, AgentError, Nanos, clock};
-use tickwarp_wire::{ClientOrderId, NewOrder, OrderSpec, OrderType, Price, TickCause, TimeInForce};
+use tickwarp_wire::{
+    ClientOrderId, NewOrder, OrderSpec, OrderType, Price, SeqNo, TickCause, TimeInForce,
+};
 
 use super::acceptor::{AcceptorSession, FixAcceptor, TlsConfigError};
 use super::config::{ConfigError, GatewayConfig, ORDERS_JOURNAL, session_journal};
@@ -55,12 +57,12 @@ pub enum ServiceError {
     /// The FIX listener's TLS files are unusable.
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
-    /// A FIX session store holds an ExecutionReport for an order-journal record the
-    /// journal does not have: written in a sync round that a crash interrupted (the
-    /// store's sync finished, the journal's did not), so it was never sent; a resend
-    /// would replay it, and its ExecID would be reused.
+    /// A FIX session store holds ExecutionReports for order-journal records the journal
+    /// does not have, older than the store's last sync round: not the trace of an
+    /// interrupted round (that is cut at start, with a copy kept) but an order journal
+    /// older than its session stores (restored from a backup, or damaged).
     #[error(
-        "FIX session store {} holds ExecutionReport MsgSeqNum {msg_seq} with ExecID {exec_id}, past the order journal's last record {journal_last}: it was stored in a sync round a crash interrupted and never sent; to drop it and what follows, run `tickwarp journal repair {} --truncate-after {keep}`",
+        "FIX session store {} holds ExecutionReport MsgSeqNum {msg_seq} with ExecID {exec_id}, past the order journal's last record {journal_last}, and older than the store's last sync round: the order journal is older than the session store (restored from a backup?) and acknowledged orders may be missing from it. Restore the order journal that belongs with this store; to accept dropping the store's messages from there on, run `tickwarp journal repair {} --truncate-after {keep}`",
         .dir.display(),
         .dir.display()
     )]
@@ -203,8 +205,31 @@ impl GatewayAgent {
                 .session_dir(&s.sender_comp_id, &s.target_comp_id);
             // Session stores follow the order journal's fsync policy and group commit:
             // the acceptor flushes each store once per duty cycle, before it writes.
+            let previous_sync = previous_sync(&dir)?;
             let mut store = JournalStore::open(&dir, config.journal.journal_config())?;
-            check_store_behind_journal(&mut store, recovery.journal.last_seq.get())?;
+            let journal_last = recovery.journal.last_seq.get();
+            if let Some(ahead) = store_ahead_of_journal(&mut store, journal_last)? {
+                if ahead.keep < previous_sync {
+                    return Err(ahead.into_error(&store));
+                }
+                // Only the interrupted round is ahead: it never left; cut it (a copy
+                // of every byte is kept) and carry on.
+                drop(store);
+                let cut = tickwarp_wire::journal::repair(&dir, SeqNo(ahead.keep))
+                    .map_err(StoreError::from)?;
+                tracing::warn!(
+                    store = %dir.display(),
+                    msg_seq = ahead.msg_seq,
+                    exec_id = ahead.exec_id,
+                    journal_last,
+                    copies = ?cut.cut.iter().map(|c| c.copy.display().to_string()).collect::<Vec<_>>(),
+                    "FIX session store held the messages of a sync round a crash interrupted \
+                     (the order journal lost that round's records, so none of it was sent): \
+                     cut from MsgSeqNum {}, a copy kept",
+                    ahead.msg_seq
+                );
+                store = JournalStore::open(&dir, config.journal.journal_config())?;
+            }
             sessions.push(AcceptorSession {
                 config: sc,
                 credential: s.credential(),
@@ -337,17 +362,42 @@ impl GatewayAgent {
     }
 }
 
-/// Refuses a session store holding an ExecutionReport whose ExecID (the order journal's
-/// record) is past `journal_last`, the journal's last record as recovered (before the
-/// core journals anything new) ([`ServiceError::StoreAheadOfJournal`]). The order
-/// journal and the stores sync in one round at once, so after a power loss a store may
-/// hold the round's reports while the journal lost the round's records; those reports
-/// were never sent (nothing leaves before the whole round), but a resend would replay
-/// them.
-fn check_store_behind_journal(
+/// The first stored ExecutionReport whose ExecID (an order-journal record) the order
+/// journal does not have.
+struct StoreAhead {
+    /// Its MsgSeqNum.
+    msg_seq: u64,
+    /// Its ExecID (17).
+    exec_id: u64,
+    /// The order journal's last record.
+    journal_last: u64,
+    /// The store's journal record just before it: what a cut keeps.
+    keep: u64,
+}
+
+impl StoreAhead {
+    /// The refusal, for a store ahead by more than its last sync round.
+    fn into_error(self, store: &JournalStore) -> ServiceError {
+        ServiceError::StoreAheadOfJournal {
+            dir: store.dir().to_path_buf(),
+            msg_seq: self.msg_seq,
+            exec_id: self.exec_id,
+            journal_last: self.journal_last,
+            keep: self.keep,
+        }
+    }
+}
+
+/// The order journal and the session stores sync in one round at once, so after a
+/// power loss a store may hold the round's reports while the order journal lost the
+/// round's records. Those reports never left (nothing leaves before the whole round),
+/// but a resend would replay them and their ExecIDs would be reused. This finds the
+/// first ExecutionReport whose ExecID is past `journal_last`, the order journal's last
+/// record as recovered (before the core journals anything new).
+fn store_ahead_of_journal(
     store: &mut JournalStore,
     journal_last: u64,
-) -> Result<(), ServiceError> {
+) -> Result<Option<StoreAhead>, ServiceError> {
     let exec_id = |frame: &[u8]| -> u64 {
         let Ok(msg) = Message::decode(frame) else {
             return 0;
@@ -361,17 +411,30 @@ fn check_store_behind_journal(
     };
     let found = store.first_outbound_where(&mut |frame| exec_id(frame) > journal_last)?;
     let Some((msg_seq, keep)) = found else {
-        return Ok(());
+        return Ok(None);
     };
     let mut first = 0;
     store.for_each_outbound(msg_seq, msg_seq, &mut |_, frame| first = exec_id(frame))?;
-    Err(ServiceError::StoreAheadOfJournal {
-        dir: store.dir().to_path_buf(),
+    Ok(Some(StoreAhead {
         msg_seq,
         exec_id: first,
         journal_last,
         keep: keep.get(),
-    })
+    }))
+}
+
+/// The store journal record that its last sync round's predecessor made durable, as the
+/// newest segment header says on disk (the header is rewritten after each sync and
+/// reaches the disk with the next one), read before the store is opened (opening
+/// rewrites it). Records past it belong to the last sync round at most; 0 for a new
+/// store. Errs on the side of a smaller value: then the start refuses instead of cutting.
+fn previous_sync(dir: &std::path::Path) -> Result<u64, ServiceError> {
+    let report = tickwarp_wire::journal::verify(dir).map_err(StoreError::from)?;
+    Ok(report
+        .segments
+        .last()
+        .and_then(|s| s.header.as_ref())
+        .map_or(0, |h| h.durable_seq.get()))
 }
 
 /// Takes the simulator's market data as reference prices for risk: trades, else the
