@@ -21,6 +21,7 @@ use tickwarp_gateway::fix::store::SessionStore;
 use tickwarp_gateway::fix::{MsgType, Now};
 use tickwarp_gateway::service::{GatewayAgent, GatewayConfig};
 use tickwarp_runtime::clock;
+use tickwarp_wire::journal::SEGMENT_HEADER_LEN;
 
 /// Sessions in the test.
 const SESSIONS: u32 = 4;
@@ -220,6 +221,80 @@ fn every_execution_report_leaves_after_one_round_made_it_durable() -> Result<()>
         )) && refused.contains("journal repair"),
         "{refused}"
     );
+    drop(dir);
+    Ok(())
+}
+
+/// The on-disk state a power loss in the middle of a sync round can leave: the session
+/// store's sync finished (its reports and commit mark are on disk, its segment header
+/// still says the previous round), the order journal's did not (the round's records are
+/// gone). The start cuts the store back to the previous round, keeping a copy, instead
+/// of refusing: none of the round's messages left.
+#[test]
+fn a_store_ahead_by_its_last_round_only_is_cut_and_the_gateway_starts() -> Result<()> {
+    let (mut lab, config) = start()?;
+    let mut client = lab.connect(REAL, "C1")?;
+    lab.logon(&mut client, None)?;
+    let order = |lab: &mut Lab, client: &mut Client, cl_ord_id: &str| -> Result<u64> {
+        let wall = lab.now.wall;
+        client.send(wall, MsgType::NEW_ORDER_SINGLE, |w| {
+            w.str(tag::CL_ORD_ID, cl_ord_id)
+                .str(tag::SYMBOL, "ACME")
+                .byte(tag::SIDE, b'1')
+                .timestamp(tag::TRANSACT_TIME, wall)
+                .uint(tag::ORDER_QTY, 10)
+                .byte(tag::ORD_TYPE, b'2')
+                .str(tag::PRICE, "97")
+                .byte(tag::TIME_IN_FORCE, b'0');
+        })?;
+        for _ in 0..MAX_CYCLES {
+            if lab.step()? == 0 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            if let Some(out) = client.poll()? {
+                ensure!(out.msg_type() == "8", "expected an ER, got {out:?}");
+                return out.num(tag::MSG_SEQ_NUM);
+            }
+        }
+        bail!("no ER for {cl_ord_id} after {MAX_CYCLES} duty cycles")
+    };
+    order(&mut lab, &mut client, "first")?;
+    let journal_before = lab.agent.core().durable_seq();
+    let store_dir = config.journal.session_dir("GW", "C1");
+    let segment = std::fs::read_dir(&store_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "twj"))
+        .ok_or_else(|| anyhow::anyhow!("no segment in {}", store_dir.display()))?;
+    // The header as the disk holds it once the next round's fdatasync flushed it.
+    let header: Vec<u8> = std::fs::read(&segment)?[..SEGMENT_HEADER_LEN].to_vec();
+    let lost_msg_seq = order(&mut lab, &mut client, "lost")?;
+    let Lab {
+        agent, dir, now, ..
+    } = lab;
+    drop(agent);
+    tickwarp_wire::journal::repair(
+        config.journal.orders_dir(),
+        tickwarp_wire::SeqNo(journal_before),
+    )?;
+    let mut bytes = std::fs::read(&segment)?;
+    bytes[..SEGMENT_HEADER_LEN].copy_from_slice(&header);
+    std::fs::write(&segment, bytes)?;
+
+    let agent = GatewayAgent::from_config(&config, now)?;
+    let store = agent
+        .fix()
+        .session_store(1)
+        .ok_or_else(|| anyhow::anyhow!("no store for session 1"))?;
+    ensure!(
+        store.seq_nums().next_out == lost_msg_seq,
+        "the store was not cut back to the round before: next outbound MsgSeqNum {}, the lost ER had {lost_msg_seq}",
+        store.seq_nums().next_out
+    );
+    let copies = std::fs::read_dir(&store_dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".cut-"))
+        .count();
+    ensure!(copies == 1, "{copies} copies of the cut bytes kept");
     drop(dir);
     Ok(())
 }

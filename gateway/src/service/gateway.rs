@@ -429,6 +429,9 @@ fn store_ahead_of_journal(
 /// rewrites it). Records past it belong to the last sync round at most; 0 for a new
 /// store. Errs on the side of a smaller value: then the start refuses instead of cutting.
 fn previous_sync(dir: &std::path::Path) -> Result<u64, ServiceError> {
+    if !tickwarp_wire::journal::exists(dir).map_err(StoreError::from)? {
+        return Ok(0);
+    }
     let report = tickwarp_wire::journal::verify(dir).map_err(StoreError::from)?;
     Ok(report
         .segments
