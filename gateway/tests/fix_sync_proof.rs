@@ -276,7 +276,10 @@ fn a_store_ahead_by_its_last_round_only_is_cut_and_the_gateway_starts() -> Resul
         config.journal.orders_dir(),
         tickwarp_wire::SeqNo(journal_before),
     )?;
-    ensure!(!cut.cut.is_empty(), "the lost round left no journal record to cut");
+    ensure!(
+        !cut.cut.is_empty(),
+        "the lost round left no journal record to cut"
+    );
     let mut bytes = std::fs::read(&segment)?;
     bytes[..SEGMENT_HEADER_LEN].copy_from_slice(&header);
     std::fs::write(&segment, bytes)?;

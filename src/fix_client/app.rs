@@ -796,6 +796,10 @@ impl ClientApp {
                 },
                 describe_order(m)
             ),
+            b"I" if m.get(t::TOT_NUM_REPORTS) == Some(b"0") => format!(
+                "STATUS {}: no orders match",
+                text(m.get(t::MASS_STATUS_REQ_ID))
+            ),
             b"I" => {
                 let mut line = format!(
                     "STATUS {id} {} {} (cum {cum}, leaves {leaves}, avg {})",

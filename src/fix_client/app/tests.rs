@@ -291,3 +291,35 @@ fn orders_of_earlier_runs_are_restored_from_their_records() {
         "line 1: not an `order` or `replaced` record"
     );
 }
+
+#[test]
+fn a_mass_status_that_matches_nothing_says_so() {
+    let (mut conn, mut app) = logged_on();
+    let request = send_valid(&mut conn, &mut app, "status all");
+    let _ = lines(&mut conn, &mut app);
+    let req = field(&request, 584).expect("MassStatusReqID");
+    let none = from_gateway(
+        b"8",
+        2,
+        &[
+            (tag::ORDER_ID, "NONE"),
+            (tag::EXEC_ID, "S2"),
+            (tag::EXEC_TYPE, "I"),
+            (tag::ORD_STATUS, "8"),
+            (tag::ORD_REJ_REASON, "5"),
+            (tag::SIDE, "1"),
+            (tag::LEAVES_QTY, "0"),
+            (tag::CUM_QTY, "0"),
+            (tag::AVG_PX, "0"),
+            (584, &req),
+            (911, "0"),
+            (912, "Y"),
+        ],
+    );
+    conn.handle_bytes(now(), &none, &mut app);
+    assert_eq!(
+        lines(&mut conn, &mut app),
+        [format!("STATUS {req}: no orders match")]
+    );
+    assert!(app.unanswered().is_empty());
+}
