@@ -10,7 +10,11 @@
 //!   session Reject; the test checks that neither side rejected anything.
 //! - `quickfix_initiator_trades_through_the_gateway_service`: the same initiator and
 //!   script against the whole gateway service (`GatewayAgent`: the service's mio FIX
-//!   acceptor, risk, order state, journal, venue simulator) stepped on the test thread.
+//!   acceptor, risk, order state, journal, venue simulator) stepped on the test thread,
+//!   with the script's retail part on (`RetailScript=Y`): a resting order ORD4,
+//!   OrderStatusRequest (H) for it and for an unknown ClOrdID, and OrderMassCancelRequest
+//!   (q) answered by OrderMassCancelReport (r) and ORD4's cancel; QuickFIX validates the
+//!   ExecType I reports and the OrderMassCancelReport against the same dictionary.
 //! - `quickfix_rejects_an_execution_report_with_an_undefined_exec_type`: the control:
 //!   one ExecutionReport tampered on its way out must be rejected by QuickFIX.
 //! - `our_codec_trades_with_the_quickfix_executor`: the prebuilt QuickFIX `executor`
@@ -537,6 +541,28 @@ fn exec_lines(output: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The initiator's `EXEC` and `MASSCANCEL` lines, in order.
+fn report_lines(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|l| l.starts_with("EXEC ") || l.starts_with("MASSCANCEL "))
+        .collect()
+}
+
+/// Whether `line` is a `kind` line (`EXEC`, `MASSCANCEL`) whose `key=value` pairs include
+/// every one of `want`.
+fn line_matches(line: &str, kind: &str, want: &[(&str, &str)]) -> bool {
+    let mut words = line.split_whitespace();
+    if words.next() != Some(kind) {
+        return false;
+    }
+    let pairs: Vec<(&str, &str)> = words.filter_map(|kv| kv.split_once('=')).collect();
+    want.iter().all(|w| pairs.contains(w))
+}
+
+/// A line the gateway-service test waits for: its kind and `key=value` pairs.
+type Wanted = (&'static str, &'static [(&'static str, &'static str)]);
+
 /// What one run of the QuickFIX initiator against our acceptor produced.
 struct Interop {
     served: Served,
@@ -556,12 +582,17 @@ fn initiator_exe() -> anyhow::Result<Option<&'static Path>> {
     }
 }
 
-/// Starts the initiator against 127.0.0.1:`port`, its settings written under `dir`.
-fn spawn_initiator(exe: &Path, dir: &Path, port: u16) -> anyhow::Result<Peer> {
+/// Starts the initiator against 127.0.0.1:`port`, its settings written under `dir`;
+/// `retail` switches on the second part of its script (`RetailScript`).
+fn spawn_initiator(exe: &Path, dir: &Path, port: u16, retail: bool) -> anyhow::Result<Peer> {
     let cfg = settings(
         dir,
         "initiator.cfg",
-        &[("PORT", port.to_string()), ("DICTIONARY", dictionary())],
+        &[
+            ("PORT", port.to_string()),
+            ("DICTIONARY", dictionary()),
+            ("RETAIL", if retail { "Y" } else { "N" }.to_owned()),
+        ],
     )?;
     Peer::spawn(Command::new(exe).arg(&cfg))
 }
@@ -575,7 +606,7 @@ fn run_initiator(tamper: Option<Tamper>) -> anyhow::Result<Option<Interop>> {
     let dir = tempfile::tempdir()?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let mut peer = spawn_initiator(exe, dir.path(), port)?;
+    let mut peer = spawn_initiator(exe, dir.path(), port, false)?;
     let served = serve(&listener, &mut peer, tamper);
     let (status, output) = peer.finish(deadline());
     let served =
@@ -685,7 +716,8 @@ fn quickfix_initiator_trades_through_our_acceptor() -> anyhow::Result<()> {
 
 /// The gateway service's configuration for the QuickFIX client: its session (CompIDs,
 /// credentials, account 42 as in `tests/util`), ACME, and 40 ACME offered at 12.5 by
-/// the house, so the client's buy of 100 at 12.5 fills 40 and rests 60.
+/// the house, so the client's buy of 100 at 12.5 fills 40 and rests 60 (and the retail
+/// part's buy of 10 at 12.0 rests).
 fn gateway_config(dir: &Path) -> anyhow::Result<GatewayConfig> {
     let hash = tickwarp_gateway::service::acceptor::hash_password(b"secret")?;
     let text = format!(
@@ -721,9 +753,10 @@ fn gateway_config(dir: &Path) -> anyhow::Result<GatewayConfig> {
     Ok(GatewayConfig::from_toml(&text, dir)?)
 }
 
-/// The same QuickFIX script against the whole gateway service ([`GatewayAgent`]: the
-/// service's mio FIX acceptor, risk, order state, journal and the venue simulator),
-/// stepped on this thread until the initiator exits.
+/// The same QuickFIX script, with its retail part (status requests, mass cancel), against
+/// the whole gateway service ([`GatewayAgent`]: the service's mio FIX acceptor, risk,
+/// order state, journal and the venue simulator), stepped on this thread until the
+/// initiator exits.
 #[test]
 fn quickfix_initiator_trades_through_the_gateway_service() -> anyhow::Result<()> {
     let Some(exe) = initiator_exe()? else {
@@ -731,7 +764,7 @@ fn quickfix_initiator_trades_through_the_gateway_service() -> anyhow::Result<()>
     };
     let dir = tempfile::tempdir()?;
     let mut agent = GatewayAgent::from_config(&gateway_config(dir.path())?, now())?;
-    let mut peer = spawn_initiator(exe, dir.path(), agent.fix_addr().port())?;
+    let mut peer = spawn_initiator(exe, dir.path(), agent.fix_addr().port(), true)?;
     let deadline = deadline();
     let mut idle = 0u32;
     let stepped = loop {
@@ -762,27 +795,60 @@ fn quickfix_initiator_trades_through_the_gateway_service() -> anyhow::Result<()>
         "initiator failed ({status:?}):\n{output}"
     );
     // The service may send more reports (pending states); these must come, in order.
-    let execs = exec_lines(&output);
-    let mut wanted = [
-        ("ORD1", "0", "0"),
-        ("ORD1", "F", "1"),
-        ("ORD2", "5", "1"),
-        ("ORD3", "4", "4"),
-    ]
-    .into_iter()
-    .peekable();
-    for (c, t, st) in &execs {
+    let wanted: [Wanted; 9] = [
+        ("EXEC", &[("cl", "ORD1"), ("type", "0"), ("status", "0")]),
+        ("EXEC", &[("cl", "ORD1"), ("type", "F"), ("status", "1")]),
+        ("EXEC", &[("cl", "ORD2"), ("type", "5"), ("status", "1")]),
+        ("EXEC", &[("cl", "ORD3"), ("type", "4"), ("status", "4")]),
+        ("EXEC", &[("cl", "ORD4"), ("type", "0"), ("status", "0")]),
+        (
+            "EXEC",
+            &[
+                ("cl", "ORD4"),
+                ("type", "I"),
+                ("status", "0"),
+                ("leaves", "10"),
+                ("cum", "0"),
+                ("req", "STAT1"),
+            ],
+        ),
+        (
+            "EXEC",
+            &[
+                ("cl", "ORD99"),
+                ("type", "I"),
+                ("status", "8"),
+                ("rej", "5"),
+                ("req", "STAT2"),
+            ],
+        ),
+        (
+            "MASSCANCEL",
+            &[("cl", "MC1"), ("response", "7"), ("affected", "1")],
+        ),
+        ("EXEC", &[("cl", "ORD4"), ("type", "4"), ("status", "4")]),
+    ];
+    let lines = report_lines(&output);
+    let mut wanted = wanted.iter().peekable();
+    for line in &lines {
         if wanted
             .peek()
-            .is_some_and(|w| (c.as_str(), t.as_str(), st.as_str()) == *w)
+            .is_some_and(|(kind, want)| line_matches(line, kind, want))
         {
             wanted.next();
         }
     }
     ensure!(
         wanted.peek().is_none(),
-        "missing {:?} among the reports QuickFIX saw: {execs:?}\n{output}",
+        "missing {:?} among the reports QuickFIX saw: {lines:#?}\n{output}",
         wanted.peek()
+    );
+    // QuickFIX neither sent nor received a Reject (35=3) or BusinessMessageReject (35=j):
+    // an undefined field or enumeration value in a gateway message would have made it
+    // send one.
+    ensure!(
+        output.contains("RESULT ok rejects_sent=0 rejects_received=0"),
+        "QuickFIX counted rejects:\n{output}"
     );
     ensure!(
         !output.contains("Rejected") && !output.contains("Invalid"),
