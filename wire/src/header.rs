@@ -158,7 +158,8 @@ pub enum DecodeError {
 
 /// Every message type of schema [`SCHEMA_ID`], with its stable `u16` value.
 ///
-/// Market data is `0x01xx`, order entry `0x02xx`, executions `0x03xx`.
+/// Market data is `0x01xx`, order entry `0x02xx`, executions `0x03xx`. New types take
+/// new values; a value once assigned is never reused or renumbered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u16)]
 pub enum MessageType {
@@ -184,6 +185,8 @@ pub enum MessageType {
     CancelOrder = 0x0201,
     /// [`crate::ReplaceOrder`].
     ReplaceOrder = 0x0202,
+    /// [`crate::MassCancelRequest`].
+    MassCancelRequest = 0x0203,
     /// [`crate::OrderAccepted`].
     OrderAccepted = 0x0300,
     /// [`crate::OrderRejected`].
@@ -196,11 +199,13 @@ pub enum MessageType {
     CancelRejected = 0x0304,
     /// [`crate::OrderReplaced`].
     OrderReplaced = 0x0305,
+    /// [`crate::MassCancelReport`].
+    MassCancelReport = 0x0306,
 }
 
 impl MessageType {
     /// Every message type, in wire-value order.
-    pub const ALL: [MessageType; 17] = [
+    pub const ALL: [MessageType; 19] = [
         MessageType::MdHeartbeat,
         MessageType::MdSequenceReset,
         MessageType::MdAddOrder,
@@ -212,12 +217,14 @@ impl MessageType {
         MessageType::NewOrder,
         MessageType::CancelOrder,
         MessageType::ReplaceOrder,
+        MessageType::MassCancelRequest,
         MessageType::OrderAccepted,
         MessageType::OrderRejected,
         MessageType::OrderFilled,
         MessageType::OrderCanceled,
         MessageType::CancelRejected,
         MessageType::OrderReplaced,
+        MessageType::MassCancelReport,
     ];
 
     /// The message type for a wire value, if this schema defines it.
@@ -235,12 +242,14 @@ impl MessageType {
             0x0200 => MessageType::NewOrder,
             0x0201 => MessageType::CancelOrder,
             0x0202 => MessageType::ReplaceOrder,
+            0x0203 => MessageType::MassCancelRequest,
             0x0300 => MessageType::OrderAccepted,
             0x0301 => MessageType::OrderRejected,
             0x0302 => MessageType::OrderFilled,
             0x0303 => MessageType::OrderCanceled,
             0x0304 => MessageType::CancelRejected,
             0x0305 => MessageType::OrderReplaced,
+            0x0306 => MessageType::MassCancelReport,
             _ => return None,
         })
     }
@@ -253,7 +262,7 @@ impl MessageType {
     /// The fixed size in bytes of records of this type, header included.
     #[inline]
     pub const fn record_len(self) -> usize {
-        use crate::{exec, md, order};
+        use crate::{exec, mass, md, order};
         match self {
             MessageType::MdHeartbeat => size_of::<md::MdHeartbeat>(),
             MessageType::MdSequenceReset => size_of::<md::MdSequenceReset>(),
@@ -272,6 +281,8 @@ impl MessageType {
             MessageType::OrderCanceled => size_of::<exec::OrderCanceled>(),
             MessageType::CancelRejected => size_of::<exec::CancelRejected>(),
             MessageType::OrderReplaced => size_of::<exec::OrderReplaced>(),
+            MessageType::MassCancelRequest => size_of::<mass::MassCancelRequest>(),
+            MessageType::MassCancelReport => size_of::<mass::MassCancelReport>(),
         }
     }
 

@@ -2,8 +2,8 @@
 //!
 //! # Records
 //!
-//! Market data ([`md`]), order entry commands ([`order`]) and execution events ([`exec`])
-//! are fixed-size, little-endian, `#[repr(C)]` records of alignment 1, so any byte buffer
+//! Market data ([`md`]), order entry commands ([`order`]), execution events ([`exec`])
+//! and the mass cancel request and its report ([`mass`]) are fixed-size, little-endian, `#[repr(C)]` records of alignment 1, so any byte buffer
 //! (an RDMA ring slot, a receive buffer, a journal payload) can be viewed as a record
 //! without copying. Each record starts with an 8-byte [`Header`] (message type, schema id,
 //! length), so a buffer decodes without outside knowledge; [`decode`] returns a
@@ -37,6 +37,7 @@ pub mod exec;
 pub mod header;
 pub mod instrument;
 pub mod journal;
+pub mod mass;
 pub mod md;
 pub mod message;
 pub mod order;
@@ -50,6 +51,7 @@ pub use exec::{
 };
 pub use header::{DecodeError, HEADER_LEN, Header, MessageType, Record, SCHEMA_ID};
 pub use instrument::{InstrumentEntry, InstrumentError, InstrumentTable, Symbol, SymbolError};
+pub use mass::{MassCancelReport, MassCancelRequest, MassCancelResponse, MassCancelScope};
 pub use md::{
     BookLevel, ChunkError, MdAddOrder, MdBboUpdate, MdBookSnapshotChunk, MdCancelOrder,
     MdHeartbeat, MdMeta, MdModifyOrder, MdSequenceReset, MdTrade, Quote,

@@ -10,6 +10,7 @@ use crate::exec::{
     CancelRejected, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, OrderReplaced,
 };
 use crate::header::{DecodeError, Header, MessageType, Record, cast_checked};
+use crate::mass::{MassCancelReport, MassCancelRequest};
 use crate::md::{
     MdAddOrder, MdBboUpdate, MdBookSnapshotChunk, MdCancelOrder, MdHeartbeat, MdModifyOrder,
     MdSequenceReset, MdTrade,
@@ -41,6 +42,8 @@ pub enum Message<'a> {
     CancelOrder(&'a CancelOrder),
     /// A cancel/replace request.
     ReplaceOrder(&'a ReplaceOrder),
+    /// A mass cancel request.
+    MassCancelRequest(&'a MassCancelRequest),
     /// An order was accepted.
     OrderAccepted(&'a OrderAccepted),
     /// An order was rejected.
@@ -53,6 +56,8 @@ pub enum Message<'a> {
     CancelRejected(&'a CancelRejected),
     /// An order was replaced.
     OrderReplaced(&'a OrderReplaced),
+    /// The answer to a mass cancel request.
+    MassCancelReport(&'a MassCancelReport),
 }
 
 /// Decodes the record at the start of `bytes` (trailing bytes are ignored; the record's
@@ -74,12 +79,14 @@ pub fn decode(bytes: &[u8]) -> Result<Message<'_>, DecodeError> {
         MessageType::NewOrder => Message::NewOrder(cast_checked(bytes)?),
         MessageType::CancelOrder => Message::CancelOrder(cast_checked(bytes)?),
         MessageType::ReplaceOrder => Message::ReplaceOrder(cast_checked(bytes)?),
+        MessageType::MassCancelRequest => Message::MassCancelRequest(cast_checked(bytes)?),
         MessageType::OrderAccepted => Message::OrderAccepted(cast_checked(bytes)?),
         MessageType::OrderRejected => Message::OrderRejected(cast_checked(bytes)?),
         MessageType::OrderFilled => Message::OrderFilled(cast_checked(bytes)?),
         MessageType::OrderCanceled => Message::OrderCanceled(cast_checked(bytes)?),
         MessageType::CancelRejected => Message::CancelRejected(cast_checked(bytes)?),
         MessageType::OrderReplaced => Message::OrderReplaced(cast_checked(bytes)?),
+        MessageType::MassCancelReport => Message::MassCancelReport(cast_checked(bytes)?),
     })
 }
 
@@ -98,12 +105,14 @@ macro_rules! with_record {
             Message::NewOrder($r) => $body,
             Message::CancelOrder($r) => $body,
             Message::ReplaceOrder($r) => $body,
+            Message::MassCancelRequest($r) => $body,
             Message::OrderAccepted($r) => $body,
             Message::OrderRejected($r) => $body,
             Message::OrderFilled($r) => $body,
             Message::OrderCanceled($r) => $body,
             Message::CancelRejected($r) => $body,
             Message::OrderReplaced($r) => $body,
+            Message::MassCancelReport($r) => $body,
         }
     };
 }

@@ -3,7 +3,8 @@
 use proptest::prelude::*;
 use tickwarp_wire::{
     AccountId, BookLevel, CancelOrder, CancelRejected, ClientOrderId, CxlRejResponseTo,
-    DecodeError, ExecMeta, Fill, InstrumentId, MdAddOrder, MdBboUpdate, MdBookSnapshotChunk,
+    DecodeError, ExecMeta, Fill, InstrumentId, MassCancelReport, MassCancelRequest,
+    MassCancelResponse, MassCancelScope, MdAddOrder, MdBboUpdate, MdBookSnapshotChunk,
     MdCancelOrder, MdHeartbeat, MdMeta, MdModifyOrder, MdSequenceReset, MdTrade, Message,
     MessageType, Nanos, NewOrder, OrderAccepted, OrderCanceled, OrderFilled, OrderRejected,
     OrderReplaced, OrderSpec, OrderType, Price, Qty, Quote, Record, RejectReason, ReplaceOrder,
@@ -44,6 +45,23 @@ fn cl_ord_id() -> impl Strategy<Value = ClientOrderId> {
 
 fn reason() -> impl Strategy<Value = RejectReason> {
     any::<u16>().prop_map(RejectReason::from_u16)
+}
+
+fn mass_scope() -> impl Strategy<Value = MassCancelScope> {
+    (
+        any::<u32>(),
+        proptest::option::of(1..=u32::MAX),
+        proptest::option::of(side()),
+    )
+        .prop_map(|(a, i, s)| MassCancelScope {
+            account: AccountId(a),
+            instrument: i.map(InstrumentId),
+            side: s,
+        })
+}
+
+fn mass_outcome() -> impl Strategy<Value = Result<u64, RejectReason>> {
+    prop_oneof![any::<u64>().prop_map(Ok), reason().prop_map(Err)]
 }
 
 fn md_meta() -> impl Strategy<Value = MdMeta> {
@@ -166,6 +184,27 @@ fn any_record() -> impl Strategy<Value = Vec<u8>> {
             .prop_map(|(m, o, t, r)| CancelRejected::new(m, o, t, r).as_bytes().to_vec()),
         (exec_meta(), cl_ord_id(), replaced())
             .prop_map(|(m, o, r)| OrderReplaced::new(m, o, r).as_bytes().to_vec()),
+        (any::<u64>(), mass_scope(), cause()).prop_map(|(id, s, c)| MassCancelRequest::new(
+            id, s, c
+        )
+        .as_bytes()
+        .to_vec()),
+        (
+            any::<u64>(),
+            mass_scope(),
+            mass_outcome(),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(id, s, o, w, m)| MassCancelReport::new(
+                id,
+                s,
+                o,
+                UnixNanos(w),
+                Nanos(m)
+            )
+            .as_bytes()
+            .to_vec()),
     ]
 }
 
@@ -303,6 +342,24 @@ proptest! {
         let replaced = OrderReplaced::new(m, orig, rep);
         assert_round_trip(&replaced, Message::OrderReplaced)?;
         prop_assert_eq!((replaced.orig_cl_ord_id(), replaced.replaced()), (orig, rep));
+    }
+
+    #[test]
+    fn mass_cancel_records_round_trip(
+        id in any::<u64>(), scope in mass_scope(), c in cause(), outcome in mass_outcome(),
+        wall in any::<u64>(), mono in any::<u64>(),
+    ) {
+        let request = MassCancelRequest::new(id, scope, c);
+        assert_round_trip(&request, Message::MassCancelRequest)?;
+        prop_assert_eq!((request.request_id(), request.scope(), request.cause()), (id, scope, c));
+        let report = MassCancelReport::new(id, scope, outcome, UnixNanos(wall), Nanos(mono));
+        assert_round_trip(&report, Message::MassCancelReport)?;
+        prop_assert_eq!(
+            (report.request_id(), report.scope(), report.outcome(), report.transact_time(), report.gateway_ts()),
+            (id, scope, outcome, UnixNanos(wall), Nanos(mono))
+        );
+        let response = if outcome.is_ok() { MassCancelResponse::Accepted } else { MassCancelResponse::Rejected };
+        prop_assert_eq!(report.response(), response);
     }
 
     #[test]
@@ -464,6 +521,71 @@ fn order_rejected_byte_layout() {
     .concat();
     assert_eq!(r.as_bytes(), &expected[..]);
     assert_eq!(decode(&expected), Ok(Message::OrderRejected(&r)));
+}
+
+#[test]
+fn mass_cancel_byte_layouts() {
+    let scope = MassCancelScope {
+        account: AccountId(2),
+        instrument: Some(InstrumentId(1)),
+        side: Some(Side::Buy),
+    };
+    let le = |v: u64| v.to_le_bytes().to_vec();
+    let request = MassCancelRequest::new(0x0102_0304, scope, TickCause::NONE);
+    #[rustfmt::skip]
+    let expected: Vec<u8> = [
+        header_bytes(0x0203, 128),
+        vec![1, 0, 0, 0, 2, 0, 0, 0],   // 8 instrument, 12 account
+        vec![b'1', 0, 0, 0, 0, 0, 0, 0], // 16 side, reserved
+        le(0x0102_0304),                // 24 request_id
+        vec![0; 24],                    // 32 reserved
+        vec![0; 32],                    // 56 tick cause
+        vec![0; 40],                    // 88 reserved
+    ]
+    .concat();
+    assert_eq!(request.as_bytes(), &expected[..]);
+    assert_eq!(decode(&expected), Ok(Message::MassCancelRequest(&request)));
+
+    let all = MassCancelScope {
+        instrument: None,
+        side: None,
+        ..scope
+    };
+    let report = MassCancelReport::new(
+        0x0102_0304,
+        all,
+        Err(RejectReason::UnknownAccount),
+        UnixNanos(3),
+        Nanos(4),
+    );
+    #[rustfmt::skip]
+    let expected: Vec<u8> = [
+        header_bytes(0x0306, 64),
+        vec![0, 0, 0, 0, 2, 0, 0, 0],      // 8 instrument 0 (all), 12 account
+        le(0x0102_0304), le(0),            // 16 request_id, 24 affected
+        vec![2, 0, 0, b'R', 0, 0, 0, 0],   // 32 reason, 34 side 0 (both), 35 response
+        le(3), le(4),                      // 40 transact_time, 48 gateway_ts
+        vec![0; 8],                        // 56 reserved
+    ]
+    .concat();
+    assert_eq!(report.as_bytes(), &expected[..]);
+    assert_eq!(decode(&expected), Ok(Message::MassCancelReport(&report)));
+    for len in [0, 7, 8, 63] {
+        assert!(
+            matches!(decode(&expected[..len]), Err(DecodeError::Truncated { have, .. }) if have == len),
+            "{len}"
+        );
+    }
+    let mut bad = expected.clone();
+    bad[4] = 128;
+    assert_eq!(
+        decode(&bad),
+        Err(DecodeError::BadLength {
+            msg_type: 0x0306,
+            expected: 64,
+            found: 128
+        })
+    );
 }
 
 #[test]

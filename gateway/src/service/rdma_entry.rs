@@ -1,9 +1,16 @@
 //! [`RdmaEntry`]: binary order entry over RDMA. Clients connect a
 //! [`MessageChannel`] (soft iWARP, or a verbs device) and SEND `tickwarp-wire` order
-//! commands (`NewOrder`, `CancelOrder`, `ReplaceOrder`, one record per message); the
-//! gateway SENDs back the execution records of their orders (`OrderAccepted`,
-//! `OrderRejected`, `OrderFilled`, `OrderCanceled`, `CancelRejected`, `OrderReplaced`),
-//! the same records it journals.
+//! commands (`NewOrder`, `CancelOrder`, `ReplaceOrder`, `MassCancelRequest`, one record
+//! per message); the gateway SENDs back the execution records of their orders
+//! (`OrderAccepted`, `OrderRejected`, `OrderFilled`, `OrderCanceled`, `CancelRejected`,
+//! `OrderReplaced`), the same records it journals.
+//!
+//! A `MassCancelRequest` is answered at once by a `MassCancelReport` (orders affected,
+//! or why none was), then each canceled order's `OrderCanceled` follows as the venue
+//! confirms it, routed to the connection that entered the order (the core journals the
+//! cancels under the gateway's origin and routes their reports to the order's origin).
+//! Only orders this connection entered are reported to it; the account's orders entered
+//! over FIX or an earlier connection are canceled too and reported to their own origin.
 //!
 //! Connection setup (the MPA exchange) blocks, so a small accept thread owns the
 //! listener and hands each established channel to the duty cycle, which only ever calls
@@ -13,7 +20,8 @@
 //! not receive the executions of its earlier connection (the journal still has them).
 //! A message that is not an order command closes the connection; an order for another
 //! account than the one the connection authenticated is refused with `UnknownAccount`
-//! without reaching the core. Executions the peer has no credit for wait in a
+//! without reaching the core (a mass cancel for another account gets a
+//! `MassCancelReport` rejected with `UnknownAccount`). Executions the peer has no credit for wait in a
 //! per-client queue.
 //!
 //! # Trust
@@ -58,11 +66,11 @@ use tickwarp_rdma::verbs::{
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_wire::IntoBytes;
 use tickwarp_wire::{
-    AccountId, CancelRejected, CxlRejResponseTo, ExecMeta, Message, OrderRejected, RejectReason,
-    decode,
+    AccountId, CancelRejected, CxlRejResponseTo, ExecMeta, MassCancelReport, MassCancelRequest,
+    Message, OrderRejected, RejectReason, decode,
 };
 
-use super::core::{CoreError, OrderCore, Origin, Report, execution_bytes};
+use super::core::{CoreError, MassCancel, OrderCore, Origin, Report, execution_bytes};
 use super::rdma_auth::{Credential, CredentialError, FailureThrottle, TokenTable};
 use crate::venue::{VenueSession, VenueTime};
 
@@ -670,6 +678,12 @@ fn handle_message<V: VenueSession>(
                 enqueue(client, reject.as_bytes());
             }
         }
+        Ok(Message::MassCancelRequest(cmd)) => {
+            let outcome = mass_cancel(now, client, cmd, core)?;
+            let report =
+                MassCancelReport::new(cmd.request_id(), cmd.scope(), outcome, now.wall, now.mono);
+            enqueue(client, report.as_bytes());
+        }
         Ok(other) => {
             tracing::warn!(client = client.id, msg_type = ?other.msg_type(), "not an order command; disconnecting");
             return Ok(false);
@@ -680,4 +694,41 @@ fn handle_message<V: VenueSession>(
         }
     }
     Ok(true)
+}
+
+/// Carries out `cmd` for `client`: the number of orders canceled, or why none was (another
+/// account than the connection's is `UnknownAccount` and never reaches the core).
+fn mass_cancel<V: VenueSession>(
+    now: VenueTime,
+    client: &Client,
+    cmd: &MassCancelRequest,
+    core: &mut OrderCore<V>,
+) -> Result<Result<u64, RejectReason>, CoreError> {
+    if cmd.account() != client.account {
+        tracing::warn!(
+            client = client.id,
+            account = %cmd.account(),
+            "mass cancel for another account refused"
+        );
+        return Ok(Err(RejectReason::UnknownAccount));
+    }
+    let scope = MassCancel {
+        account: client.account,
+        instrument: cmd.instrument(),
+        side: cmd.side(),
+    };
+    Ok(
+        match core.mass_cancel(now, Origin::Rdma(client.id), scope)? {
+            Ok(done) => Ok(done.affected),
+            Err(refused) => {
+                tracing::info!(
+                    client = client.id,
+                    reason = %refused.reason,
+                    text = %refused.text,
+                    "mass cancel refused"
+                );
+                Err(refused.reason)
+            }
+        },
+    )
 }
