@@ -26,7 +26,6 @@ use super::manifest::{Manifest, ManifestError};
 use super::rdma_entry::{RdmaEntry, RdmaEntryError, RdmaEntryStats, RdmaStatsHandle};
 use crate::fix::codec::Message;
 use crate::fix::fields::tag;
-use crate::fix::store::SessionStore;
 use crate::fix::{JournalStore, MsgType, Now, SessionConfig, SessionId, StoreError};
 use crate::risk::RiskLimits;
 use crate::venue::{MdEvent, VenueConfig, VenueSim, VenueTime};
@@ -409,12 +408,16 @@ fn store_ahead_of_journal(
             .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
             .unwrap_or(0)
     };
-    let found = store.first_outbound_where(&mut |frame| exec_id(frame) > journal_last)?;
+    // The search stops calling this at the first match, so `first` is that one's.
+    let mut first = 0;
+    let found = store.first_outbound_where(&mut |frame| {
+        let id = exec_id(frame);
+        first = id;
+        id > journal_last
+    })?;
     let Some((msg_seq, keep)) = found else {
         return Ok(None);
     };
-    let mut first = 0;
-    store.for_each_outbound(msg_seq, msg_seq, &mut |_, frame| first = exec_id(frame))?;
     Ok(Some(StoreAhead {
         msg_seq,
         exec_id: first,
