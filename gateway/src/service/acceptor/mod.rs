@@ -63,6 +63,7 @@
 
 mod auth;
 mod disconnect;
+mod drop_copy;
 mod guard;
 mod limits;
 mod report;
@@ -128,6 +129,8 @@ struct Slot {
     live: Option<(Token, Session<JournalStore>)>,
     /// Cancel-on-disconnect ([`disconnect`]).
     watch: disconnect::Watch,
+    /// Copies of a drop-copy session ([`drop_copy`]).
+    copies: drop_copy::Copies,
 }
 
 impl Slot {
@@ -347,6 +350,7 @@ impl FixAcceptor {
                 verified: None,
                 store: Some(store),
                 live: None,
+                copies: drop_copy::Copies::default(),
             });
         }
         let policy = |lockout_after: u32| Policy {
@@ -520,8 +524,11 @@ impl FixAcceptor {
         &mut self,
         journal: Option<tickwarp_wire::journal::SyncTicket>,
         core: &mut OrderCore<V>,
+        now: Now,
     ) -> Result<usize, CoreError> {
-        self.round.run(journal, core, &mut self.slots)
+        let synced = self.round.run(journal, core, &mut self.slots);
+        self.settle_copies(now);
+        synced
     }
 
     /// Session `id`'s store (its live session's while it is connected).
@@ -944,6 +951,9 @@ impl FixAcceptor {
     /// Hands an authenticated connection its session, unless the session already has
     /// a live connection.
     fn bind_session(&mut self, now: Now, token: Token, ix: usize) {
+        if self.refuse_stopped_drop_copy(now, token, ix) {
+            return;
+        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
