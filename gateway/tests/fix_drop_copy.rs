@@ -427,3 +427,113 @@ fn a_drop_copy_that_never_reads_does_not_stop_order_sessions() -> Result<()> {
     check_copies(&seen, &resent, true)?;
     Ok(())
 }
+
+/// A tmpfs mounted on `dir` (created), unmounted on drop (also when a test fails).
+struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` on `dir`; `None` (after a visible SKIP line) when
+    /// mounting fails (not root), a failure instead when `CI` is set.
+    fn mount(dir: &std::path::Path, size: &str) -> Result<Option<Tmpfs>> {
+        std::fs::create_dir_all(dir)?;
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status();
+        match status {
+            Ok(s) if s.success() => Ok(Some(Tmpfs {
+                dir: dir.to_path_buf(),
+            })),
+            other => {
+                let why = format!(
+                    "SKIP fix_drop_copy store failure: cannot mount a tmpfs (needs root): {other:?}"
+                );
+                ensure!(std::env::var_os("CI").is_none(), "{why}");
+                eprintln!("{why}");
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+#[test]
+fn a_drop_copy_whose_store_fails_stops_and_order_sessions_carry_on() -> Result<()> {
+    // The drop copy's store lives on a 512 KiB tmpfs nearly filled before the start.
+    let dir = front::journal_dir()?;
+    let store_dir = dir.path().join("fix").join("GW-DC");
+    let Some(fs) = Tmpfs::mount(&store_dir, "512k")? else {
+        return Ok(());
+    };
+    std::fs::write(fs.dir.join("filler"), vec![0xA5u8; 448 << 10])?;
+    let mut lab = Lab::start_in(dir, DROP_COPIES, "")?;
+    let mut c1 = logged_on(&mut lab, "C1")?;
+    let mut c2 = logged_on(&mut lab, "C2")?;
+    let mut seen = Vec::new();
+    let mut n = 0;
+    let stopped = loop {
+        if let Some(exec_id) = lab.agent.fix().drop_copy_stopped(3) {
+            break exec_id;
+        }
+        n += 1;
+        ensure!(
+            n <= 2_000,
+            "the drop copy's store never failed in {n} crosses"
+        );
+        seen.extend(cross(&mut lab, &mut c1, &mut c2, n, "1")?);
+        lab.advance(Duration::from_millis(5));
+    };
+    ensure!(
+        seen.iter()
+            .any(|o| o.num(tag::EXEC_ID).ok() == Some(stopped)),
+        "stopped at ExecID {stopped}, not a report the order sessions saw"
+    );
+    // Order sessions carry on (every cross's reports arrive within the bounded wait),
+    // and the drop copy scoped to account 101 alone is not affected.
+    for _ in 0..3 {
+        n += 1;
+        cross(&mut lab, &mut c1, &mut c2, n, "1")?;
+    }
+    ensure!(
+        lab.agent.fix().drop_copy_stopped(4).is_none(),
+        "DC1 stopped too"
+    );
+    // Its Logon is answered with a Logout naming the ExecID; nothing else comes.
+    let mut dc = lab.connect(REAL, "DC")?;
+    let wall = lab.now.wall;
+    dc.send(wall, MsgType::LOGON, |w| {
+        w.uint(tag::ENCRYPT_METHOD, 0).uint(tag::HEART_BT_INT, 30);
+    })?;
+    let got = lab.closed(&mut dc, "the stopped drop copy's Logon is refused")?;
+    let [logout] = got.as_slice() else {
+        bail!("expected one Logout, got {got:?}");
+    };
+    ensure!(logout.msg_type() == "5", "{logout:?}");
+    let text = field(logout, tag::TEXT);
+    ensure!(
+        text.contains("drop copy stopped") && text.contains(&format!("ExecID {stopped}")),
+        "{logout:?}"
+    );
+    // The store's files go with the tmpfs, then the journal directory.
+    let Lab { agent, dir, .. } = lab;
+    drop(agent);
+    drop(fs);
+    drop(dir);
+    Ok(())
+}

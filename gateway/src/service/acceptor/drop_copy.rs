@@ -118,6 +118,13 @@ impl FixAcceptor {
         }
     }
 
+    /// The ExecID of the first copy drop copy `id` misses because its store failed (it
+    /// stopped there), if it did.
+    pub fn drop_copy_stopped(&self, id: u32) -> Option<u64> {
+        let slot = self.slots.get(*self.by_id.get(&id)?)?;
+        slot.copies.failed
+    }
+
     /// Sends the copy on slot `ix`'s logged-on session, else appends it to its store.
     fn copy_to(
         &mut self,
