@@ -1212,4 +1212,75 @@ mod tests {
             FrontDoor::default().max_logon_bytes
         );
     }
+
+    /// A configuration whose only session is `keys` (after id and CompIDs).
+    fn parse_session(keys: &str) -> Result<GatewayConfig, ConfigError> {
+        let text = format!(
+            r#"
+            [journal]
+            dir = "/tmp/j"
+            [[instruments]]
+            symbol = "ACME"
+            id = 1
+            [[sessions]]
+            id = 9
+            sender_comp_id = "GW"
+            target_comp_id = "DC"
+            allow_no_password = true
+            {keys}
+            {RISK}
+            "#
+        );
+        GatewayConfig::from_toml(&text, Path::new("."))
+    }
+
+    #[test]
+    fn drop_copy_sessions_parse_with_their_accounts_or_all() {
+        let c = parse_session("role = \"drop_copy\"\naccounts = [102, 101, 102]")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let s = &c.sessions[0];
+        assert_eq!(s.role, SessionRole::DropCopy);
+        assert_eq!(
+            s.drop_copy_scope(),
+            Some(DropCopyScope::Accounts(vec![
+                AccountId(101),
+                AccountId(102)
+            ]))
+        );
+        let all = parse_session("role = \"drop_copy\"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all.sessions[0].drop_copy_scope(), Some(DropCopyScope::All));
+        let order = parse_session("account = 7").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(order.sessions[0].role, SessionRole::Order);
+        assert_eq!(order.sessions[0].drop_copy_scope(), None);
+        assert_eq!(order.sessions[0].trading_account(), AccountId(7));
+        let typo = parse_session("role = \"dropcopy\"");
+        assert!(matches!(typo, Err(ConfigError::Toml(_))), "{typo:?}");
+    }
+
+    #[test]
+    fn role_keys_that_do_not_fit_are_refused() {
+        for (keys, says) in [
+            ("", "account missing"),
+            ("account = 7\naccounts = [7]", "accounts is for role"),
+            ("role = \"drop_copy\"\naccount = 7", "trades for no account"),
+            ("role = \"drop_copy\"\naccounts = []", "copies nothing"),
+            (
+                "role = \"drop_copy\"\ncancel_on_disconnect = true",
+                "no orders to cancel",
+            ),
+            ("role = \"drop_copy\"\nreset_on_logon = true", "reset_on_*"),
+            (
+                "role = \"drop_copy\"\nreset_on_disconnect = true",
+                "reset_on_*",
+            ),
+        ] {
+            let text = invalid_text(parse_session(keys));
+            assert!(text.contains(says), "{keys}: {text}");
+        }
+        let range = parse_session("role = \"drop_copy\"\naccounts = [-1]");
+        assert!(
+            matches!(&range, Err(ConfigError::Range(e)) if e.key == "sessions[0].accounts[0]"),
+            "{range:?}"
+        );
+    }
 }
