@@ -938,7 +938,14 @@ mod tests {
     fn the_deploy_example_is_valid() {
         let text = include_str!("../../../deploy/gateway.example.toml");
         let c = GatewayConfig::from_toml(text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.sessions.len(), 2);
+        assert_eq!(c.sessions.len(), 3);
+        assert_eq!(
+            c.sessions[2].drop_copy_scope(),
+            Some(DropCopyScope::Accounts(vec![
+                AccountId(101),
+                AccountId(102)
+            ]))
+        );
         assert!(c.listen.ip().is_loopback());
         assert_eq!(c.venue.liquidity.len(), 2);
         assert!(c.rdma.is_some());
