@@ -428,6 +428,27 @@ fn a_drop_copy_that_never_reads_does_not_stop_order_sessions() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn copies_made_while_no_drop_copy_was_connected_survive_a_restart() -> Result<()> {
+    let mut lab = lab("")?;
+    let mut c1 = logged_on(&mut lab, "C1")?;
+    let mut c2 = logged_on(&mut lab, "C2")?;
+    let mut seen = Vec::new();
+    for n in 1..=3 {
+        seen.extend(cross(&mut lab, &mut c1, &mut c2, n, "1")?);
+    }
+    seen.sort_by_key(|o| o.num(tag::EXEC_ID).unwrap_or(0));
+    // The gateway stops; the drop copy never logged on before.
+    let Lab { agent, dir, .. } = lab;
+    drop(agent);
+    let mut lab = Lab::start_in(dir, DROP_COPIES, "")?;
+    let never = lab.connect(REAL, "DC")?;
+    let (mut dc, resent) = catch_up(&mut lab, &never, "DC")?;
+    check_copies(&seen, &resent, true)?;
+    nothing_more(&mut lab, &mut dc, "DC after the restart")?;
+    Ok(())
+}
+
 /// A tmpfs mounted on `dir` (created), unmounted on drop (also when a test fails).
 struct Tmpfs {
     dir: std::path::PathBuf,
