@@ -148,6 +148,14 @@ fn check_copies(seen: &[Out], copies: &[Out], resent: bool) -> Result<()> {
     for copy in copies {
         ensure!(copy.msg_type() == "8", "{copy:?}");
         ensure!(field(copy, COPY_MSG_INDICATOR) == "Y", "no 797=Y: {copy:?}");
+        let after_header = copy
+            .fields
+            .iter()
+            .find(|(t, _)| ![8, 9, 35, 34, 43, 49, 52, 56, 122].contains(t));
+        ensure!(
+            after_header.map(|(t, _)| *t) == Some(COPY_MSG_INDICATOR),
+            "797 is not the first field after the header: {copy:?}"
+        );
         ensure!(
             field(copy, 43) == if resent { "Y" } else { "" },
             "PossDupFlag: {copy:?}"

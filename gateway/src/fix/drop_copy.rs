@@ -18,7 +18,9 @@
 //! BusinessMessageReject (35=j): BusinessRejectReason 3 (unsupported message type: no
 //! application message type is supported on this session), RefMsgType (372) and
 //! RefSeqNum (45) of the message, BusinessRejectRefID (379) its ClOrdID when it has one,
-//! Text (58) [`READ_ONLY_TEXT`]. Nothing of it reaches the order core. Session messages
+//! Text (58) [`READ_ONLY_TEXT`]. Nothing of it reaches the order core. (A malformed
+//! one fails the session core's dictionary validation first and gets a session-level
+//! Reject (35=3), an undefined MsgType a Reject with reason 11.) Session messages
 //! (Heartbeat, TestRequest, ResendRequest, SequenceReset, Reject, Logout) are the
 //! session core's and work as on any session.
 //!

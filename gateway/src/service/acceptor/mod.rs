@@ -518,8 +518,9 @@ impl FixAcceptor {
 
     /// The duty cycle's one durable point, after the reports are routed and before
     /// [`FixAcceptor::poll_output`]: syncs `journal` (from [`OrderCore::begin_sync`]) and
-    /// every live session's store at once ([`sync_round`]); returns the syncs run. A
-    /// failed order-journal sync is the error; a failed store sync ends its session.
+    /// every live session's store at once ([`sync_round`]), offline drop copies' too
+    /// ([`drop_copy`]); returns the syncs run. A failed order-journal sync is the error;
+    /// a failed store sync ends its session (stops a drop copy).
     pub fn sync_round<V: VenueSession>(
         &mut self,
         journal: Option<tickwarp_wire::journal::SyncTicket>,
