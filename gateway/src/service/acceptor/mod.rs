@@ -57,6 +57,10 @@
 //! verified against the configured CA; they are not matched to the session's CompIDs
 //! (the password still authenticates the session).
 //!
+//! **Drop copies.** A session configured as a drop copy is read-only and receives a copy
+//! of every ExecutionReport of its accounts, journaled in its store whether or not it is
+//! connected (`drop_copy.rs`).
+//!
 //! What this module must not do: block (every socket is non-blocking and the poll has a
 //! zero timeout), read a clock, run argon2 on its own thread, or decide anything about
 //! orders (the core does).
@@ -519,7 +523,7 @@ impl FixAcceptor {
     /// The duty cycle's one durable point, after the reports are routed and before
     /// [`FixAcceptor::poll_output`]: syncs `journal` (from [`OrderCore::begin_sync`]) and
     /// every live session's store at once ([`sync_round`]), offline drop copies' too
-    /// ([`drop_copy`]); returns the syncs run. A failed order-journal sync is the error;
+    /// (`drop_copy.rs`); returns the syncs run. A failed order-journal sync is the error;
     /// a failed store sync ends its session (stops a drop copy).
     pub fn sync_round<V: VenueSession>(
         &mut self,
