@@ -25,6 +25,7 @@ use tickwarp_wire::{AccountId, InstrumentTable};
 
 use super::codec::Message;
 use super::dictionary::ValidationOptions;
+use super::drop_copy::{self, DropCopyScope};
 use super::fields::MsgType;
 use super::messages::{
     AppRejectError, BusinessMessageReject, ExecutionReport, NewOrderSingle, OrderCancelReject,
@@ -81,6 +82,9 @@ pub struct SessionConfig {
     /// Cancel-on-disconnect: the grace period after the logged-on connection ends before
     /// the session's open orders are canceled; `None` leaves them working.
     pub cancel_on_disconnect: Option<Duration>,
+    /// A drop-copy session: read-only, it receives copies of the ExecutionReports of
+    /// these accounts ([`super::drop_copy`]); `None` for an order session.
+    pub drop_copy: Option<DropCopyScope>,
 }
 
 impl SessionConfig {
@@ -111,6 +115,7 @@ impl SessionConfig {
             reset_on_disconnect: false,
             validation: ValidationOptions::default(),
             cancel_on_disconnect: None,
+            drop_copy: None,
         }
     }
 
@@ -214,6 +219,10 @@ impl<S: SessionStore> Application<S> for AcceptorApp {
         msg: &Message<'_>,
     ) -> Delivery {
         self.take_events(conn);
+        if self.config.drop_copy.is_some() {
+            drop_copy::refuse(conn, now, seq, msg);
+            return Delivery::Handled;
+        }
         let ctx = ParseContext {
             session: self.config.session_id,
             account: self.config.account,

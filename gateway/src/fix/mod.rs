@@ -8,6 +8,8 @@
 //!   field index, frame writer.
 //! - [`dictionary`]: the FIX 4.4 data dictionary (generated at build time from FIX
 //!   Orchestra) and message validation against it, repeating groups included.
+//! - [`drop_copy`]: the drop-copy session's rules: account scope, copies with
+//!   CopyMsgIndicator (797), read-only refusals.
 //! - [`fields`]: tag numbers, enumerated values, UTCTimestamp.
 //! - [`messages`]: NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest in
 //!   (mapped to `tickwarp-wire` commands); ExecutionReport, OrderCancelReject,
@@ -28,6 +30,7 @@
 pub mod acceptor;
 pub mod codec;
 pub mod dictionary;
+pub mod drop_copy;
 pub mod fields;
 pub mod messages;
 pub mod positions;
@@ -38,6 +41,7 @@ pub mod store;
 pub use acceptor::{AcceptorApp, Session, SessionConfig, SessionEvent};
 pub use codec::{DecodeError, Framing, GarbleReason, Message, MessageWriter, scan_frame};
 pub use dictionary::{Dictionary, Reject, ValidationOptions, validate};
+pub use drop_copy::DropCopyScope;
 pub use fields::{BusinessRejectReason, MsgType, SessionRejectReason};
 pub use messages::{
     AppRejectError, BusinessMessageReject, ExecType, ExecutionReport, NewOrderSingle, OrdStatus,

@@ -28,6 +28,14 @@
 //! cancel_on_disconnect = true       # optional: cancel open orders when the session drops
 //! cancel_on_disconnect_grace_ms = 5000  # ... unless it logs on again within this time
 //!
+//! [[sessions]]                      # a read-only drop copy (see `crate::fix::drop_copy`)
+//! id = 9
+//! sender_comp_id = "TICKWARP"
+//! target_comp_id = "BACKOFFICE"
+//! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."
+//! role = "drop_copy"                # default "order"
+//! accounts = [101, 102]             # optional: whose ExecutionReports; absent = all
+//!
 //! [front_door]                      # optional: limits before and after logon
 //! max_logon_bytes = 4096
 //! logon_timeout_ms = 2000
@@ -80,6 +88,7 @@ use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Price, Qty, Side};
 use super::acceptor::{Credential, FrontDoor, TlsSettings, check_phc};
 use super::rdma_auth::{self, TokenTable};
 use super::rdma_entry::RdmaEntrySettings;
+use crate::fix::DropCopyScope;
 use crate::ranges::{self, KeyRange, RangeError};
 use crate::risk::{LoadLimitsError, RiskLimits};
 
@@ -130,6 +139,7 @@ pub const RANGES: &[KeyRange] = &[
     KeyRange::new("instruments[].id", 0, u32::MAX as i64),
     KeyRange::new("sessions[].id", 0, (1 << 31) - 1),
     KeyRange::new("sessions[].account", 0, u32::MAX as i64),
+    KeyRange::new("sessions[].accounts[]", 0, u32::MAX as i64),
     KeyRange::new("sessions[].min_heartbeat_secs", 1, 3_600),
     KeyRange::new("sessions[].max_heartbeat_secs", 1, 3_600),
     KeyRange::new("sessions[].cancel_on_disconnect_grace_ms", 0, 3_600_000),
@@ -268,8 +278,17 @@ pub struct FixSessionConfig {
     /// A plaintext `password` key: only read to be refused with a helpful message.
     #[serde(default, rename = "password")]
     plaintext_password: Option<String>,
-    /// The account every order of the session trades for.
-    pub account: AccountId,
+    /// The account every order of the session trades for (an order session's; a drop
+    /// copy has none).
+    #[serde(default)]
+    pub account: Option<AccountId>,
+    /// What the session is for: orders (the default) or a read-only drop copy.
+    #[serde(default)]
+    pub role: SessionRole,
+    /// A drop copy's accounts: it receives the ExecutionReports of these; absent, of
+    /// every account.
+    #[serde(default)]
+    pub accounts: Option<Vec<AccountId>>,
     /// Smallest HeartBtInt accepted, seconds.
     #[serde(default)]
     pub min_heartbeat_secs: Option<u64>,
@@ -297,7 +316,74 @@ pub struct FixSessionConfig {
     pub cancel_on_disconnect_grace_ms: Option<u64>,
 }
 
+/// What a FIX session is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionRole {
+    /// Orders in, their reports out.
+    #[default]
+    Order,
+    /// Read-only: copies of the ExecutionReports of its accounts out, every application
+    /// message refused ([`crate::fix::drop_copy`]).
+    DropCopy,
+}
+
 impl FixSessionConfig {
+    /// The account the session trades for (none for a drop copy, which never trades:
+    /// the default account then stands in).
+    pub fn trading_account(&self) -> AccountId {
+        self.account.unwrap_or_default()
+    }
+
+    /// The accounts a drop-copy session covers; `None` for an order session.
+    pub fn drop_copy_scope(&self) -> Option<DropCopyScope> {
+        (self.role == SessionRole::DropCopy).then(|| DropCopyScope::new(self.accounts.as_deref()))
+    }
+
+    /// Checks the keys that depend on the role.
+    fn check_role(&self) -> Result<(), ConfigError> {
+        let id = self.id;
+        match self.role {
+            SessionRole::Order => {
+                if self.account.is_none() {
+                    return Err(invalid(format!("session {id}: account missing")));
+                }
+                if self.accounts.is_some() {
+                    return Err(invalid(format!(
+                        "session {id}: accounts is for role = \"drop_copy\"; an order \
+                         session trades for its one account"
+                    )));
+                }
+            }
+            SessionRole::DropCopy => {
+                if self.account.is_some() {
+                    return Err(invalid(format!(
+                        "session {id}: a drop copy trades for no account; list the accounts \
+                         it copies in accounts = [...] (or leave it out for all)"
+                    )));
+                }
+                if self.accounts.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(invalid(format!(
+                        "session {id}: accounts = [] copies nothing; leave it out for all \
+                         accounts"
+                    )));
+                }
+                if self.cancel_on_disconnect {
+                    return Err(invalid(format!(
+                        "session {id}: a drop copy has no orders to cancel on disconnect"
+                    )));
+                }
+                if self.reset_on_logon || self.reset_on_logout || self.reset_on_disconnect {
+                    return Err(invalid(format!(
+                        "session {id}: reset_on_* would drop the copies a drop-copy client \
+                         has not received yet"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// How the session's Logon is authenticated (the configuration was validated).
     pub fn credential(&self) -> Credential {
         match &self.password_hash {
@@ -677,13 +763,14 @@ impl GatewayConfig {
                 )));
             }
             s.check_credentials()?;
+            s.check_role()?;
             if s.cancel_on_disconnect_grace_ms.is_some() && !s.cancel_on_disconnect {
                 return Err(invalid(format!(
                     "session {}: cancel_on_disconnect_grace_ms needs cancel_on_disconnect = true",
                     s.id
                 )));
             }
-            if s.account == house && !self.venue.liquidity.is_empty() {
+            if s.account == Some(house) && !self.venue.liquidity.is_empty() {
                 return Err(invalid(format!(
                     "session {} trades for the house account {house}",
                     s.id
@@ -851,7 +938,14 @@ mod tests {
     fn the_deploy_example_is_valid() {
         let text = include_str!("../../../deploy/gateway.example.toml");
         let c = GatewayConfig::from_toml(text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.sessions.len(), 2);
+        assert_eq!(c.sessions.len(), 3);
+        assert_eq!(
+            c.sessions[2].drop_copy_scope(),
+            Some(DropCopyScope::Accounts(vec![
+                AccountId(101),
+                AccountId(102)
+            ]))
+        );
         assert!(c.listen.ip().is_loopback());
         assert_eq!(c.venue.liquidity.len(), 2);
         assert!(c.rdma.is_some());
@@ -1123,6 +1217,77 @@ mod tests {
         assert_eq!(
             c.front_door.max_logon_bytes,
             FrontDoor::default().max_logon_bytes
+        );
+    }
+
+    /// A configuration whose only session is `keys` (after id and CompIDs).
+    fn parse_session(keys: &str) -> Result<GatewayConfig, ConfigError> {
+        let text = format!(
+            r#"
+            [journal]
+            dir = "/tmp/j"
+            [[instruments]]
+            symbol = "ACME"
+            id = 1
+            [[sessions]]
+            id = 9
+            sender_comp_id = "GW"
+            target_comp_id = "DC"
+            allow_no_password = true
+            {keys}
+            {RISK}
+            "#
+        );
+        GatewayConfig::from_toml(&text, Path::new("."))
+    }
+
+    #[test]
+    fn drop_copy_sessions_parse_with_their_accounts_or_all() {
+        let c = parse_session("role = \"drop_copy\"\naccounts = [102, 101, 102]")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let s = &c.sessions[0];
+        assert_eq!(s.role, SessionRole::DropCopy);
+        assert_eq!(
+            s.drop_copy_scope(),
+            Some(DropCopyScope::Accounts(vec![
+                AccountId(101),
+                AccountId(102)
+            ]))
+        );
+        let all = parse_session("role = \"drop_copy\"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all.sessions[0].drop_copy_scope(), Some(DropCopyScope::All));
+        let order = parse_session("account = 7").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(order.sessions[0].role, SessionRole::Order);
+        assert_eq!(order.sessions[0].drop_copy_scope(), None);
+        assert_eq!(order.sessions[0].trading_account(), AccountId(7));
+        let typo = parse_session("role = \"dropcopy\"");
+        assert!(matches!(typo, Err(ConfigError::Toml(_))), "{typo:?}");
+    }
+
+    #[test]
+    fn role_keys_that_do_not_fit_are_refused() {
+        for (keys, says) in [
+            ("", "account missing"),
+            ("account = 7\naccounts = [7]", "accounts is for role"),
+            ("role = \"drop_copy\"\naccount = 7", "trades for no account"),
+            ("role = \"drop_copy\"\naccounts = []", "copies nothing"),
+            (
+                "role = \"drop_copy\"\ncancel_on_disconnect = true",
+                "no orders to cancel",
+            ),
+            ("role = \"drop_copy\"\nreset_on_logon = true", "reset_on_*"),
+            (
+                "role = \"drop_copy\"\nreset_on_disconnect = true",
+                "reset_on_*",
+            ),
+        ] {
+            let text = invalid_text(parse_session(keys));
+            assert!(text.contains(says), "{keys}: {text}");
+        }
+        let range = parse_session("role = \"drop_copy\"\naccounts = [-1]");
+        assert!(
+            matches!(&range, Err(ConfigError::Range(e)) if e.key == "sessions[0].accounts[0]"),
+            "{range:?}"
         );
     }
 }

@@ -184,8 +184,9 @@ impl GatewayAgent {
                 SessionId(s.id),
                 &s.sender_comp_id,
                 &s.target_comp_id,
-                s.account,
+                s.trading_account(),
             );
+            sc.drop_copy = s.drop_copy_scope();
             sc.username.clone_from(&s.username);
             if let Some(secs) = s.min_heartbeat_secs {
                 sc.min_heartbeat = std::time::Duration::from_secs(secs);
@@ -331,7 +332,7 @@ impl GatewayAgent {
         let journal = self.core.begin_sync()?;
         work += update_references(&mut self.core);
         work += self.route_reports(now);
-        work += self.fix.sync_round(journal, &mut self.core)?;
+        work += self.fix.sync_round(journal, &mut self.core, now)?;
         work += self.fix.poll_output();
         if let Some(rdma) = self.rdma.as_mut() {
             work += rdma.poll_output();
@@ -350,6 +351,7 @@ impl GatewayAgent {
     }
 
     fn route(&mut self, now: Now, report: Report) {
+        self.fix.copy_report(now, &report);
         match report.origin {
             Origin::Fix(id) => self.fix.deliver(now, id, report),
             Origin::Rdma(id) => match self.rdma.as_mut() {

@@ -63,7 +63,11 @@ impl Lab {
 
     /// [`Lab::start`] with `top` added to the configuration's top level (e.g. `tls`).
     pub fn start_with(top: &str, front: &str) -> Result<Lab> {
-        let dir = journal_dir()?;
+        Lab::start_in(journal_dir()?, top, front)
+    }
+
+    /// [`Lab::start_with`] with its journals in `dir` (prepared by the caller).
+    pub fn start_in(dir: tempfile::TempDir, top: &str, front: &str) -> Result<Lab> {
         let hash = hash_password(PW.as_bytes())?;
         let text = format!(
             r#"

@@ -57,12 +57,17 @@
 //! verified against the configured CA; they are not matched to the session's CompIDs
 //! (the password still authenticates the session).
 //!
+//! **Drop copies.** A session configured as a drop copy is read-only and receives a copy
+//! of every ExecutionReport of its accounts, journaled in its store whether or not it is
+//! connected (`drop_copy.rs`).
+//!
 //! What this module must not do: block (every socket is non-blocking and the poll has a
 //! zero timeout), read a clock, run argon2 on its own thread, or decide anything about
 //! orders (the core does).
 
 mod auth;
 mod disconnect;
+mod drop_copy;
 mod guard;
 mod limits;
 mod report;
@@ -128,6 +133,8 @@ struct Slot {
     live: Option<(Token, Session<JournalStore>)>,
     /// Cancel-on-disconnect ([`disconnect`]).
     watch: disconnect::Watch,
+    /// Copies of a drop-copy session ([`drop_copy`]).
+    copies: drop_copy::Copies,
 }
 
 impl Slot {
@@ -347,6 +354,7 @@ impl FixAcceptor {
                 verified: None,
                 store: Some(store),
                 live: None,
+                copies: drop_copy::Copies::default(),
             });
         }
         let policy = |lockout_after: u32| Policy {
@@ -514,14 +522,18 @@ impl FixAcceptor {
 
     /// The duty cycle's one durable point, after the reports are routed and before
     /// [`FixAcceptor::poll_output`]: syncs `journal` (from [`OrderCore::begin_sync`]) and
-    /// every live session's store at once ([`sync_round`]); returns the syncs run. A
-    /// failed order-journal sync is the error; a failed store sync ends its session.
+    /// every live session's store at once ([`sync_round`]), offline drop copies' too
+    /// (`drop_copy.rs`); returns the syncs run. A failed order-journal sync is the error;
+    /// a failed store sync ends its session (stops a drop copy).
     pub fn sync_round<V: VenueSession>(
         &mut self,
         journal: Option<tickwarp_wire::journal::SyncTicket>,
         core: &mut OrderCore<V>,
+        now: Now,
     ) -> Result<usize, CoreError> {
-        self.round.run(journal, core, &mut self.slots)
+        let synced = self.round.run(journal, core, &mut self.slots);
+        self.settle_copies(now);
+        synced
     }
 
     /// Session `id`'s store (its live session's while it is connected).
@@ -944,6 +956,9 @@ impl FixAcceptor {
     /// Hands an authenticated connection its session, unless the session already has
     /// a live connection.
     fn bind_session(&mut self, now: Now, token: Token, ix: usize) {
+        if self.refuse_stopped_drop_copy(now, token, ix) {
+            return;
+        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };

@@ -13,13 +13,14 @@
 //! What it must not do: append to a journal between a ticket and its outcome, allocate
 //! once its vectors have grown to the number of sessions, or sync a store of a session
 //! that is not connected (a failed logon costs no sync; offline reports are synced where
-//! they are stored).
+//! they are stored), except an offline drop copy's, whose copies are synced here.
 
 use std::io;
 
 use tickwarp_wire::journal::{SyncPool, SyncTicket};
 
 use super::Slot;
+use crate::fix::JournalStore;
 use crate::service::core::{CoreError, OrderCore};
 use crate::venue::VenueSession;
 
@@ -77,10 +78,10 @@ impl SyncRound {
             self.owners.push(Owner::Journal);
         }
         for (ix, slot) in slots.iter_mut().enumerate() {
-            let Some((_, session)) = slot.live.as_mut() else {
+            let Some(store) = round_store(slot) else {
                 continue;
             };
-            if let Some(ticket) = session.store_mut().begin_sync() {
+            if let Some(ticket) = store.begin_sync() {
                 self.tickets.push(ticket);
                 self.owners.push(Owner::Slot(ix));
             }
@@ -96,8 +97,8 @@ impl SyncRound {
             match *owner {
                 Owner::Journal => journal_synced = core.finish_sync(ticket, outcome),
                 Owner::Slot(ix) => {
-                    if let Some((_, session)) = slots.get_mut(ix).and_then(|s| s.live.as_mut()) {
-                        session.store_mut().finish_sync(ticket, outcome);
+                    if let Some(store) = slots.get_mut(ix).and_then(round_store) {
+                        store.finish_sync(ticket, outcome);
                     }
                 }
             }
@@ -105,5 +106,15 @@ impl SyncRound {
         let synced = self.tickets.len();
         self.tickets.clear();
         journal_synced.map(|()| synced)
+    }
+}
+
+/// The store of `slot` that takes part in a round: a live session's, or an offline drop
+/// copy's (its copies are stored while no client is connected, see `drop_copy`).
+fn round_store(slot: &mut Slot) -> Option<&mut JournalStore> {
+    match (slot.live.as_mut(), slot.store.as_mut()) {
+        (Some((_, session)), _) => Some(session.store_mut()),
+        (None, Some(store)) if slot.config.drop_copy.is_some() => Some(store),
+        (None, _) => None,
     }
 }
