@@ -463,3 +463,78 @@ fn counts_match_the_orders_sent_over_metrics_stat_and_promtool() -> Result<()> {
     ensure!(table.contains("not running, last values"), "{table}");
     Ok(())
 }
+
+/// The families the gateway registers (gateway/src/service/metrics.rs), by the names
+/// queries use (histograms with their `_bucket` series).
+const FAMILIES: [&str; 12] = [
+    "tickwarp_gateway_orders_total",
+    "tickwarp_gateway_cancels_total",
+    "tickwarp_gateway_executions_total",
+    "tickwarp_fix_sessions_logged_on",
+    "tickwarp_fix_messages_total",
+    "tickwarp_fix_resends_total",
+    "tickwarp_journal_syncs_total",
+    "tickwarp_journal_sync_seconds_bucket",
+    "tickwarp_order_ack_latency_seconds_bucket",
+    "tickwarp_gateway_duty_cycles_total",
+    "tickwarp_gateway_work_total",
+    "tickwarp_gateway_cycle_seconds_bucket",
+];
+
+/// deploy/grafana-tickwarp.json: valid JSON whose every query parses as PromQL
+/// (`promtool check rules` on them as recording rules, Grafana's variables replaced)
+/// and names only families the gateway exports.
+#[test]
+fn grafana_dashboard_queries_are_valid_promql() -> Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana-tickwarp.json");
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let mut exprs = Vec::new();
+    for panel in dash["panels"].as_array().context("panels")? {
+        for target in panel["targets"].as_array().context("targets")? {
+            exprs.push(target["expr"].as_str().context("expr")?.to_owned());
+        }
+    }
+    ensure!(exprs.len() >= 8, "{} queries", exprs.len());
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        let names: Vec<&str> = e
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("tickwarp_"))
+            .collect();
+        ensure!(!names.is_empty(), "query names no tickwarp family: {e}");
+        for n in names {
+            ensure!(
+                FAMILIES.contains(&n),
+                "query uses {n}, which the gateway does not export"
+            );
+        }
+        let e = e.replace("$__rate_interval", "1m").replace("$job", ".*");
+        rules.push_str(&format!(
+            "      - record: dashboard:q{i}\n        expr: '{}'\n",
+            e.replace('\'', "''")
+        ));
+    }
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), rules)?;
+    let out = match Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(file.path())
+        .output()
+    {
+        Ok(out) => out,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            bail!("promtool is required under CI (apt-get install prometheus)")
+        }
+        Err(_) => {
+            eprintln!("skipped: promtool not installed (apt-get install prometheus)");
+            return Ok(());
+        }
+    };
+    ensure!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
