@@ -63,11 +63,24 @@ pub(crate) fn run(args: &StatArgs) -> Result<bool> {
             .context("installing signal handlers")?;
     }
     let terminal = std::io::stdout().is_terminal();
+    let mut reader = reader;
     let mut previous: Option<(Nanos, HashMap<String, u64>)> = None;
     loop {
-        let snap = reader.snapshot()?;
+        let mut snap = reader.snapshot()?;
+        let mut running = liveness(snap.header.pid, &path) == Liveness::Running;
+        if !running && args.dir.is_some() {
+            // A restarted process put a new file in the directory: follow it.
+            if let Ok(fresh) = CountersReader::open(&path) {
+                let fresh_snap = fresh.snapshot()?;
+                if fresh_snap.header.pid != snap.header.pid
+                    || fresh_snap.header.start_unix_nanos != snap.header.start_unix_nanos
+                {
+                    (reader, snap, previous) = (fresh, fresh_snap, None);
+                    running = liveness(snap.header.pid, &path) == Liveness::Running;
+                }
+            }
+        }
         let now = clock::monotonic_now();
-        let running = liveness(snap.header.pid, &path) == Liveness::Running;
         let text = table(
             &reader,
             &snap,

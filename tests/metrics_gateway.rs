@@ -461,6 +461,16 @@ fn counts_match_the_orders_sent_over_metrics_stat_and_promtool() -> Result<()> {
     ensure!(json_value(&json, orders, &[("result", "accepted")])? == accepted as u64);
     let table = stat(&["--once", "--dir", &dir_arg.display().to_string()])?;
     ensure!(table.contains("not running, last values"), "{table}");
+
+    // A restart takes the dead process's file over; its counters start from zero.
+    let again = Gateway::start(&dir.path().join("gateway.toml"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&stat(&["--json", "--dir", &dir_arg.display().to_string()])?)?;
+    ensure!(
+        json["running"] == true && json["pid"] == again.child.id(),
+        "{json}"
+    );
+    ensure!(json_value(&json, orders, &[("result", "accepted")])? == 0);
     Ok(())
 }
 

@@ -13,7 +13,7 @@
 //!
 //! | family | what |
 //! |---|---|
-//! | `tickwarp_gateway_orders_total{result}` | new orders answered: `accepted`, `rejected_<reason>` (one per wire [`RejectReason`], `rejected_journal_unavailable`, `rejected_other`) |
+//! | `tickwarp_gateway_orders_total{result}` | new orders the order core answered (FIX and RDMA): `accepted`, `rejected_<reason>` (one per wire [`RejectReason`], `rejected_journal_unavailable`, `rejected_other`); a NewOrderSingle the FIX session layer refuses (Reject, BusinessMessageReject) never reaches the core and is only in the message counts |
 //! | `tickwarp_gateway_cancels_total` | orders canceled (asked for, unsolicited IOC/FOK rests, kill switch) |
 //! | `tickwarp_gateway_executions_total` | fills (partial and full) |
 //! | `tickwarp_fix_sessions_logged_on` | FIX sessions logged on (gauge, updated on cycles that did work) |
