@@ -344,3 +344,119 @@ impl GatewayMetrics {
         self.pending_len = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::core::Origin;
+    use tickwarp_metrics::{CountersReader, Value};
+    use tickwarp_runtime::UnixNanos;
+    use tickwarp_wire::{
+        AccountId, ClientOrderId, ExecMeta, InstrumentId, OrderAccepted, OrderRejected, OrderType,
+        Side, TimeInForce,
+    };
+
+    fn meta(gateway_ts: u64) -> ExecMeta {
+        ExecMeta {
+            instrument: InstrumentId(1),
+            account: AccountId(1),
+            cl_ord_id: ClientOrderId::new("A").unwrap_or_else(|e| panic!("{e}")),
+            order_id: 1,
+            transact_time: UnixNanos(0),
+            gateway_ts: Nanos(gateway_ts),
+        }
+    }
+
+    fn report(event: Execution) -> Report {
+        Report {
+            origin: Origin::Fix(1),
+            exec_id: 1,
+            event,
+            order: None,
+            text: None,
+        }
+    }
+
+    #[test]
+    fn rejects_are_counted_by_reason_and_acks_timed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let now = Now {
+            mono: Nanos(1_000),
+            wall: UnixNanos(5),
+        };
+        let mut m = GatewayMetrics::open(&MetricsSection::default(), dir.path(), now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.path(), dir.path().join("metrics/tickwarp.counters"));
+        m.cycle_started(Nanos(1_000));
+        let accepted =
+            OrderAccepted::new(meta(1_000), Side::Buy, OrderType::Limit, TimeInForce::Day);
+        m.report_routed(&report(Execution::Accepted(accepted)));
+        for reason in [
+            RejectReason::MaxQtyExceeded,
+            RejectReason::WouldCross,
+            JOURNAL_UNAVAILABLE,
+            RejectReason::Other(77),
+            RejectReason::Other(5),
+        ] {
+            let rejected = OrderRejected::new(meta(1_000), reason);
+            m.report_routed(&report(Execution::Rejected(rejected)));
+        }
+        m.acks_written();
+        let reader = CountersReader::open(m.path()).unwrap_or_else(|e| panic!("{e}"));
+        let snap = reader.snapshot().unwrap_or_else(|e| panic!("{e}"));
+        let value = |result: &str| {
+            snap.metrics
+                .iter()
+                .find(|x| x.labels == [("result".to_owned(), result.to_owned())])
+                .map(|x| x.value.clone())
+        };
+        assert_eq!(value("accepted"), Some(Value::Counter(1)));
+        assert_eq!(value("rejected_max_qty_exceeded"), Some(Value::Counter(1)));
+        assert_eq!(value("rejected_would_cross"), Some(Value::Counter(1)));
+        assert_eq!(
+            value("rejected_journal_unavailable"),
+            Some(Value::Counter(1))
+        );
+        assert_eq!(value("rejected_other"), Some(Value::Counter(1)));
+        // The record carries the wire code: Other(5) is InvalidQty's code.
+        assert_eq!(value("rejected_invalid_qty"), Some(Value::Counter(1)));
+        assert_eq!(value("rejected_kill_switch"), Some(Value::Counter(0)));
+        let acks = snap
+            .metrics
+            .iter()
+            .find(|x| x.name == "tickwarp_order_ack_latency_seconds")
+            .map(|x| x.value.clone());
+        assert!(
+            matches!(acks, Some(Value::Histogram(ref h)) if h.count == 6),
+            "{acks:?}"
+        );
+        // A second gateway on the same directory is refused while this one runs.
+        let other = CountersFile::create(
+            &dir.path().join("metrics"),
+            &ProcessInfo {
+                pid: std::process::id() + 1,
+                start_unix_nanos: 0,
+                name: String::new(),
+            },
+            8,
+        );
+        assert!(
+            matches!(other, Err(MetricsError::InUse { .. })),
+            "{other:?}"
+        );
+    }
+
+    #[test]
+    fn remote_listen_needs_allow_remote() {
+        let mut s = MetricsSection {
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 9464))),
+            ..MetricsSection::default()
+        };
+        assert!(s.validate().is_err_and(|e| e.contains("allow_remote")));
+        s.allow_remote = true;
+        assert!(s.validate().is_ok());
+        s.listen = Some(SocketAddr::from(([127, 0, 0, 1], 9464)));
+        s.allow_remote = false;
+        assert!(s.validate().is_ok());
+    }
+}
