@@ -368,7 +368,11 @@ impl GatewayAgent {
             work += rdma.poll_output();
         }
         if let Some(m) = self.metrics.as_mut() {
-            m.cycle_done(work, self.core.sync_count() - syncs, &mut self.fix);
+            m.cycle_done(
+                work,
+                self.core.sync_count().saturating_sub(syncs),
+                &mut self.fix,
+            );
         }
         Ok(work)
     }
