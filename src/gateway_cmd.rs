@@ -5,7 +5,8 @@
 //! validate is reported and the old limits stay).
 //!
 //! On start it recovers the journals and prints, one line each on stdout, what it
-//! recovered and where it listens (`FIX listening on ADDR`, `RDMA listening on ADDR`), so
+//! recovered and where it listens (`FIX listening on ADDR`, `RDMA listening on ADDR`,
+//! `counters in PATH` and `metrics listening on ADDR` with `[metrics]`), so
 //! scripts and tests that bind port 0 learn the port. The logic lives in
 //! `tickwarp_gateway::service`; this is CLI and process plumbing only.
 
@@ -72,6 +73,12 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
     )?;
     if let Some(addr) = agent.rdma_addr() {
         writeln!(out, "tickwarp gateway: RDMA listening on {addr}")?;
+    }
+    if let Some(m) = agent.metrics() {
+        writeln!(out, "tickwarp gateway: counters in {}", m.path().display())?;
+        if let Some(addr) = m.exporter_addr() {
+            writeln!(out, "tickwarp gateway: metrics listening on {addr}")?;
+        }
     }
     out.flush()?;
     drop(out);

@@ -15,6 +15,7 @@ mod probe;
 mod replay_cmd;
 mod rping_cmd;
 mod run_cmd;
+mod stat_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,9 @@ enum Command {
     /// Diagnose an iWARP connection layer by layer (route, TCP, MPA, negotiation, RDMAP
     /// round trip) and say which layer fails and why: the firewall question.
     Probe(probe::ProbeArgs),
+    /// Print a process's counters live from its counters file (like AeronStat), or once
+    /// as JSON.
+    Stat(stat_cmd::StatArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
         Command::Journal(args) => return journal_cmd::run(&args),
         Command::Compute(args) => return compute_cmd::run(&args),
         Command::Probe(args) => return probe::run(&args),
+        Command::Stat(args) => stat_cmd::run(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

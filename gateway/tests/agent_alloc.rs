@@ -3,7 +3,7 @@
 //! runs its duty cycle on its own thread, counting that thread's allocations, while an
 //! RDMA client on the test thread sends orders and cancels one at a time. After a
 //! warm-up, the steady state allocates nothing, with `fsync = "never"` and with
-//! `"every_record"`.
+//! `"every_record"`, metrics recording (`[metrics]`, with its exporter) included.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -67,6 +67,8 @@ fn config(dir: &Path, fsync: &str) -> Result<GatewayConfig> {
         [[rdma.tokens]]
         account = {ACCOUNT}
         token_hash = "{hash}"
+        [metrics]
+        listen = "127.0.0.1:0"
         "#,
         dir = dir.display(),
         hash = hash_token(TOKEN)?,

@@ -56,6 +56,6 @@ pub use retail::{
 };
 pub use session::{
     Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason,
-    Endpoint, Now, Role, SendError, SessionState,
+    Endpoint, MessageCounts, Now, Role, SendError, SessionState,
 };
 pub use store::{JournalStore, MemoryStore, SeqNums, SessionStore, StoreError};

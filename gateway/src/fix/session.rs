@@ -338,6 +338,27 @@ pub struct Connection<S: SessionStore> {
     events: VecDeque<ConnectionEvent>,
     /// Rate limit on the WARN lines about garbled input.
     garbled: GarbleLog,
+    /// Messages in and out since the driver last took them (metrics).
+    counts: MessageCounts,
+}
+
+/// Messages a session handled, for metrics (see [`Connection::take_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    /// Complete frames received (garbled bytes excluded).
+    pub received: u64,
+    /// Messages sent with a new MsgSeqNum (admin and application).
+    pub sent: u64,
+    /// ResendRequests received from the peer (each served from the store).
+    pub resend_requests: u64,
+}
+
+impl std::ops::AddAssign for MessageCounts {
+    fn add_assign(&mut self, o: MessageCounts) {
+        self.received += o.received;
+        self.sent += o.sent;
+        self.resend_requests += o.resend_requests;
+    }
 }
 
 /// Outcome of the sequence number check of an inbound message.
@@ -381,6 +402,7 @@ impl<S: SessionStore> Connection<S> {
             out: Outbox::with_capacity(16 << 10),
             events: VecDeque::with_capacity(64),
             garbled: GarbleLog::new(now.mono),
+            counts: MessageCounts::default(),
         };
         if matches!(conn.config.role, Role::Initiator { .. }) {
             conn.send_logon(now);
@@ -396,6 +418,11 @@ impl<S: SessionStore> Connection<S> {
     /// The next inbound and outbound MsgSeqNum.
     pub fn seq_nums(&self) -> SeqNums {
         self.seq
+    }
+
+    /// The messages counted since the last call, and zeroes the counts.
+    pub fn take_counts(&mut self) -> MessageCounts {
+        std::mem::take(&mut self.counts)
     }
 
     /// The configuration.
@@ -674,6 +701,7 @@ impl<S: SessionStore> Connection<S> {
         body(&mut w);
         let range = w.finish();
         self.seq.next_out += 1;
+        self.counts.sent += 1;
         self.liveness.on_sent(now.mono);
         range
     }
@@ -792,6 +820,7 @@ impl<S: SessionStore> Connection<S> {
 
     /// One complete frame from the stream.
     fn on_frame<A: Application<S>>(&mut self, now: Now, frame: &[u8], app: &mut A) {
+        self.counts.received += 1;
         let msg = match Message::decode(frame) {
             Ok(msg) => msg,
             Err(DecodeError::Garbled {
@@ -1150,7 +1179,10 @@ impl<S: SessionStore> Connection<S> {
                 .and_then(|v| v.ok_or((t, SessionRejectReason::RequiredTagMissing)))
         };
         match (required(tag::BEGIN_SEQ_NO), required(tag::END_SEQ_NO)) {
-            (Ok(begin), Ok(end)) => self.resend.request(begin, end, self.seq.next_out),
+            (Ok(begin), Ok(end)) => {
+                self.counts.resend_requests += 1;
+                self.resend.request(begin, end, self.seq.next_out);
+            }
             (Err((t, reason)), _) | (_, Err((t, reason))) => {
                 self.send_reject(now, seq, MsgType::RESEND_REQUEST, t, reason);
             }

@@ -52,6 +52,10 @@
 //! account = 201
 //! token_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."
 //!
+//! [metrics]                         # optional: counters file for `tickwarp stat`
+//! dir = "/var/lib/tickwarp/gateway/metrics"  # the default: <journal.dir>/metrics
+//! listen = "127.0.0.1:9464"         # optional: Prometheus GET /metrics
+//!
 //! [[venue.liquidity]]               # resting orders of the house account, seeded at start
 //! symbol = "ACME"
 //! side = "sell"
@@ -86,6 +90,7 @@ use tickwarp_wire::journal::{FsyncPolicy, JournalConfig};
 use tickwarp_wire::{AccountId, InstrumentId, InstrumentTable, Price, Qty, Side};
 
 use super::acceptor::{Credential, FrontDoor, TlsSettings, check_phc};
+use super::metrics::MetricsSection;
 use super::rdma_auth::{self, TokenTable};
 use super::rdma_entry::RdmaEntrySettings;
 use crate::fix::DropCopyScope;
@@ -648,6 +653,9 @@ pub struct GatewayConfig {
     /// The venue simulator.
     #[serde(default)]
     pub venue: VenueSection,
+    /// Counters file and Prometheus exporter, if enabled.
+    #[serde(default)]
+    pub metrics: Option<MetricsSection>,
 }
 
 fn default_fix_listen() -> SocketAddr {
@@ -735,6 +743,9 @@ impl GatewayConfig {
         self.front_door
             .validate()
             .map_err(|e| invalid(e.to_string()))?;
+        if let Some(m) = &self.metrics {
+            m.validate().map_err(invalid)?;
+        }
         let table = self.instrument_table()?;
         let mut ids = HashSet::new();
         let mut comps = HashSet::new();

@@ -23,6 +23,7 @@ use super::acceptor::{AcceptorSession, FixAcceptor, TlsConfigError};
 use super::config::{ConfigError, GatewayConfig, ORDERS_JOURNAL, session_journal};
 use super::core::{CoreConfig, CoreError, OrderCore, Origin, RecoveryReport, Report};
 use super::manifest::{Manifest, ManifestError};
+use super::metrics::GatewayMetrics;
 use super::rdma_entry::{RdmaEntry, RdmaEntryError, RdmaEntryStats, RdmaStatsHandle};
 use crate::fix::codec::Message;
 use crate::fix::fields::tag;
@@ -80,6 +81,9 @@ pub enum ServiceError {
     /// RDMA order entry could not start.
     #[error(transparent)]
     Rdma(#[from] RdmaEntryError),
+    /// The counters file or the metrics exporter could not start.
+    #[error("metrics: {0}")]
+    Metrics(#[from] tickwarp_metrics::MetricsError),
 }
 
 /// The gateway agent (see the module docs).
@@ -90,6 +94,7 @@ pub struct GatewayAgent {
     rdma: Option<RdmaEntry>,
     recovery: RecoveryReport,
     limits: LimitsReload,
+    metrics: Option<GatewayMetrics>,
 }
 
 /// Hands new risk limits to a running [`GatewayAgent`] from another thread (the CLI
@@ -254,12 +259,17 @@ impl GatewayAgent {
             None => None,
         };
         update_references(&mut core);
+        let metrics = match &config.metrics {
+            Some(m) => Some(GatewayMetrics::open(m, &config.journal.dir, now)?),
+            None => None,
+        };
         let mut agent = GatewayAgent {
             core,
             fix,
             rdma,
             recovery,
             limits: LimitsReload::default(),
+            metrics,
         };
         agent.route_reports(now);
         Ok(agent)
@@ -310,6 +320,11 @@ impl GatewayAgent {
         &self.fix
     }
 
+    /// The metrics (counters file, exporter), when `[metrics]` is configured.
+    pub fn metrics(&self) -> Option<&GatewayMetrics> {
+        self.metrics.as_ref()
+    }
+
     /// One duty cycle at `now`; returns the work done.
     pub fn step(&mut self, now: Now) -> Result<usize, ServiceError> {
         let vt = VenueTime {
@@ -322,20 +337,43 @@ impl GatewayAgent {
                 Err(e) => tracing::warn!(%e, "risk limits reload refused; the old limits stay"),
             }
         }
+        if let Some(m) = self.metrics.as_mut() {
+            m.cycle_started(now.mono);
+        }
         let mut work = self.fix.poll_input(now, &mut self.core)?;
         if let Some(rdma) = self.rdma.as_mut() {
             work += rdma.poll_input(vt, &mut self.core)?;
         }
+        let (syncs, busy) = (self.core.sync_count(), work > 0);
+        let timer = self.metrics.as_ref().and_then(|m| m.time_if(busy));
         // One durable point per duty cycle: journal and route first (nothing leaves
         // yet), then sync the order journal and every session store at once.
         work += self.core.flush_deferred(vt)?;
         let journal = self.core.begin_sync()?;
+        if let Some(m) = self.metrics.as_mut() {
+            m.synced_since(timer, self.core.sync_count() > syncs);
+        }
         work += update_references(&mut self.core);
         work += self.route_reports(now);
-        work += self.fix.sync_round(journal, &mut self.core, now)?;
+        let timer = self
+            .metrics
+            .as_ref()
+            .and_then(|m| m.time_if(busy || journal.is_some()));
+        let synced = self.fix.sync_round(journal, &mut self.core, now)?;
+        if let Some(m) = self.metrics.as_mut() {
+            m.synced_since(timer, synced > 0);
+        }
+        work += synced;
         work += self.fix.poll_output();
         if let Some(rdma) = self.rdma.as_mut() {
             work += rdma.poll_output();
+        }
+        if let Some(m) = self.metrics.as_mut() {
+            m.cycle_done(
+                work,
+                self.core.sync_count().saturating_sub(syncs),
+                &mut self.fix,
+            );
         }
         Ok(work)
     }
@@ -352,6 +390,9 @@ impl GatewayAgent {
 
     fn route(&mut self, now: Now, report: Report) {
         self.fix.copy_report(now, &report);
+        if let Some(m) = self.metrics.as_mut() {
+            m.report_routed(&report);
+        }
         match report.origin {
             Origin::Fix(id) => self.fix.deliver(now, id, report),
             Origin::Rdma(id) => match self.rdma.as_mut() {
@@ -480,7 +521,11 @@ impl Agent for GatewayAgent {
             mono: now,
             wall: clock::unix_now(),
         };
-        Ok(self.step(now)?)
+        let work = self.step(now)?;
+        if let Some(m) = self.metrics.as_mut() {
+            m.acks_written();
+        }
+        Ok(work)
     }
 
     /// Seals the order journal, so the next start finds it closed cleanly.

@@ -12,6 +12,7 @@
 //! - [`gateway`]: [`GatewayAgent`], the [`tickwarp_runtime::Agent`] that runs the core,
 //!   the venue simulator and both front ends in one duty cycle.
 //! - [`config`]: [`GatewayConfig`], the TOML configuration.
+//! - [`metrics`]: [`metrics::GatewayMetrics`], the counters file and `/metrics`.
 //! - [`manifest`]: the list of journals under the journal directory, so a deleted one
 //!   is refused at start instead of recreated empty.
 //!
@@ -24,6 +25,7 @@ pub mod config;
 pub mod core;
 pub mod gateway;
 pub mod manifest;
+pub mod metrics;
 pub mod rdma_auth;
 pub mod rdma_entry;
 pub mod recovery;

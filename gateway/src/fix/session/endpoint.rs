@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tickwarp_runtime::Nanos;
 
-use super::{Application, Connection, Now, SessionState};
+use super::{Application, Connection, MessageCounts, Now, SessionState};
 use crate::fix::store::{SeqNums, SessionStore};
 
 /// A session connection with its application layer: what a driver holds. The
@@ -32,6 +32,11 @@ impl<S: SessionStore, A: Application<S>> Endpoint<S, A> {
     /// The next inbound and outbound MsgSeqNum.
     pub fn seq_nums(&self) -> SeqNums {
         self.conn.seq_nums()
+    }
+
+    /// The messages counted since the last call (see [`Connection::take_counts`]).
+    pub fn take_counts(&mut self) -> MessageCounts {
+        self.conn.take_counts()
     }
 
     /// The heartbeat interval (see [`Connection::heartbeat_interval`]).

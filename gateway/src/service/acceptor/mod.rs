@@ -66,6 +66,7 @@
 //! orders (the core does).
 
 mod auth;
+mod counts;
 mod disconnect;
 mod drop_copy;
 mod guard;
@@ -90,7 +91,8 @@ use super::core::{CoreError, OrderCore, Origin, Report};
 use crate::fix::codec::{Framing, Message, MessageWriter, scan_frame};
 use crate::fix::fields::tag;
 use crate::fix::{
-    JournalStore, MsgType, Now, Session, SessionConfig, SessionEvent, SessionState, SessionStore,
+    JournalStore, MessageCounts, MsgType, Now, Session, SessionConfig, SessionEvent, SessionState,
+    SessionStore,
 };
 use crate::venue::{VenueSession, VenueTime};
 
@@ -301,6 +303,8 @@ pub struct FixAcceptor {
     stats: FrontDoorStats,
     /// The duty cycle's one sync round (see [`FixAcceptor::sync_round`]).
     round: SyncRound,
+    /// Messages of connections closed since the metrics last took them ([`counts`]).
+    closed_counts: MessageCounts,
     buf: Vec<u8>,
     scratch: Vec<u8>,
 }
@@ -389,6 +393,7 @@ impl FixAcceptor {
             log_limit: LogLimit::new(front.log_lines_per_sec),
             stats: FrontDoorStats::default(),
             round: SyncRound::new(slots.len())?,
+            closed_counts: MessageCounts::default(),
             buf: vec![0; front.read_budget.min(64 << 10)],
             scratch: Vec::with_capacity(1 << 10),
             slots,
@@ -1251,7 +1256,8 @@ impl FixAcceptor {
             ConnState::Bound(ix) => {
                 if let Some(slot) = self.slots.get_mut(ix) {
                     if slot.live.as_ref().is_some_and(|(t, _)| *t == token) {
-                        if let Some((_, session)) = slot.live.take() {
+                        if let Some((_, mut session)) = slot.live.take() {
+                            self.closed_counts += session.take_counts();
                             slot.store = Some(session.into_store());
                             slot.watch.connection_ended();
                         }
