@@ -20,8 +20,9 @@
 //!
 //! # Trust
 //!
-//! The gateway's RDMA order entry rules, with its code: the accept thread checks the
-//! [`FailureThrottle`], that the MPA private data carries a [`Credential`] (see
+//! The gateway's RDMA order entry rules, with its code ([`Admission`]): the accept thread
+//! checks the failure throttle, that the MPA private data carries a
+//! [`Credential`](tickwarp_gateway::service::rdma_auth::Credential) (see
 //! [`client_connect_params`]), the connection cap and memory budget, then the token
 //! against the account's argon2id hash; any failure is an MPA Reject with a reason. The
 //! server decides each channel's memory (its own slots, the client's proposal clamped
@@ -36,20 +37,19 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tickwarp_gateway::service::rdma_auth::{Credential, FailureThrottle, TokenTable};
+use tickwarp_gateway::service::rdma_admission::{
+    Admission, AdmissionGauges, AdmissionLimits, AdmissionTexts, Admitted, Lease,
+};
+use tickwarp_gateway::service::rdma_auth::TokenTable;
 pub use tickwarp_gateway::service::rdma_entry::client_connect_params;
-use tickwarp_rdma::channel::{
-    ChannelConfig, ChannelError, HEADER_LEN, MessageChannel, PeerLimits, request_app_data,
-};
-use tickwarp_rdma::verbs::{
-    Backend, CmError, ConnectRequest, Device, ListenParams, Listener, ProtectionDomain, VerbsError,
-};
+use tickwarp_rdma::channel::{ChannelConfig, ChannelError, HEADER_LEN, MessageChannel, PeerLimits};
+use tickwarp_rdma::verbs::{Backend, CmError, Device, ListenParams, Listener, VerbsError};
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_runtime::idle::{Backoff, IdleStrategy};
 use tickwarp_wire::AccountId;
@@ -58,20 +58,12 @@ use crate::exec::{cost, cost_field, execute};
 use crate::job::{Cancel, JobResult, MAX_RECORD, RESULT_LEN, Request, Status};
 use crate::sched::{Next, Scheduler};
 
-/// How long the accept thread waits for a request before checking for shutdown.
-const ACCEPT_POLL: Duration = Duration::from_millis(50);
 /// Records read from one client per duty cycle.
 const RECV_BATCH: usize = 32;
 /// A client with this many unsent results is not read from until it drains them.
 const OUTBOX_HIGH: usize = 256;
 /// Established channels waiting for the duty cycle.
 const HANDOFF_DEPTH: usize = 64;
-/// First lockout after a failed authentication; it doubles with each failure.
-const LOCKOUT_BASE: Duration = Duration::from_millis(250);
-/// Longest lockout.
-const LOCKOUT_MAX: Duration = Duration::from_secs(60);
-/// Peer addresses the throttle remembers.
-const THROTTLE_CAPACITY: usize = 4096;
 
 /// Reject reason: the credential is missing or malformed.
 pub const REJECT_NO_CREDENTIAL: &[u8] = b"tickwarp compute: credential missing or malformed";
@@ -83,6 +75,16 @@ pub const REJECT_LOCKED_OUT: &[u8] = b"tickwarp compute: too many failed attempt
 pub const REJECT_CAP: &[u8] = b"tickwarp compute: connection limit reached";
 /// Reject reason: the memory budget has no room for another connection.
 pub const REJECT_BUDGET: &[u8] = b"tickwarp compute: memory budget exhausted";
+
+/// What admission logs and answers.
+const TEXTS: AdmissionTexts = AdmissionTexts {
+    service: "compute",
+    no_credential: REJECT_NO_CREDENTIAL,
+    auth: REJECT_AUTH,
+    locked_out: REJECT_LOCKED_OUT,
+    cap: REJECT_CAP,
+    budget: REJECT_BUDGET,
+};
 
 /// Why the compute server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +187,18 @@ impl ServerSettings {
 
     /// Channel memory one connection commits at most.
     pub fn connection_bytes(&self) -> usize {
-        self.channel_config().committed_bytes(self.peer_limits())
+        self.limits().connection_bytes()
+    }
+
+    /// What admission allows.
+    fn limits(&self) -> AdmissionLimits {
+        AdmissionLimits {
+            max_connections: self.max_clients,
+            memory_budget_bytes: self.memory_budget_bytes,
+            channel: self.channel_config(),
+            peer: self.peer_limits(),
+            min_message: RESULT_LEN,
+        }
     }
 
     fn check(&self) -> Result<(), ServerError> {
@@ -282,13 +295,9 @@ pub struct ServerStats {
     pub protocol_errors: u64,
 }
 
+/// The job counters (admission counts in [`AdmissionGauges`]).
 #[derive(Debug, Default)]
 struct Gauges {
-    connections: AtomicUsize,
-    committed: AtomicUsize,
-    auth_failures: AtomicU64,
-    locked_out: AtomicU64,
-    over_capacity: AtomicU64,
     computed: AtomicU64,
     busy: AtomicU64,
     expired: AtomicU64,
@@ -297,47 +306,13 @@ struct Gauges {
     protocol_errors: AtomicU64,
 }
 
-/// One admitted connection's share of the cap and the budget, released on drop.
-#[derive(Debug)]
-struct Lease {
-    gauges: Arc<Gauges>,
-    bytes: usize,
-}
-
-impl Lease {
-    fn settle(&mut self, bytes: usize) {
-        if bytes < self.bytes {
-            self.gauges
-                .committed
-                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
-            self.bytes = bytes;
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.gauges.connections.fetch_sub(1, Ordering::AcqRel);
-        self.gauges
-            .committed
-            .fetch_sub(self.bytes, Ordering::AcqRel);
-    }
-}
-
-/// An authenticated, established connection on its way to the duty cycle.
-#[derive(Debug)]
-struct Admitted {
-    channel: MessageChannel,
-    account: AccountId,
-    lease: Lease,
-}
-
 /// The running compute server; dropping it stops it.
 #[derive(Debug)]
 pub struct ComputeServer {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
+    admission: Arc<AdmissionGauges>,
     gauges: Arc<Gauges>,
 }
 
@@ -377,33 +352,10 @@ impl ComputeServer {
             gauges: Arc::clone(&gauges),
             buf: vec![0; settings.slot_bytes as usize],
         };
-        let mut acceptor = Acceptor {
-            dev,
-            pd,
-            settings,
-            throttle: FailureThrottle::new(LOCKOUT_BASE, LOCKOUT_MAX, THROTTLE_CAPACITY),
-            gauges: Arc::clone(&gauges),
-            tx,
-        };
-        let accept_stop = Arc::clone(&stop);
-        let accept = std::thread::Builder::new()
-            .name("compute-accept".to_owned())
-            .spawn(move || {
-                while !accept_stop.load(Ordering::Acquire) {
-                    match listener.accept(ACCEPT_POLL) {
-                        Ok(request) => {
-                            if !acceptor.admit(request) {
-                                return;
-                            }
-                        }
-                        Err(CmError::Timeout) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "compute: connection request failed");
-                            std::thread::sleep(ACCEPT_POLL);
-                        }
-                    }
-                }
-            })?;
+        let limits = settings.limits();
+        let admission = Admission::new(dev, pd, settings.tokens, limits, TEXTS);
+        let admission_gauges = admission.gauges();
+        let accept = admission.spawn("compute-accept", listener, tx, Arc::clone(&stop))?;
         let io_stop = Arc::clone(&stop);
         let io = std::thread::Builder::new()
             .name("compute-io".to_owned())
@@ -422,6 +374,7 @@ impl ComputeServer {
             stop,
             threads: vec![accept, io],
             local_addr,
+            admission: admission_gauges,
             gauges,
         })
     }
@@ -435,12 +388,13 @@ impl ComputeServer {
     pub fn stats(&self) -> ServerStats {
         let g = &self.gauges;
         let get = |a: &AtomicU64| a.load(Ordering::Acquire);
+        let admission = self.admission.get();
         ServerStats {
-            connections: g.connections.load(Ordering::Acquire),
-            committed_bytes: g.committed.load(Ordering::Acquire),
-            auth_failures: get(&g.auth_failures),
-            locked_out: get(&g.locked_out),
-            over_capacity: get(&g.over_capacity),
+            connections: admission.connections,
+            committed_bytes: admission.committed_bytes,
+            auth_failures: admission.auth_failures,
+            locked_out: admission.locked_out,
+            over_capacity: admission.over_capacity,
             computed: get(&g.computed),
             busy: get(&g.busy),
             expired: get(&g.expired),
@@ -684,112 +638,4 @@ fn count(g: &Gauges, s: Status) {
         Status::Cancelled => &g.cancelled,
     };
     counter.fetch_add(1, Ordering::AcqRel);
-}
-
-/// The accept thread's state: admission checks, then channel setup.
-struct Acceptor {
-    dev: Device,
-    pd: ProtectionDomain,
-    settings: ServerSettings,
-    throttle: FailureThrottle,
-    gauges: Arc<Gauges>,
-    tx: SyncSender<Admitted>,
-}
-
-impl Acceptor {
-    /// Admits or rejects one request (see "Trust" in the module docs). False when the
-    /// duty cycle is gone.
-    fn admit(&mut self, request: ConnectRequest) -> bool {
-        let peer = request.peer_addr();
-        let now = monotonic_now();
-        if let Err(wait) = self.throttle.check(peer.ip(), now) {
-            self.gauges.locked_out.fetch_add(1, Ordering::AcqRel);
-            tracing::debug!(%peer, ?wait, "compute: request from a locked-out address rejected");
-            reject(request, REJECT_LOCKED_OUT);
-            return true;
-        }
-        let app = request_app_data(&request).to_vec();
-        let credential = match Credential::parse(&app) {
-            Ok(c) => c,
-            Err(e) => {
-                self.gauges.auth_failures.fetch_add(1, Ordering::AcqRel);
-                let lockout = self.throttle.record_failure(peer.ip(), now);
-                tracing::warn!(%peer, error = %e, ?lockout, "compute: no valid credential; rejected");
-                reject(request, REJECT_NO_CREDENTIAL);
-                return true;
-            }
-        };
-        let Some(mut lease) = self.reserve() else {
-            self.gauges.over_capacity.fetch_add(1, Ordering::AcqRel);
-            let full = self.gauges.connections.load(Ordering::Acquire) >= self.settings.max_clients;
-            tracing::warn!(%peer, max_clients = self.settings.max_clients, "compute server full; rejected");
-            reject(request, if full { REJECT_CAP } else { REJECT_BUDGET });
-            return true;
-        };
-        if !self.settings.tokens.verify(&credential) {
-            drop(lease);
-            self.gauges.auth_failures.fetch_add(1, Ordering::AcqRel);
-            let lockout = self.throttle.record_failure(peer.ip(), now);
-            tracing::warn!(%peer, account = %credential.account, ?lockout, "compute: authentication failed; rejected");
-            reject(request, REJECT_AUTH);
-            return true;
-        }
-        self.throttle.record_success(peer.ip());
-        let account = credential.account;
-        let channel = match MessageChannel::accept_with(
-            &self.dev,
-            &self.pd,
-            request,
-            self.settings.channel_config(),
-            self.settings.peer_limits(),
-        ) {
-            Ok(channel) => channel,
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "compute: accept failed");
-                return true;
-            }
-        };
-        if channel.max_message() < RESULT_LEN {
-            tracing::warn!(%peer, "compute client's slots too small for results");
-            let mut channel = channel;
-            channel.disconnect();
-            return true;
-        }
-        lease.settle(channel.committed_bytes());
-        tracing::info!(%peer, %account, "compute client connected");
-        self.tx
-            .send(Admitted {
-                channel,
-                account,
-                lease,
-            })
-            .is_ok()
-    }
-
-    /// A share of the cap and the budget for one more connection, if both have room.
-    /// Only this thread adds, so the check and the add cannot race.
-    fn reserve(&self) -> Option<Lease> {
-        let bytes = self.settings.connection_bytes();
-        let connections = self.gauges.connections.load(Ordering::Acquire);
-        let committed = self.gauges.committed.load(Ordering::Acquire);
-        if connections >= self.settings.max_clients
-            || committed.saturating_add(bytes) > self.settings.memory_budget_bytes
-        {
-            return None;
-        }
-        self.gauges.connections.fetch_add(1, Ordering::AcqRel);
-        self.gauges.committed.fetch_add(bytes, Ordering::AcqRel);
-        Some(Lease {
-            gauges: Arc::clone(&self.gauges),
-            bytes,
-        })
-    }
-}
-
-/// Sends an MPA Reject with `reason`; the peer may already be gone.
-fn reject(request: ConnectRequest, reason: &[u8]) {
-    let peer = request.peer_addr();
-    if let Err(e) = request.reject(reason) {
-        tracing::debug!(%peer, error = %e, "compute: reject not delivered");
-    }
 }

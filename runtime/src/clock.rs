@@ -64,12 +64,14 @@ impl Clock {
 /// Reads `CLOCK_MONOTONIC` in nanoseconds.
 #[inline]
 pub fn monotonic_now() -> Nanos {
+    #[allow(clippy::disallowed_methods)] // this module is the one place that reads clocks
     Nanos(timespec_nanos(clock_gettime(ClockId::Monotonic)))
 }
 
 /// Reads `CLOCK_REALTIME` in nanoseconds since the Unix epoch (zero before 1970).
 #[inline]
 pub fn unix_now() -> UnixNanos {
+    #[allow(clippy::disallowed_methods)] // this module is the one place that reads clocks
     UnixNanos(timespec_nanos(clock_gettime(ClockId::Realtime)))
 }
 

@@ -37,7 +37,9 @@ pub fn wait_until(
         if cond() {
             return Ok(());
         }
-        if start.elapsed() >= timeout {
+        #[allow(clippy::disallowed_methods)] // test support: bounds a wait, not a hot path
+        let waited = start.elapsed();
+        if waited >= timeout {
             bail!("timed out after {timeout:?} waiting until {what}");
         }
         if polls < YIELD_POLLS {

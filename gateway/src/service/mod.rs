@@ -8,7 +8,9 @@
 //!   one thread; a connection is anonymous (small budget) until its Logon authenticated
 //!   (argon2id, on a verifier thread), then bound to its session.
 //! - [`rdma_entry`]: [`RdmaEntry`], binary wire orders from `MessageChannel` clients;
-//!   [`rdma_auth`]: their credentials, token hashes and the failure throttle.
+//!   [`rdma_auth`]: their credentials, token hashes and the failure throttle;
+//!   [`rdma_admission`]: who may connect and what a connection commits (shared with the
+//!   compute server).
 //! - [`gateway`]: [`GatewayAgent`], the [`tickwarp_runtime::Agent`] that runs the core,
 //!   the venue simulator and both front ends in one duty cycle.
 //! - [`config`]: [`GatewayConfig`], the TOML configuration.
@@ -26,6 +28,7 @@ pub mod core;
 pub mod gateway;
 pub mod manifest;
 pub mod metrics;
+pub mod rdma_admission;
 pub mod rdma_auth;
 pub mod rdma_entry;
 pub mod recovery;

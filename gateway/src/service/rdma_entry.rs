@@ -26,14 +26,14 @@
 //!
 //! # Trust
 //!
-//! Before any channel memory is committed, the accept thread checks, in this order:
-//! the peer address is not locked out by earlier failures ([`FailureThrottle`]); the
-//! MPA private data carries a [`Credential`] (account id and token, see
-//! [`client_connect_params`]); the connection cap and the memory budget have room; the
-//! token matches the account's argon2id hash (one verification, on this thread). Any
-//! failure is an MPA Reject (R=1) with a short reason in its private data and, for a
-//! missing or wrong credential, a WARN line with the peer address; failures lock the
-//! address out for a growing delay.
+//! Admission is [`Admission`]'s, shared with the compute server: before any channel
+//! memory is committed, the accept thread checks, in this order, the peer address is
+//! not locked out by earlier failures; the MPA private data carries a [`Credential`]
+//! (account id and token, see [`client_connect_params`]); the connection cap and the
+//! memory budget have room; the token matches the account's argon2id hash (one
+//! verification, on that thread). Any failure is an MPA Reject (R=1) with one of the
+//! `REJECT_*` reasons below in its private data and, for a missing or wrong credential,
+//! a WARN line with the peer address; failures lock the address out for a growing delay.
 //!
 //! The gateway decides the memory of a connection: it posts `max_slots` receive slots
 //! of `max_slot_bytes` and clamps the client's proposal to the same maxima
@@ -51,19 +51,15 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tickwarp_rdma::channel::{
-    ChannelConfig, ChannelError, MessageChannel, PeerLimits, request_app_data,
-};
+use tickwarp_rdma::channel::{ChannelConfig, ChannelError, MessageChannel, PeerLimits};
 use tickwarp_rdma::verbs::{
-    Backend, CmError, ConnectParams, ConnectRequest, Device, ListenParams, Listener,
-    ProtectionDomain, VerbsError,
+    Backend, CmError, ConnectParams, Device, ListenParams, Listener, VerbsError,
 };
-use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_wire::IntoBytes;
 use tickwarp_wire::{
     AccountId, CancelRejected, CxlRejResponseTo, ExecMeta, MassCancelReport, MassCancelRequest,
@@ -71,11 +67,12 @@ use tickwarp_wire::{
 };
 
 use super::core::{CoreError, MassCancel, OrderCore, Origin, Report, execution_bytes};
-use super::rdma_auth::{Credential, CredentialError, FailureThrottle, TokenTable};
+use super::rdma_admission::{
+    Admission, AdmissionGauges, AdmissionLimits, AdmissionStats, AdmissionTexts, Admitted, Lease,
+};
+use super::rdma_auth::{Credential, CredentialError, TokenTable};
 use crate::venue::{VenueSession, VenueTime};
 
-/// How long the accept thread waits for a request before checking for shutdown.
-const ACCEPT_POLL: Duration = Duration::from_millis(50);
 /// Largest record exchanged (order commands and executions are 64 or 128 bytes).
 pub const MAX_RECORD: usize = 128;
 /// Messages read from one client per duty cycle.
@@ -84,12 +81,6 @@ const RECV_BATCH: usize = 64;
 const MAX_OUTBOX: usize = 65_536;
 /// Established channels waiting for the duty cycle.
 const HANDOFF_DEPTH: usize = 64;
-/// First lockout after a failed authentication; it doubles with each failure.
-const LOCKOUT_BASE: Duration = Duration::from_millis(250);
-/// Longest lockout.
-const LOCKOUT_MAX: Duration = Duration::from_secs(60);
-/// Peer addresses the throttle remembers.
-const THROTTLE_CAPACITY: usize = 4096;
 
 /// Reject reason: the credential is missing or malformed.
 pub const REJECT_NO_CREDENTIAL: &[u8] = b"tickwarp: credential missing or malformed";
@@ -101,6 +92,16 @@ pub const REJECT_LOCKED_OUT: &[u8] = b"tickwarp: too many failed attempts, retry
 pub const REJECT_CAP: &[u8] = b"tickwarp: connection limit reached";
 /// Reject reason: the memory budget has no room for another connection.
 pub const REJECT_BUDGET: &[u8] = b"tickwarp: memory budget exhausted";
+
+/// What admission logs and answers.
+const TEXTS: AdmissionTexts = AdmissionTexts {
+    service: "RDMA order entry",
+    no_credential: REJECT_NO_CREDENTIAL,
+    auth: REJECT_AUTH,
+    locked_out: REJECT_LOCKED_OUT,
+    cap: REJECT_CAP,
+    budget: REJECT_BUDGET,
+};
 
 /// Why RDMA order entry could not start.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +163,18 @@ impl RdmaEntrySettings {
 
     /// Channel memory one connection commits at most.
     pub fn connection_bytes(&self) -> usize {
-        self.channel_config().committed_bytes(self.peer_limits())
+        self.limits().connection_bytes()
+    }
+
+    /// What admission allows.
+    fn limits(&self) -> AdmissionLimits {
+        AdmissionLimits {
+            max_connections: self.max_connections,
+            memory_budget_bytes: self.memory_budget_bytes,
+            channel: self.channel_config(),
+            peer: self.peer_limits(),
+            min_message: MAX_RECORD,
+        }
     }
 
     fn check(&self) -> Result<(), RdmaEntryError> {
@@ -197,84 +209,18 @@ pub fn client_connect_params(
     })
 }
 
-/// Counters of RDMA order entry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RdmaEntryStats {
-    /// Connections admitted and not yet closed (including those not yet taken by the
-    /// duty cycle).
-    pub connections: usize,
-    /// Channel memory those connections committed, bytes.
-    pub committed_bytes: usize,
-    /// Requests rejected for a missing, malformed or wrong credential.
-    pub auth_failures: u64,
-    /// Requests rejected because the address was locked out.
-    pub locked_out: u64,
-    /// Requests rejected by the connection cap or the memory budget.
-    pub over_capacity: u64,
-}
+/// Counters of RDMA order entry: connections, committed memory, refusals.
+pub type RdmaEntryStats = AdmissionStats;
 
 /// Reads [`RdmaEntryStats`] from another thread than the duty cycle's.
 #[derive(Clone, Debug)]
-pub struct RdmaStatsHandle(Arc<Gauges>);
+pub struct RdmaStatsHandle(Arc<AdmissionGauges>);
 
 impl RdmaStatsHandle {
     /// The counters now.
     pub fn get(&self) -> RdmaEntryStats {
-        let g = &self.0;
-        RdmaEntryStats {
-            connections: g.connections.load(Ordering::Acquire),
-            committed_bytes: g.committed.load(Ordering::Acquire),
-            auth_failures: g.auth_failures.load(Ordering::Acquire),
-            locked_out: g.locked_out.load(Ordering::Acquire),
-            over_capacity: g.over_capacity.load(Ordering::Acquire),
-        }
+        self.0.get()
     }
-}
-
-/// Shared between the accept thread and the duty cycle.
-#[derive(Debug, Default)]
-struct Gauges {
-    connections: AtomicUsize,
-    committed: AtomicUsize,
-    auth_failures: AtomicU64,
-    locked_out: AtomicU64,
-    over_capacity: AtomicU64,
-}
-
-/// One admitted connection's share of the cap and the budget, released on drop.
-#[derive(Debug)]
-struct Lease {
-    gauges: Arc<Gauges>,
-    bytes: usize,
-}
-
-impl Lease {
-    /// Adjusts the reservation to what the channel really committed.
-    fn settle(&mut self, bytes: usize) {
-        if bytes < self.bytes {
-            self.gauges
-                .committed
-                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
-            self.bytes = bytes;
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.gauges.connections.fetch_sub(1, Ordering::AcqRel);
-        self.gauges
-            .committed
-            .fetch_sub(self.bytes, Ordering::AcqRel);
-    }
-}
-
-/// An authenticated, established connection on its way to the duty cycle.
-#[derive(Debug)]
-struct Admitted {
-    channel: MessageChannel,
-    account: AccountId,
-    lease: Lease,
 }
 
 /// One fixed-size outbound record.
@@ -317,7 +263,7 @@ pub struct RdmaEntry {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     local_addr: SocketAddr,
-    gauges: Arc<Gauges>,
+    gauges: Arc<AdmissionGauges>,
     clients: Vec<Client>,
     next_id: u32,
     buf: [u8; MAX_RECORD],
@@ -337,35 +283,11 @@ impl RdmaEntry {
         let listener = Listener::bind_with(&pd, settings.listen, listen)?;
         let local_addr = listener.local_addr();
         let stop = Arc::new(AtomicBool::new(false));
-        let gauges = Arc::new(Gauges::default());
         let (tx, accepted) = sync_channel(HANDOFF_DEPTH);
-        let mut acceptor = Acceptor {
-            dev,
-            pd,
-            settings,
-            throttle: FailureThrottle::new(LOCKOUT_BASE, LOCKOUT_MAX, THROTTLE_CAPACITY),
-            gauges: Arc::clone(&gauges),
-            tx,
-        };
-        let thread_stop = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("gw-rdma-accept".to_owned())
-            .spawn(move || {
-                while !thread_stop.load(Ordering::Acquire) {
-                    match listener.accept(ACCEPT_POLL) {
-                        Ok(request) => {
-                            if !acceptor.admit(request) {
-                                return;
-                            }
-                        }
-                        Err(CmError::Timeout) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "RDMA connection request failed");
-                            std::thread::sleep(ACCEPT_POLL);
-                        }
-                    }
-                }
-            })?;
+        let limits = settings.limits();
+        let admission = Admission::new(dev, pd, settings.tokens, limits, TEXTS);
+        let gauges = admission.gauges();
+        let thread = admission.spawn("gw-rdma-accept", listener, tx, Arc::clone(&stop))?;
         Ok(RdmaEntry {
             accepted,
             stop,
@@ -497,116 +419,6 @@ impl Drop for RdmaEntry {
                 tracing::error!("RDMA accept thread panicked");
             }
         }
-    }
-}
-
-/// The accept thread's state: admission checks, then channel setup.
-struct Acceptor {
-    dev: Device,
-    pd: ProtectionDomain,
-    settings: RdmaEntrySettings,
-    throttle: FailureThrottle,
-    gauges: Arc<Gauges>,
-    tx: SyncSender<Admitted>,
-}
-
-impl Acceptor {
-    /// Admits or rejects one request (see "Trust" in the module docs). False when the
-    /// duty cycle is gone.
-    fn admit(&mut self, request: ConnectRequest) -> bool {
-        let peer = request.peer_addr();
-        let now = monotonic_now();
-        if let Err(wait) = self.throttle.check(peer.ip(), now) {
-            self.gauges.locked_out.fetch_add(1, Ordering::AcqRel);
-            tracing::debug!(%peer, ?wait, "RDMA request from a locked-out address rejected");
-            reject(request, REJECT_LOCKED_OUT);
-            return true;
-        }
-        let app = request_app_data(&request).to_vec();
-        let credential = match Credential::parse(&app) {
-            Ok(c) => c,
-            Err(e) => {
-                self.gauges.auth_failures.fetch_add(1, Ordering::AcqRel);
-                let lockout = self.throttle.record_failure(peer.ip(), now);
-                tracing::warn!(%peer, error = %e, ?lockout, "RDMA order entry: no valid credential; rejected");
-                reject(request, REJECT_NO_CREDENTIAL);
-                return true;
-            }
-        };
-        let Some(mut lease) = self.reserve() else {
-            self.gauges.over_capacity.fetch_add(1, Ordering::AcqRel);
-            let full =
-                self.gauges.connections.load(Ordering::Acquire) >= self.settings.max_connections;
-            tracing::warn!(%peer, max_connections = self.settings.max_connections, "RDMA order entry full; rejected");
-            reject(request, if full { REJECT_CAP } else { REJECT_BUDGET });
-            return true;
-        };
-        if !self.settings.tokens.verify(&credential) {
-            // Released before the peer hears the answer.
-            drop(lease);
-            self.gauges.auth_failures.fetch_add(1, Ordering::AcqRel);
-            let lockout = self.throttle.record_failure(peer.ip(), now);
-            tracing::warn!(%peer, account = %credential.account, ?lockout, "RDMA order entry: authentication failed; rejected");
-            reject(request, REJECT_AUTH);
-            return true;
-        }
-        self.throttle.record_success(peer.ip());
-        let account = credential.account;
-        let channel = match MessageChannel::accept_with(
-            &self.dev,
-            &self.pd,
-            request,
-            self.settings.channel_config(),
-            self.settings.peer_limits(),
-        ) {
-            Ok(channel) => channel,
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, "RDMA accept failed");
-                return true;
-            }
-        };
-        if channel.max_message() < MAX_RECORD {
-            tracing::warn!(%peer, "RDMA client slots too small for orders");
-            let mut channel = channel;
-            channel.disconnect();
-            return true;
-        }
-        lease.settle(channel.committed_bytes());
-        tracing::info!(%peer, %account, "RDMA order entry client connected");
-        self.tx
-            .send(Admitted {
-                channel,
-                account,
-                lease,
-            })
-            .is_ok()
-    }
-
-    /// A share of the cap and the budget for one more connection, if both have room.
-    /// Only this thread adds, so the check and the add cannot race.
-    fn reserve(&self) -> Option<Lease> {
-        let bytes = self.settings.connection_bytes();
-        let connections = self.gauges.connections.load(Ordering::Acquire);
-        let committed = self.gauges.committed.load(Ordering::Acquire);
-        if connections >= self.settings.max_connections
-            || committed.saturating_add(bytes) > self.settings.memory_budget_bytes
-        {
-            return None;
-        }
-        self.gauges.connections.fetch_add(1, Ordering::AcqRel);
-        self.gauges.committed.fetch_add(bytes, Ordering::AcqRel);
-        Some(Lease {
-            gauges: Arc::clone(&self.gauges),
-            bytes,
-        })
-    }
-}
-
-/// Sends an MPA Reject with `reason`; the peer may already be gone.
-fn reject(request: ConnectRequest, reason: &[u8]) {
-    let peer = request.peer_addr();
-    if let Err(e) = request.reject(reason) {
-        tracing::debug!(%peer, error = %e, "RDMA reject not delivered");
     }
 }
 
