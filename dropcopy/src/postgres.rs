@@ -175,14 +175,27 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// `e` with its causes (`postgres::Error` alone says only "db error").
+fn chain(e: &postgres::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 fn classify(db: &str, e: &postgres::Error) -> SinkError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         SinkError::Fatal(format!(
             "{db}: rows past the stored drop copy position exist ({e}); another writer or a \
-             restored copy? the drop copy stops and deletes nothing"
+             restored copy? the drop copy stops and deletes nothing",
+            e = chain(e)
         ))
     } else {
-        SinkError::Unavailable(format!("{db}: {e}"))
+        SinkError::Unavailable(format!("{db}: {}", chain(e)))
     }
 }
 
@@ -277,7 +290,7 @@ impl Sink for PostgresSink {
         let mut client = self
             .config
             .connect(NoTls)
-            .map_err(|e| SinkError::Unavailable(format!("{db}: {e}")))?;
+            .map_err(|e| SinkError::Unavailable(format!("{db}: {}", chain(&e))))?;
         client
             .batch_execute(&format!("BEGIN;{SCHEMA}COMMIT;{STAGING}"))
             .map_err(|e| classify(db, &e))?;
