@@ -152,6 +152,7 @@ pub struct DropCopySettings {
 struct Tailer {
     name: String,
     copied: Arc<AtomicU64>,
+    outages: Arc<AtomicU64>,
     thread: JoinHandle<Result<(), DropCopyError>>,
 }
 
@@ -197,6 +198,14 @@ impl DropCopy {
             .collect()
     }
 
+    /// Failed attempts to reach or write each database since start, by name.
+    pub fn failures(&self) -> Vec<(String, u64)> {
+        self.tailers
+            .iter()
+            .map(|t| (t.name.clone(), t.outages.load(Ordering::Acquire)))
+            .collect()
+    }
+
     /// Copies what is durable once more (a database that is down is not waited for),
     /// then stops the threads; returns why any of them had stopped before.
     pub fn stop(self) -> Vec<DropCopyError> {
@@ -226,6 +235,7 @@ fn spawn<S: Sink + Send + 'static>(
 ) -> Result<Tailer, DropCopyError> {
     let name = sink.describe();
     let copied = Arc::new(AtomicU64::new(0));
+    let outages = Arc::new(AtomicU64::new(0));
     let mut run = Run {
         sink,
         name: name.clone(),
@@ -233,6 +243,7 @@ fn spawn<S: Sink + Send + 'static>(
         instruments: settings.instruments.clone(),
         stop: Arc::clone(stop),
         copied: Arc::clone(&copied),
+        outages: Arc::clone(&outages),
         warned_at: None,
         failures: 0,
         backoff: MIN_BACKOFF,
@@ -250,6 +261,7 @@ fn spawn<S: Sink + Send + 'static>(
     Ok(Tailer {
         name,
         copied,
+        outages,
         thread,
     })
 }
@@ -262,6 +274,8 @@ struct Run<S> {
     instruments: InstrumentTable,
     stop: Arc<AtomicBool>,
     copied: Arc<AtomicU64>,
+    /// Failures since start (for [`DropCopy::failures`]).
+    outages: Arc<AtomicU64>,
     /// When the last WARN went out (monotonic).
     warned_at: Option<Nanos>,
     /// Failures since the last success.
@@ -310,6 +324,7 @@ impl<S: Sink> Run<S> {
     /// Logs a database failure: the first one, then at most one per [`WARN_EVERY`].
     fn failed(&mut self, reason: &str) {
         self.failures += 1;
+        self.outages.fetch_add(1, Ordering::AcqRel);
         let now = clock::monotonic_now();
         let due = self
             .warned_at

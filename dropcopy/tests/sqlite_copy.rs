@@ -360,3 +360,46 @@ fn a_database_ahead_of_the_journal_stops_the_copy_and_keeps_its_rows() -> Result
     ensure!(after == rows, "rows changed: {rows} → {after}");
     Ok(())
 }
+
+#[test]
+fn a_locked_database_is_an_outage_the_copy_catches_up_after() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let journal = dir.path().join("orders");
+    let db_path = dir.path().join("copy.sqlite");
+    let mut core = open_core(&journal)?;
+    let (mut reports, mut k) = (Vec::new(), 0);
+    round(&mut core, 1, &mut k, &mut reports)?;
+    let copy = DropCopy::start(&settings(&journal, &db_path)?)?;
+    wait_for(&copy, core.durable_seq())?;
+    let first = copy.positions()[0].1;
+
+    // Another writer holds the database: the copy cannot commit, the core goes on.
+    let locker = Connection::open(&db_path)?;
+    locker.execute_batch("BEGIN EXCLUSIVE")?;
+    round(&mut core, 2, &mut k, &mut reports)?;
+    let durable = core.durable_seq();
+    ensure!(durable > first, "round 2 journaled nothing");
+    let deadline = clock::monotonic_now().saturating_add(WAIT);
+    while copy.failures()[0].1 == 0 {
+        ensure!(
+            clock::monotonic_now() < deadline,
+            "the copy did not fail against the lock within {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    ensure!(
+        copy.positions()[0].1 == first,
+        "the copy moved past {first} through an exclusive lock"
+    );
+    locker.execute_batch("COMMIT")?;
+    wait_for(&copy, durable)?;
+    ensure!(
+        copy.stop().is_empty(),
+        "the drop copy stopped with an error"
+    );
+    let db = Connection::open(&db_path)?;
+    let want = reports.iter().filter(|r| r.exec_id != 0).count() as i64;
+    let rows = count(&db, "SELECT count(*) FROM executions")?;
+    ensure!(rows == want, "{rows} rows for {want} journaled reports");
+    Ok(())
+}
