@@ -157,6 +157,16 @@ fn round(
     Ok(())
 }
 
+/// Flushes a duty cycle at `t` and collects the reports.
+fn settle(core: &mut OrderCore<VenueSim>, t: VenueTime, reports: &mut Vec<Report>) -> Result<()> {
+    core.flush(t)?;
+    while core.venue_mut().poll_market_data().is_some() {}
+    while let Some(r) = core.poll_report() {
+        reports.push(r);
+    }
+    Ok(())
+}
+
 fn settings(journal: &Path, db: &Path) -> Result<DropCopySettings> {
     let mut instruments = InstrumentTable::new();
     instruments.insert_str("ACME", ACME)?;
@@ -197,6 +207,11 @@ fn executions_and_orders_match_the_reports_exactly_once_across_restarts() -> Res
     let mut reports = Vec::new();
     let mut k = 0;
     round(&mut core, 1, &mut k, &mut reports)?;
+    // An order that rests across the copy's restart (reloaded from the database).
+    let rest = NewOrder::new(id("REST"), &spec(ALICE, Side::Buy, 50, 3), TickCause::NONE);
+    k += 1;
+    core.handle_new(at(k), Origin::Fix(1), &rest)?;
+    settle(&mut core, at(k), &mut reports)?;
 
     let copy = DropCopy::start(&settings(&journal, &db_path)?)?;
     wait_for(&copy, core.durable_seq())?;
@@ -207,6 +222,17 @@ fn executions_and_orders_match_the_reports_exactly_once_across_restarts() -> Res
         "the drop copy stopped with an error"
     );
     round(&mut core, 3, &mut k, &mut reports)?;
+    let cancel = CancelOrder::new(
+        id("RESTX"),
+        id("REST"),
+        ACME,
+        ALICE,
+        Side::Buy,
+        TickCause::NONE,
+    );
+    k += 1;
+    core.handle_cancel(at(k), Origin::Fix(1), &cancel)?;
+    settle(&mut core, at(k), &mut reports)?;
     let copy = DropCopy::start(&settings(&journal, &db_path)?)?;
     wait_for(&copy, core.durable_seq())?;
     ensure!(
@@ -278,11 +304,21 @@ fn executions_and_orders_match_the_reports_exactly_once_across_restarts() -> Res
         }
     }
     // Orders: per round Alice's bid (replaced, then canceled with 4 filled) and Bob's sell
-    // (filled); the refused requests made none.
+    // (filled), and REST (canceled after the restart); the refused requests made none.
+    let orders = count(&db, "SELECT count(*) FROM orders")?;
+    ensure!(orders == 7, "orders: {orders}");
+    let (status, price, updated): (String, String, i64) = db.query_row(
+        "SELECT ord_status, price, updated_seq FROM orders WHERE cl_ord_id = 'REST'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     ensure!(
-        count(&db, "SELECT count(*) FROM orders")? == 6,
-        "orders: {}",
-        count(&db, "SELECT count(*) FROM orders")?
+        (status.as_str(), price.as_str()) == ("canceled", "50.0000"),
+        "the resting order reloaded after the restart: {status} @ {price}"
+    );
+    ensure!(
+        updated as u64 == core.durable_seq(),
+        "REST last changed at {updated}"
     );
     for n in 1..=3 {
         let (status, cum, leaves, qty, price): (String, i64, i64, i64, String) = db.query_row(
