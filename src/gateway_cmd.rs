@@ -50,6 +50,14 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
     };
     let agent = GatewayAgent::from_config(&config, now).context("starting the gateway")?;
     let reload = agent.limits_reload();
+    // After the journal's recovery: the drop copy checks its databases against it.
+    let drop_copy = tickwarp_dropcopy::DropCopy::start(&tickwarp_dropcopy::DropCopySettings {
+        journal_dir: config.journal.orders_dir(),
+        instruments: config.instrument_table()?,
+        sqlite: config.drop_copy.sqlite.clone(),
+        postgres: config.drop_copy.postgres.clone(),
+    })
+    .context("starting the drop copy")?;
     // Handlers before the addresses are printed: whoever waits for them may signal at once.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -105,7 +113,12 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
         thread::sleep(SUPERVISE_PERIOD);
     }
     let signaled = stop.load(Ordering::Acquire);
-    runner.stop().context("gateway agent")?;
+    let stopped = runner.stop().context("gateway agent");
+    // The journal is closed (synced): the drop copy copies the rest, then stops.
+    for e in drop_copy.stop() {
+        eprintln!("tickwarp gateway: drop copy: {e}");
+    }
+    stopped?;
     Ok(signaled)
 }
 

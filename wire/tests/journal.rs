@@ -9,7 +9,7 @@ use std::time::Duration;
 use journal_util::*;
 use tickwarp_wire::journal::{
     FsyncPolicy, JournalConfig, JournalError, JournalReader, JournalWriter, MAX_PAYLOAD,
-    RecordError, RecordRef, emit_record,
+    RecordError, RecordRef, durable_seq, emit_record,
 };
 use tickwarp_wire::units::{Nanos, SeqNo, UnixNanos};
 
@@ -238,6 +238,37 @@ fn never_policy_is_durable_only_on_sync() {
     assert!(!writer.poll(Nanos(u64::MAX)).unwrap());
     writer.sync().unwrap();
     assert_eq!(writer.durable_seq(), SeqNo(10));
+}
+
+#[test]
+fn durable_seq_follows_the_writers_syncs_never_its_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(durable_seq(dir.path()).unwrap(), SeqNo(0), "no segment yet");
+    let (mut writer, _) = JournalWriter::open(dir.path(), config(400, FsyncPolicy::Never)).unwrap();
+    assert_eq!(durable_seq(dir.path()).unwrap(), SeqNo(0));
+    append_until(&mut writer, 2);
+    assert_eq!(
+        durable_seq(dir.path()).unwrap(),
+        SeqNo(0),
+        "appended, not synced"
+    );
+    writer.sync().unwrap();
+    assert_eq!(durable_seq(dir.path()).unwrap(), SeqNo(2));
+    // Rolls sync: every record before the newest segment is durable.
+    append_until(&mut writer, 40);
+    let (_, first) = writer.current_segment();
+    assert!(first.get() > 3, "expected rolls");
+    assert_eq!(durable_seq(dir.path()).unwrap(), writer.durable_seq());
+    assert!(writer.durable_seq() < SeqNo(40));
+    writer.sync().unwrap();
+    assert_eq!(durable_seq(dir.path()).unwrap(), SeqNo(40));
+    // A reopen syncs what recovery kept.
+    append_until(&mut writer, 43);
+    drop(writer);
+    assert_eq!(durable_seq(dir.path()).unwrap(), SeqNo(40));
+    let (writer, _) = JournalWriter::open(dir.path(), config(400, FsyncPolicy::Never)).unwrap();
+    assert_eq!(durable_seq(dir.path()).unwrap(), SeqNo(43));
+    drop(writer);
 }
 
 #[test]

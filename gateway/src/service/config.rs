@@ -55,6 +55,9 @@
 //! [metrics]                         # optional: counters file for `tickwarp stat`
 //! dir = "/var/lib/tickwarp/gateway/metrics"  # the default: <journal.dir>/metrics
 //! listen = "127.0.0.1:9464"         # optional: Prometheus GET /metrics
+//! [drop_copy]                       # optional: executions and orders into databases
+//! sqlite = "dropcopy.sqlite"        # relative to this file
+//! postgres = "postgresql://tickwarp@127.0.0.1:5432/backoffice"
 //!
 //! [[venue.liquidity]]               # resting orders of the house account, seeded at start
 //! symbol = "ACME"
@@ -656,6 +659,22 @@ pub struct GatewayConfig {
     /// Counters file and Prometheus exporter, if enabled.
     #[serde(default)]
     pub metrics: Option<MetricsSection>,
+    /// The drop copy of executions and order states into databases (crate
+    /// `tickwarp-dropcopy`; started by `tickwarp gateway`).
+    #[serde(default)]
+    pub drop_copy: DropCopySection,
+}
+
+/// The `[drop_copy]` section: where the drop copy writes (neither key: no drop copy).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropCopySection {
+    /// SQLite database file (relative paths are relative to the configuration file).
+    #[serde(default)]
+    pub sqlite: Option<PathBuf>,
+    /// PostgreSQL connection URL (`postgresql://user@host:port/db`).
+    #[serde(default)]
+    pub postgres: Option<String>,
 }
 
 fn default_fix_listen() -> SocketAddr {
@@ -684,6 +703,9 @@ impl GatewayConfig {
         let mut config: GatewayConfig = toml::from_str(text)?;
         if let Some(tls) = config.tls.as_mut() {
             tls.resolve(base);
+        }
+        if let Some(path) = config.drop_copy.sqlite.as_mut() {
+            *path = base.join(&*path);
         }
         match (&config.risk_file, &config.risk) {
             (Some(file), None) => {

@@ -99,7 +99,7 @@ mod writer;
 
 pub use error::{Damage, JournalError, Problem};
 pub use identity::exists;
-pub use reader::JournalReader;
+pub use reader::{JournalReader, durable_seq};
 pub use record::{
     Frame, MARK_LEN, MAX_PAYLOAD, RECORD_HEADER_LEN, RECORD_OVERHEAD, RECORD_TRAILER_LEN, Record,
     RecordError, RecordRef, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION, SegmentHeader,

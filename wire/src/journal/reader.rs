@@ -9,9 +9,52 @@
 use std::path::{Path, PathBuf};
 
 use super::error::{JournalError, io_err};
-use super::record::RecordRef;
+use super::record::{RecordRef, SEGMENT_HEADER_LEN, SegmentHeader};
 use super::segment::{Opened, SegmentCursor, Step, list_segments, segment_file_name};
 use crate::units::SeqNo;
+
+/// The journal's durable boundary as its writer last published it: every record through
+/// the returned seq was on stable storage (`fdatasync` returned) when the writer said so.
+///
+/// Reads the header of the newest segment, which the writer rewrites after each sync
+/// (its page-cache copy is current for a reader on the same host); every record before
+/// that segment is durable, since a roll syncs first. A header being rewritten or created
+/// at the moment of the read (short, or its CRC fails) yields that lower bound instead, so
+/// the result may lag but never runs ahead of the sync. `SeqNo(0)` for a journal without
+/// segments. Under `FsyncPolicy::Never` the boundary moves only at opens, rolls and
+/// closes. Reads 64 bytes and the directory listing; never writes.
+pub fn durable_seq(dir: impl AsRef<Path>) -> Result<SeqNo, JournalError> {
+    let dir = dir.as_ref();
+    let Some(newest) = list_segments(dir)?.pop() else {
+        return Ok(SeqNo(0));
+    };
+    let before = SeqNo(newest.first_seq.get().saturating_sub(1));
+    let mut buf = [0u8; SEGMENT_HEADER_LEN];
+    let file = match std::fs::File::open(&newest.path) {
+        Ok(file) => file,
+        // Removed between the listing and the open (only `repair` does that): nothing new.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(before),
+        Err(e) => return Err(io_err("open", &newest.path)(e)),
+    };
+    let mut have = 0;
+    while have < buf.len() {
+        let Some(rest) = buf.get_mut(have..) else {
+            break;
+        };
+        match std::os::unix::fs::FileExt::read_at(&file, rest, have as u64) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err("read", &newest.path)(e)),
+        }
+    }
+    Ok(
+        match SegmentHeader::parse(buf.get(..have).unwrap_or_default()) {
+            Ok(h) if h.first_seq == newest.first_seq => h.durable_seq.max(before),
+            _ => before,
+        },
+    )
+}
 
 /// Reads a journal directory in sequence order, from a chosen sequence number on.
 #[derive(Debug)]
