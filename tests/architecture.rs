@@ -7,7 +7,7 @@
 //! naming the file and line of each broken rule.
 //!
 //! The rules are data: [`CRATE_RULES`], [`MODULE_RULES`] and the clock tables. A crate
-//! missing from [`KNOWN_CRATES`] (a new `metrics` or `dropcopy` crate, say) may depend on
+//! missing from [`KNOWN_CRATES`] (a crate added later, say) may depend on
 //! [`NEW_CRATE_MAY_USE`] only, until someone adds it to the table with the rules it
 //! should obey. The unit tests at the bottom break every rule on synthetic input and
 //! check the message, so a rule cannot pass vacuously.
@@ -32,6 +32,8 @@ const KNOWN_CRATES: &[&str] = &[
     "pricing",
     "compute",
     "node",
+    "metrics",
+    "dropcopy",
     "bench",
     "tickwarp",
 ];
@@ -74,6 +76,7 @@ const CRATE_RULES: &[CrateRule] = &[
             "pricing",
             "compute",
             "node",
+            "dropcopy",
             "bench",
         ],
         why: "transport, messages and runtime know nothing of trading apps",
@@ -87,6 +90,27 @@ const CRATE_RULES: &[CrateRule] = &[
         from: Scope::Only(&["feed", "strategies"]),
         never: &["gateway"],
         why: "market data and strategies reach the gateway over channels, not by linking it",
+    },
+    CrateRule {
+        from: Scope::Only(&["metrics"]),
+        never: &[
+            "wire",
+            "rdma",
+            "feed",
+            "strategies",
+            "gateway",
+            "pricing",
+            "compute",
+            "node",
+            "dropcopy",
+            "bench",
+        ],
+        why: "the counters file knows nothing of what is counted, so every layer can use it",
+    },
+    CrateRule {
+        from: Scope::AllBut(&["tickwarp", "dropcopy", "bench"]),
+        never: &["dropcopy"],
+        why: "database clients stay out of the order path: only the binary starts the drop copy",
     },
     CrateRule {
         from: Scope::AllBut(&["tickwarp", "bench"]),
