@@ -26,9 +26,8 @@ pub(crate) struct ReplayArgs {
     /// Journal directory of recorded market data (`tickwarp record`, or a feed's recorder).
     #[arg(long)]
     journal: PathBuf,
-    /// Strategy to run (market_maker, momentum, pinger) with its default settings;
-    /// repeat the option to run several side by side.
-    #[arg(long = "strategy", required = true)]
+    // Help text from the strategy registry.
+    #[arg(long = "strategy", required = true, help = strategy_help(), long_help = strategy_long_help())]
     strategies: Vec<String>,
     /// Pace: `max` (as fast as possible) or the recorded pace times a factor (`1x`, `10x`).
     #[arg(long, default_value = "max")]
@@ -71,14 +70,33 @@ impl MdSource for Counted<'_> {
     }
 }
 
+/// `--strategy` help: the registry's names.
+fn strategy_help() -> String {
+    format!(
+        "Strategy to run ({}) with its default settings; repeat the option to run several \
+         side by side",
+        builtin::KnownNames
+    )
+}
+
+/// `--strategy` long help (`--help`): each registered strategy with its summary.
+fn strategy_long_help() -> String {
+    let mut text = strategy_help();
+    text.push(':');
+    for entry in builtin::BUILTIN {
+        text.push_str(&format!("\n  {}: {}", entry.name, entry.summary));
+    }
+    text
+}
+
 /// Runs the replay and prints its summary.
 pub(crate) fn run(args: &ReplayArgs) -> Result<bool> {
     let journal = crate::shown(&args.journal);
     let total = count_records(&args.journal)?;
     let mut engine = Engine::new(EngineConfig::default())?;
     for name in &args.strategies {
-        let strategy: Builtin = builtin::default_by_name(name)
-            .with_context(|| format!("strategy '{name}' (known: {:?})", builtin::NAMES))?;
+        let strategy: Builtin =
+            builtin::default_by_name(name).with_context(|| format!("--strategy {name}"))?;
         engine.add(strategy)?;
     }
     let (summary, orders) = match args.fill {

@@ -291,7 +291,7 @@ pub(crate) struct EngineNodeConfig {
 /// One strategy: a registry name and its fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StrategyConfig {
-    /// Registry name (`market_maker`, `momentum`, `pinger`).
+    /// Registry name (one of `tickwarp_strategies::builtin::NAMES`).
     pub(crate) name: String,
     /// The strategy's own fields (its defaults for those left out).
     #[serde(flatten)]

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use tickwarp_wire::{AccountId, InstrumentId, OrderSpec, OrderType, Price, Qty, Side, TimeInForce};
 
-use super::{ConfigError, Touch, ceil_to, floor_to, positive_price};
+use super::{BuiltinStrategy, ConfigError, Touch, ceil_to, floor_to, positive_price};
 use crate::ctx::Ctx;
 use crate::event::Tick;
 use crate::state::OrderId;
@@ -179,9 +179,19 @@ impl MarketMaker {
     }
 }
 
+impl BuiltinStrategy for MarketMaker {
+    type Config = MarketMakerConfig;
+
+    const SUMMARY: &'static str = "quotes both sides around the mid, skewed by inventory, within a position limit; requotes when the mid moves";
+
+    fn from_config(config: MarketMakerConfig) -> Result<MarketMaker, ConfigError> {
+        MarketMaker::new(config)
+    }
+}
+
 impl Strategy for MarketMaker {
     fn name(&self) -> &str {
-        "market_maker"
+        Self::NAME
     }
 
     fn instruments(&self) -> &[InstrumentId] {

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use tickwarp_wire::{AccountId, InstrumentId, OrderSpec, OrderType, Price, Qty, Side, TimeInForce};
 
-use super::{ConfigError, Touch};
+use super::{BuiltinStrategy, ConfigError, Touch};
 use crate::ctx::Ctx;
 use crate::event::Tick;
 use crate::state::OrderId;
@@ -252,9 +252,19 @@ impl Momentum {
     }
 }
 
+impl BuiltinStrategy for Momentum {
+    type Config = MomentumConfig;
+
+    const SUMMARY: &'static str = "fast/slow moving average crossover in integer arithmetic; goes long or short up to a position limit with IOC or passive limit orders";
+
+    fn from_config(config: MomentumConfig) -> Result<Momentum, ConfigError> {
+        Momentum::new(config)
+    }
+}
+
 impl Strategy for Momentum {
     fn name(&self) -> &str {
-        "momentum"
+        Self::NAME
     }
 
     fn instruments(&self) -> &[InstrumentId] {

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tickwarp_wire::{AccountId, InstrumentId, OrderSpec, OrderType, Price, Qty, Side, TimeInForce};
 
-use super::{ConfigError, Touch};
+use super::{BuiltinStrategy, ConfigError, Touch};
 use crate::ctx::Ctx;
 use crate::event::{Execution, Tick};
 use crate::state::OrderId;
@@ -109,9 +109,19 @@ impl Pinger {
     }
 }
 
+impl BuiltinStrategy for Pinger {
+    type Config = PingerConfig;
+
+    const SUMMARY: &'static str = "every Nth tick, a limit order far from the market, canceled once accepted: harmless order flow for latency measurement";
+
+    fn from_config(config: PingerConfig) -> Result<Pinger, ConfigError> {
+        Pinger::new(config)
+    }
+}
+
 impl Strategy for Pinger {
     fn name(&self) -> &str {
-        "pinger"
+        Self::NAME
     }
 
     fn instruments(&self) -> &[InstrumentId] {

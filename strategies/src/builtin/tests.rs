@@ -2,14 +2,15 @@
 //! and execution events; the registry with TOML configurations.
 
 use tickwarp_wire::{
-    AccountId, ClientOrderId, ExecMeta, Fill, MdBboUpdate, MdMeta, MdTrade, OrderAccepted,
-    OrderFilled, OrderType, Qty, Quote, SeqNo, Side, TimeInForce, UnixNanos,
+    AccountId, ClientOrderId, ExecMeta, Fill, InstrumentId, MdBboUpdate, MdMeta, MdTrade, Nanos,
+    OrderAccepted, OrderFilled, OrderType, Qty, Quote, SeqNo, Side, TimeInForce, UnixNanos,
 };
 
 use super::*;
 use crate::engine::{Engine, EngineConfig};
 use crate::event::Execution;
 use crate::order::OrderCommand;
+use crate::strategy::Strategy;
 
 fn bbo(seq: u64, bid: i64, ask: i64) -> MdBboUpdate {
     let meta = MdMeta {
@@ -268,7 +269,7 @@ fn registry_builds_from_toml_and_reports_errors() {
     let s = by_name("market_maker", table).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.name(), "market_maker");
     assert_eq!(s.instruments(), &[InstrumentId(2)]);
-    for name in NAMES {
+    for &name in NAMES {
         let s = by_name(name, toml::Table::new()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(s.name(), name);
         assert!(default_by_name(name).is_ok());
@@ -323,4 +324,82 @@ fn registry_builds_from_toml_and_reports_errors() {
         built,
         vec![Ok("pinger".to_owned()), Ok("momentum".to_owned())]
     );
+}
+
+#[test]
+fn registry_names_are_unique_and_agree_everywhere() {
+    assert!(!BUILTIN.is_empty());
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, entry) in BUILTIN.iter().enumerate() {
+        assert!(seen.insert(entry.name), "{} registered twice", entry.name);
+        assert_eq!(NAMES[i], entry.name);
+        assert!(!entry.name.is_empty() && !entry.summary.is_empty());
+        assert!(
+            entry
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{}: registry names are snake_case",
+            entry.name
+        );
+        assert!(lookup(entry.name).is_ok_and(|e| e.name == entry.name));
+        let config = (entry.default_config)();
+        assert_eq!(config.name(), entry.name);
+        let built = Builtin::from_config(config).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(built.name(), entry.name);
+    }
+    assert_eq!(NAMES.len(), BUILTIN.len());
+    assert_eq!(KnownNames.to_string(), NAMES.join(", "));
+}
+
+#[test]
+fn every_entry_parses_its_own_default_config() {
+    for entry in BUILTIN {
+        let default = (entry.default_config)();
+        // As one tagged value: `name = "..."` plus every field, in TOML.
+        let text = toml::to_string(&default).unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+        assert!(
+            text.contains(&format!("name = \"{}\"", entry.name)),
+            "{}: {text}",
+            entry.name
+        );
+        let tagged: BuiltinConfig =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}\n{text}", entry.name));
+        assert_eq!(tagged, default, "{}", entry.name);
+        // As the fields of a table selected by name, the way a topology file gives them.
+        let mut fields: toml::Table =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+        fields.remove("name");
+        let parsed = BuiltinConfig::parse(entry.name, fields.clone())
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+        assert_eq!(parsed, default, "{}", entry.name);
+        // An empty table is the default too, and builds.
+        let empty = BuiltinConfig::parse(entry.name, toml::Table::new())
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+        assert_eq!(empty, default, "{}", entry.name);
+        let built = by_name(entry.name, fields).unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+        assert_eq!(built.name(), entry.name);
+        // An unknown field is refused, naming the strategy.
+        let typo: toml::Table = toml::from_str("no_such_field = 1").unwrap_or_default();
+        assert!(
+            matches!(
+                BuiltinConfig::parse(entry.name, typo),
+                Err(RegistryError::Parse { name, .. }) if name == entry.name
+            ),
+            "{}",
+            entry.name
+        );
+    }
+}
+
+#[test]
+fn unknown_names_list_the_registry() {
+    let err = by_name("nope", toml::Table::new()).map(|_| ()).err();
+    let text = err.map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(
+        text,
+        format!("unknown strategy \"nope\" (known: {})", NAMES.join(", "))
+    );
+    assert!(default_by_name("nope").is_err());
+    assert!(lookup("").is_err());
 }

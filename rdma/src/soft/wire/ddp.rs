@@ -56,7 +56,10 @@ pub const fn header_len(control: u8) -> usize {
 /// A read/write view of a DDP segment (header and payload).
 ///
 /// The buffer-model fields of the other model (`qn()` on a tagged segment, ...) read as
-/// whatever bytes sit there, or 0 past the end of the buffer; they never panic.
+/// whatever bytes sit there, or 0 past the end of the buffer; they never panic. Their
+/// setters refuse with [`Error::Absent`], and `set_control` refuses a `T` bit whose
+/// header the buffer cannot hold, so a checked frame stays checked (module doc of
+/// `soft::wire`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Frame<T: AsRef<[u8]>> {
     buffer: T,
@@ -75,8 +78,8 @@ impl<T: AsRef<[u8]>> Frame<T> {
         Ok(frame)
     }
 
-    /// Checks the buffer holds the header its `T` bit announces; afterwards no accessor
-    /// panics.
+    /// Checks the buffer holds the header its `T` bit announces; afterwards no getter
+    /// or setter panics, and no setter undoes the check.
     pub fn check_len(&self) -> Result<()> {
         let have = self.buffer.as_ref().len();
         need(field::RSVD_ULP + 1, have)?;
@@ -173,9 +176,12 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Frame<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
-    /// Writes the raw control byte.
-    pub fn set_control(&mut self, control: u8) {
+    /// Writes the raw control byte, if the buffer holds the header its `T` bit
+    /// announces; else `Err(Truncated)` and the frame is unchanged. Never panics.
+    pub fn set_control(&mut self, control: u8) -> Result<()> {
+        need(header_len(control), self.buffer.as_ref().len())?;
         self.buffer.as_mut()[field::CONTROL] = control;
+        Ok(())
     }
 
     /// Writes the ULP's control byte.
@@ -183,37 +189,58 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
         self.buffer.as_mut()[field::RSVD_ULP] = value;
     }
 
-    /// Tagged: writes `STag`.
-    pub fn set_stag(&mut self, stag: u32) {
+    /// `Ok` if the frame is of the model `tagged` and the buffer holds its header:
+    /// `Err(Absent(field))` for the other model, `Err(Truncated)` for a short buffer.
+    fn check_model(&self, tagged: bool, absent: Field) -> Result<()> {
+        let b = self.buffer.as_ref();
+        need(field::CONTROL + 1, b.len())?;
+        if (b[field::CONTROL] & FLAG_TAGGED != 0) != tagged {
+            return Err(Error::Absent(absent));
+        }
+        need(header_len(b[field::CONTROL]), b.len())
+    }
+
+    /// Tagged: writes `STag`; `Err(Absent)` on an untagged frame. Never panics.
+    pub fn set_stag(&mut self, stag: u32) -> Result<()> {
+        self.check_model(true, Field::Stag)?;
         be::set_u32(self.buffer.as_mut(), field::STAG, stag);
+        Ok(())
     }
 
-    /// Tagged: writes `TO`.
-    pub fn set_to(&mut self, to: u64) {
+    /// Tagged: writes `TO`; `Err(Absent)` on an untagged frame. Never panics.
+    pub fn set_to(&mut self, to: u64) -> Result<()> {
+        self.check_model(true, Field::TaggedOffset)?;
         be::set_u64(self.buffer.as_mut(), field::TO, to);
+        Ok(())
     }
 
-    /// Untagged: writes the 32-bit `RsvdULP` field.
-    ///
-    /// # Panics
-    /// On a buffer shorter than the untagged header.
-    pub fn set_rsvd_ulp_ext(&mut self, value: u32) {
+    /// Untagged: writes the 32-bit `RsvdULP` field; `Err(Absent)` on a tagged frame.
+    /// Never panics.
+    pub fn set_rsvd_ulp_ext(&mut self, value: u32) -> Result<()> {
+        self.check_model(false, Field::RsvdUlp)?;
         be::set_u32(self.buffer.as_mut(), field::RSVD_ULP_EXT, value);
+        Ok(())
     }
 
-    /// Untagged: writes `QN` (panics on a buffer shorter than the untagged header).
-    pub fn set_qn(&mut self, qn: u32) {
+    /// Untagged: writes `QN`; `Err(Absent)` on a tagged frame. Never panics.
+    pub fn set_qn(&mut self, qn: u32) -> Result<()> {
+        self.check_model(false, Field::QueueNumber)?;
         be::set_u32(self.buffer.as_mut(), field::QN, qn);
+        Ok(())
     }
 
-    /// Untagged: writes `MSN` (panics on a buffer shorter than the untagged header).
-    pub fn set_msn(&mut self, msn: u32) {
+    /// Untagged: writes `MSN`; `Err(Absent)` on a tagged frame. Never panics.
+    pub fn set_msn(&mut self, msn: u32) -> Result<()> {
+        self.check_model(false, Field::MessageSequenceNumber)?;
         be::set_u32(self.buffer.as_mut(), field::MSN, msn);
+        Ok(())
     }
 
-    /// Untagged: writes `MO` (panics on a buffer shorter than the untagged header).
-    pub fn set_mo(&mut self, mo: u32) {
+    /// Untagged: writes `MO`; `Err(Absent)` on a tagged frame. Never panics.
+    pub fn set_mo(&mut self, mo: u32) -> Result<()> {
+        self.check_model(false, Field::MessageOffset)?;
         be::set_u32(self.buffer.as_mut(), field::MO, mo);
+        Ok(())
     }
 
     /// The payload after the header, writable.
@@ -315,12 +342,15 @@ impl Repr {
         if self.last {
             control |= FLAG_LAST;
         }
-        frame.set_control(control);
-        frame.set_rsvd_ulp(self.rsvd_ulp);
+        // Raw writes: the view is unchecked and the model is decided here, not by
+        // whatever bytes the buffer held before (module doc, panic contract).
+        let b = frame.buffer.as_mut();
+        b[field::CONTROL] = control;
+        b[field::RSVD_ULP] = self.rsvd_ulp;
         match self.model {
             BufferModel::Tagged { stag, to } => {
-                frame.set_stag(stag);
-                frame.set_to(to);
+                be::set_u32(b, field::STAG, stag);
+                be::set_u64(b, field::TO, to);
             }
             BufferModel::Untagged {
                 rsvd_ulp,
@@ -328,10 +358,10 @@ impl Repr {
                 msn,
                 mo,
             } => {
-                frame.set_rsvd_ulp_ext(rsvd_ulp);
-                frame.set_qn(qn);
-                frame.set_msn(msn);
-                frame.set_mo(mo);
+                be::set_u32(b, field::RSVD_ULP_EXT, rsvd_ulp);
+                be::set_u32(b, field::QN, qn);
+                be::set_u32(b, field::MSN, msn);
+                be::set_u32(b, field::MO, mo);
             }
         }
     }
@@ -404,6 +434,57 @@ mod tests {
             Repr::parse(&Frame::new_unchecked(&b[..])),
             Err(Error::Unsupported(Field::DdpVersion))
         );
+    }
+
+    #[test]
+    fn setters_keep_a_checked_tagged_frame_checked() {
+        // Issue 16: `set_mo` on a checked 14-byte tagged segment used to panic.
+        let mut b = hex(SIW_WRITE_RTR_ULPDU);
+        let before = b.clone();
+        let mut f = Frame::new_checked(&mut b[..]).unwrap();
+        assert_eq!(f.set_mo(7), Err(Error::Absent(Field::MessageOffset)));
+        assert_eq!(f.set_qn(1), Err(Error::Absent(Field::QueueNumber)));
+        assert_eq!(
+            f.set_msn(1),
+            Err(Error::Absent(Field::MessageSequenceNumber))
+        );
+        assert_eq!(f.set_rsvd_ulp_ext(1), Err(Error::Absent(Field::RsvdUlp)));
+        // Clearing `T` would need the 18-byte untagged header.
+        assert_eq!(
+            f.set_control(0x41),
+            Err(Error::Truncated { need: 18, have: 14 })
+        );
+        assert_eq!(f.check_len(), Ok(()));
+        assert_eq!(f.into_inner(), &before[..]);
+        let mut f = Frame::new_checked(&mut b[..]).unwrap();
+        assert_eq!(f.set_stag(9), Ok(()));
+        assert_eq!(f.set_to(10), Ok(()));
+        assert_eq!(f.set_control(0xc1), Ok(()));
+        assert_eq!((f.stag(), f.to(), f.last()), (9, 10, true));
+    }
+
+    #[test]
+    fn setters_on_an_untagged_frame() {
+        let mut b = hex(SIW_SEND_ULPDU);
+        let mut f = Frame::new_checked(&mut b[..]).unwrap();
+        assert_eq!(f.set_stag(1), Err(Error::Absent(Field::Stag)));
+        assert_eq!(f.set_to(1), Err(Error::Absent(Field::TaggedOffset)));
+        assert_eq!(f.set_mo(5), Ok(()));
+        assert_eq!(f.mo(), 5);
+        // Setting `T` shrinks the header to 14 bytes: allowed, the buffer holds it.
+        assert_eq!(f.set_control(0xc1), Ok(()));
+        assert_eq!(f.payload().len(), b.len() - TAGGED_HEADER_LEN);
+        // Unchecked short buffers: the fallible setters refuse instead of panicking.
+        let mut short = [0u8; 3];
+        let mut f = Frame::new_unchecked(&mut short[..]);
+        assert_eq!(f.set_mo(1), Err(Error::Truncated { need: 18, have: 3 }));
+        assert_eq!(f.set_to(1), Err(Error::Absent(Field::TaggedOffset)));
+        assert_eq!(
+            f.set_control(0xc1),
+            Err(Error::Truncated { need: 14, have: 3 })
+        );
+        let mut empty = [0u8; 0];
+        assert!(Frame::new_unchecked(&mut empty[..]).set_qn(0).is_err());
     }
 
     fn arb_repr() -> impl Strategy<Value = Repr> {

@@ -8,11 +8,47 @@
 //!
 //! # Panic contract
 //!
-//! `Frame::new_unchecked` never panics; accessors on an unchecked frame may panic when
-//! the buffer is too short. `Frame::new_checked` (or a successful `check_len`)
-//! guarantees that no getter or setter of that frame panics. `Repr::parse` never panics
-//! on any input. `Repr::emit` panics only when the caller breaks its own contract: a
-//! buffer shorter than `Repr::buffer_len()` (or `header_len()`).
+//! smoltcp's contract, made precise for every setter:
+//!
+//! - `Frame::new_unchecked` never panics. On an unchecked frame a getter or a
+//!   fixed-offset setter may panic when the buffer is too short.
+//! - After `check_len()` returns `Ok` (or `Frame::new_checked` succeeds), no getter and
+//!   no setter of that frame panics, **and no sequence of setter calls can make
+//!   `check_len` fail**: a setter that would change the header's size or shape to one
+//!   the buffer cannot hold, or write a field the frame's current shape does not have,
+//!   returns an error and leaves the buffer unchanged. These are:
+//!
+//!   | view | fallible setter | why | error |
+//!   |---|---|---|---|
+//!   | [`DdpFrame`] | `set_control` | `T` switches the header between 14 (tagged) and 18 (untagged) bytes | [`Error::Truncated`] |
+//!   | [`DdpFrame`] | `set_stag`, `set_to` | tagged fields | [`Error::Absent`] on an untagged frame |
+//!   | [`DdpFrame`] | `set_rsvd_ulp_ext`, `set_qn`, `set_msn`, `set_mo` | untagged fields | [`Error::Absent`] on a tagged frame |
+//!   | [`MpaFrame`] | `set_pd_length` | the private data length | [`Error::Truncated`] |
+//!   | [`MpaFpduFrame`] | `set_ulpdu_len` | the FPDU length (ULPDU, pad, CRC) | [`Error::Truncated`] |
+//!   | [`RdmapTerminateFrame`] | `set_hdrct` | `D` and `R` add the copied DDP (16 or 20 bytes) and Read Request (28 bytes) headers | [`Error::Truncated`] |
+//!   | [`RdmapTerminateFrame`] | `set_ddp_segment_len` | present only with `D` | [`Error::Absent`] |
+//!
+//!   These fallible setters never panic, on a checked or an unchecked frame: they
+//!   check the buffer themselves ([`Error::Absent`] when the frame's current shape
+//!   lacks the field, [`Error::Truncated`] when the buffer is too short). Every other
+//!   setter writes a field at a fixed offset inside the shortest header the view
+//!   accepts, or inside the length the checked header announces (the RDMAP control
+//!   byte `set_rsvd_ulp`; the MPA key, flags and `Rev`; the FPDU `set_crc` and
+//!   `fill_trailer`; the Terminate `set_cause`; every Read Request field), so a
+//!   successful `check_len` covers it. The writable payload
+//!   slices (`payload_mut`, `private_data_mut`, `ulpdu_mut`) lie after the header and
+//!   cannot change it.
+//! - Getters of the other buffer model or of an absent Terminate part read the bytes
+//!   that sit there, or 0 / an empty slice past the end; they never panic once checked.
+//! - `Repr::parse` never panics on any input. `Repr::emit` writes into an unchecked
+//!   view (checking a buffer before emitting into it is wrong: stale bytes would decide
+//!   its length) and panics only when the caller breaks its own contract: a buffer
+//!   shorter than `Repr::buffer_len()` (or `header_len()`).
+//! - Changes made to the buffer behind the view's back (after `into_inner`, or through
+//!   another view of the same bytes) void the check: call `check_len` again.
+//!
+//! `wire/contract.rs` property-tests this: arbitrary bytes that pass `check_len`, any
+//! sequence of setters, then every getter.
 //!
 //! All multi-byte header fields are big-endian, except the MPA CRC, which is stored
 //! least-significant byte first (RFC 5044 §4.1, as Linux `siw` and Wireshark agree).
@@ -23,6 +59,9 @@ pub mod crc;
 pub mod ddp;
 pub mod mpa;
 pub mod rdmap;
+
+#[cfg(test)]
+mod contract;
 
 pub use ddp::{Frame as DdpFrame, Repr as DdpRepr};
 pub use mpa::{
@@ -64,6 +103,10 @@ pub enum Error {
     /// A field holds a value the RFC forbids, or one inconsistent with another field.
     #[error("malformed {0}")]
     Malformed(Field),
+    /// A setter named a field the frame's current shape does not have (a tagged DDP
+    /// field on an untagged segment, the DDP Segment Length of a Terminate without `D`).
+    #[error("{0} is not present in this frame")]
+    Absent(Field),
 }
 
 /// A header field, named as in the RFCs; carried by [`Error`] to say what failed.
@@ -85,6 +128,15 @@ pub enum Field {
     QueueNumber,
     /// Untagged DDP `MO`, the message offset (RFC 5041 §4.4).
     MessageOffset,
+    /// Untagged DDP `MSN`, the message sequence number (RFC 5041 §4.4).
+    MessageSequenceNumber,
+    /// Untagged DDP `RsvdULP` word (RDMAP Invalidate STag, RFC 5041 §4.4).
+    RsvdUlp,
+    /// Tagged DDP `STag` (RFC 5041 §4.3).
+    Stag,
+    /// Tagged DDP `TO`, the tagged offset (RFC 5041 §4.3).
+    TaggedOffset,
+
     /// RDMAP control `RV`, the RDMAP version (RFC 5040 §4.2).
     RdmapVersion,
     /// RDMAP control `Opcode` (RFC 5040 §4.2).
@@ -95,6 +147,8 @@ pub enum Field {
     TerminateErrorType,
     /// Terminate `Error Code` (RFC 5040 §4.8).
     TerminateErrorCode,
+    /// Terminate `DDP Segment Length` (RFC 5040 §4.8).
+    DdpSegmentLength,
 }
 
 impl Field {
@@ -109,11 +163,16 @@ impl Field {
             Field::LastFlag => "DDP L flag",
             Field::QueueNumber => "DDP QN",
             Field::MessageOffset => "DDP MO",
+            Field::MessageSequenceNumber => "DDP MSN",
+            Field::RsvdUlp => "DDP RsvdULP",
+            Field::Stag => "DDP STag",
+            Field::TaggedOffset => "DDP TO",
             Field::RdmapVersion => "RDMAP RV",
             Field::Opcode => "RDMAP Opcode",
             Field::TerminateLayer => "Terminate Layer",
             Field::TerminateErrorType => "Terminate EType",
             Field::TerminateErrorCode => "Terminate Error Code",
+            Field::DdpSegmentLength => "Terminate DDP Segment Length",
         }
     }
 }
@@ -207,6 +266,10 @@ mod tests {
         assert_eq!(
             Error::Unsupported(Field::DdpVersion).to_string(),
             "unsupported value in DDP DV"
+        );
+        assert_eq!(
+            Error::Absent(Field::MessageOffset).to_string(),
+            "DDP MO is not present in this frame"
         );
         assert!(core::mem::size_of::<Error>() <= 24);
     }

@@ -111,7 +111,8 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// Checks the buffer holds the 20-byte header and `PD_Length` bytes after it;
-    /// afterwards no accessor panics.
+    /// afterwards no getter or setter panics, and no setter undoes the check
+    /// (`set_pd_length` refuses a length the buffer cannot hold).
     pub fn check_len(&self) -> Result<()> {
         let have = self.buffer.as_ref().len();
         need(HEADER_LEN, have)?;
@@ -212,9 +213,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
         self.buffer.as_mut()[field::REV] = rev;
     }
 
-    /// Writes `PD_Length`.
-    pub fn set_pd_length(&mut self, len: u16) {
+    /// Writes `PD_Length`, if the buffer holds the header and that much private data;
+    /// else `Err(Truncated)` and the frame is unchanged. Never panics.
+    pub fn set_pd_length(&mut self, len: u16) -> Result<()> {
+        need(HEADER_LEN + usize::from(len), self.buffer.as_ref().len())?;
         be::set_u16(self.buffer.as_mut(), field::PD_LENGTH, len);
+        Ok(())
     }
 
     /// The private data, writable (length from `PD_Length`).
@@ -370,8 +374,9 @@ impl<'a> Repr<'a> {
         frame.set_kind(self.kind);
         frame.set_flags(flags);
         frame.set_revision(self.revision);
-        // Cannot truncate: pd_len <= 512 was asserted above.
-        frame.set_pd_length(pd_len as u16);
+        // A raw write: the view is unchecked (module doc of `soft::wire`). Cannot
+        // truncate: pd_len <= 512 was asserted above.
+        be::set_u16(frame.buffer.as_mut(), field::PD_LENGTH, pd_len as u16);
         let pd = frame.private_data_mut();
         let ulp = match self.enhanced {
             Some(params) => {
@@ -442,7 +447,9 @@ impl<T: AsRef<[u8]>> FpduFrame<T> {
     }
 
     /// Checks the buffer holds the length field and the whole FPDU it announces;
-    /// afterwards no accessor panics. Bytes after the FPDU are allowed.
+    /// afterwards no getter or setter panics, and no setter undoes the check
+    /// (`set_ulpdu_len` refuses a length the buffer cannot hold). Bytes after the FPDU
+    /// are allowed.
     pub fn check_len(&self) -> Result<()> {
         let have = self.buffer.as_ref().len();
         need(fpdu_field::ULPDU, have)?;
@@ -504,9 +511,12 @@ impl<'a, T: AsRef<[u8]> + ?Sized> FpduFrame<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> FpduFrame<T> {
-    /// Writes `ULPDU_Length`.
-    pub fn set_ulpdu_len(&mut self, len: u16) {
+    /// Writes `ULPDU_Length`, if the buffer holds the whole FPDU it announces (length,
+    /// ULPDU, pad, CRC); else `Err(Truncated)` and the frame is unchanged. Never panics.
+    pub fn set_ulpdu_len(&mut self, len: u16) -> Result<()> {
+        need(fpdu_len(usize::from(len)), self.buffer.as_ref().len())?;
         be::set_u16(self.buffer.as_mut(), fpdu_field::ULPDU_LENGTH, len);
+        Ok(())
     }
 
     /// The ULPDU, writable.

@@ -498,7 +498,10 @@ impl TerminateCause {
             | Error::Unsupported(Field::MpaRevision | Field::PdLength | Field::EnhancedParams) => {
                 TerminateCause::Mpa(MpaErrorCode::InvalidRequestReply)
             }
-            Error::Truncated { .. } | Error::Unsupported(_) | Error::Malformed(_) => {
+            Error::Truncated { .. }
+            | Error::Unsupported(_)
+            | Error::Malformed(_)
+            | Error::Absent(_) => {
                 TerminateCause::RdmapOperation(RdmapOperationCode::CatastrophicStream)
             }
         }
@@ -629,8 +632,9 @@ impl<T: AsRef<[u8]>> TerminateFrame<T> {
         Ok(f)
     }
 
-    /// Checks the buffer holds every part `HdrCt` announces; afterwards no accessor
-    /// panics.
+    /// Checks the buffer holds every part `HdrCt` announces; afterwards no getter or
+    /// setter panics, and no setter undoes the check (`set_hdrct` refuses parts the
+    /// buffer cannot hold).
     pub fn check_len(&self) -> Result<()> {
         let have = self.buffer.as_ref().len();
         need(TERMINATE_CONTROL_LEN, have)?;
@@ -678,17 +682,7 @@ impl<T: AsRef<[u8]>> TerminateFrame<T> {
 
     /// Total Terminate header length given `HdrCt` (and the copied DDP header's `T`).
     pub fn header_len(&self) -> usize {
-        let d = if self.hdrct() & HDRCT_D != 0 {
-            2 + self.ddp_header_len()
-        } else {
-            0
-        };
-        let r = if self.hdrct() & HDRCT_R != 0 {
-            READ_REQUEST_LEN
-        } else {
-            0
-        };
-        TERMINATE_CONTROL_LEN + d + r
+        terminate_len(self.hdrct(), self.ddp_header_len())
     }
 
     /// `DDP Segment Length` (only meaningful with `D`; 0 when absent).
@@ -727,17 +721,58 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TerminateFrame<T> {
         b[terminate_field::ERROR_CODE] = cause.error_code();
     }
 
-    /// Writes `HdrCt` and zeroes the `Reserved` bits.
-    pub fn set_hdrct(&mut self, hdrct: u8) {
-        let b = self.buffer.as_mut();
-        b[terminate_field::HDRCT] = hdrct & (HDRCT_M | HDRCT_D | HDRCT_R);
-        b[terminate_field::HDRCT + 1] = 0;
+    /// Writes `HdrCt` and zeroes the `Reserved` bits, if the buffer holds every part
+    /// the new bits announce (with `D`, the copied DDP header whose `T` bit sits at
+    /// offset 6 decides its length: write it first); else `Err(Truncated)` and the frame
+    /// is unchanged. Never panics.
+    pub fn set_hdrct(&mut self, hdrct: u8) -> Result<()> {
+        let hdrct = hdrct & (HDRCT_M | HDRCT_D | HDRCT_R);
+        let b = self.buffer.as_ref();
+        need(TERMINATE_CONTROL_LEN, b.len())?;
+        let ddp_len = if hdrct & HDRCT_D != 0 {
+            need(terminate_field::DDP_HEADER + 1, b.len())?;
+            ddp::header_len(b[terminate_field::DDP_HEADER])
+        } else {
+            0
+        };
+        need(terminate_len(hdrct, ddp_len), b.len())?;
+        write_hdrct(self.buffer.as_mut(), hdrct);
+        Ok(())
     }
 
-    /// Writes `DDP Segment Length`.
-    pub fn set_ddp_segment_len(&mut self, len: u16) {
+    /// Writes `DDP Segment Length`; `Err(Absent)` without `D`. Never panics.
+    pub fn set_ddp_segment_len(&mut self, len: u16) -> Result<()> {
+        let have = self.buffer.as_ref().len();
+        need(TERMINATE_CONTROL_LEN, have)?;
+        if self.hdrct() & HDRCT_D == 0 {
+            return Err(Error::Absent(Field::DdpSegmentLength));
+        }
+        need(terminate_field::DDP_SEGMENT_LEN.end, have)?;
         be::set_u16(self.buffer.as_mut(), terminate_field::DDP_SEGMENT_LEN, len);
+        Ok(())
     }
+}
+
+/// Terminate header length for `HdrCt` bits `hdrct` and a copied DDP header of
+/// `ddp_header_len` bytes (RFC 5040 §4.8).
+const fn terminate_len(hdrct: u8, ddp_header_len: usize) -> usize {
+    let d = if hdrct & HDRCT_D != 0 {
+        2 + ddp_header_len
+    } else {
+        0
+    };
+    let r = if hdrct & HDRCT_R != 0 {
+        READ_REQUEST_LEN
+    } else {
+        0
+    };
+    TERMINATE_CONTROL_LEN + d + r
+}
+
+/// Writes `HdrCt` (already masked) and zeroes the `Reserved` bits, unchecked.
+fn write_hdrct(b: &mut [u8], hdrct: u8) {
+    b[terminate_field::HDRCT] = hdrct;
+    b[terminate_field::HDRCT + 1] = 0;
 }
 
 /// A copy of the DDP header of the segment that caused a Terminate (RFC 5040 §4.8).
@@ -861,17 +896,20 @@ impl TerminateRepr {
             hdrct |= HDRCT_R;
         }
         frame.set_cause(self.cause);
-        frame.set_hdrct(hdrct);
+        // Raw writes: the view is unchecked (module doc of `soft::wire`).
+        let b = frame.buffer.as_mut();
+        write_hdrct(b, hdrct);
         let mut at = TERMINATE_CONTROL_LEN;
         if let Some(d) = self.ddp {
-            frame.set_ddp_segment_len(d.segment_len);
+            be::set_u16(b, terminate_field::DDP_SEGMENT_LEN, d.segment_len);
             let h = d.header.as_bytes();
             at = terminate_field::DDP_HEADER + h.len();
-            frame.buffer.as_mut()[terminate_field::DDP_HEADER..at].copy_from_slice(h);
+            b[terminate_field::DDP_HEADER..at].copy_from_slice(h);
         }
         if let Some(r) = self.rdma {
-            let b = &mut frame.buffer.as_mut()[at..at + READ_REQUEST_LEN];
-            r.emit(&mut ReadRequestFrame::new_unchecked(b));
+            r.emit(&mut ReadRequestFrame::new_unchecked(
+                &mut b[at..at + READ_REQUEST_LEN],
+            ));
         }
     }
 }

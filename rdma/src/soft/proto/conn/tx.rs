@@ -47,7 +47,9 @@ fn emit_fpdu<E>(
         return Ok(None);
     };
     let mut frame = FpduFrame::new_unchecked(&mut *fpdu);
-    frame.set_ulpdu_len(len_field);
+    if frame.set_ulpdu_len(len_field).is_err() {
+        return Ok(None);
+    }
     let ulpdu = frame.ulpdu_mut();
     let (header, payload) = ulpdu.split_at_mut(header_len);
     msg.emit(&mut ddp::Frame::new_unchecked(header));

@@ -14,7 +14,7 @@ static WRITE_RTR_MARKED: &str = "0000 0000 000e c140 00000001 0000000000000000 0
 fn fpdu(ulpdu: &[u8], crc_on: bool) -> Vec<u8> {
     let mut b = vec![0u8; fpdu_len(ulpdu.len())];
     let mut f = FpduFrame::new_unchecked(&mut b[..]);
-    f.set_ulpdu_len(ulpdu.len() as u16);
+    f.set_ulpdu_len(ulpdu.len() as u16).unwrap();
     f.ulpdu_mut().copy_from_slice(ulpdu);
     f.fill_trailer(crc_on);
     b

@@ -184,6 +184,48 @@ fn fpdu_pad_and_truncation() {
 }
 
 #[test]
+fn length_setters_refuse_what_the_buffer_cannot_hold() {
+    // A checked 40-byte FPDU: a longer ULPDU_Length would make `ulpdu()` and `crc()`
+    // index past the end, so the setter refuses and leaves the frame as it was.
+    let mut b = hex(SIW_SEND_FPDU_CRC);
+    let before = b.clone();
+    let mut f = FpduFrame::new_checked(&mut b[..]).unwrap();
+    assert_eq!(
+        f.set_ulpdu_len(35),
+        Err(Error::Truncated { need: 44, have: 40 })
+    );
+    assert_eq!(f.check_len(), Ok(()));
+    assert_eq!(f.check_crc(), Ok(()));
+    assert_eq!(f.into_inner(), &before[..]);
+    let mut f = FpduFrame::new_checked(&mut b[..]).unwrap();
+    assert_eq!(f.set_ulpdu_len(2), Ok(()));
+    assert_eq!((f.total_len(), f.ulpdu().len()), (8, 2));
+    assert_eq!(b[2..], before[2..]);
+
+    // A checked 24-byte Request with 4 bytes of private data.
+    let mut b = hex(SIW_REQUEST_V2);
+    let before = b.clone();
+    let mut f = Frame::new_checked(&mut b[..]).unwrap();
+    assert_eq!(
+        f.set_pd_length(5),
+        Err(Error::Truncated { need: 25, have: 24 })
+    );
+    assert_eq!(f.private_data(), &before[20..]);
+    assert_eq!(f.set_pd_length(0), Ok(()));
+    assert!(f.private_data().is_empty());
+    // Unchecked and too short even for the header: refused, not a panic.
+    let mut short = [0u8; 7];
+    assert_eq!(
+        Frame::new_unchecked(&mut short[..]).set_pd_length(0),
+        Err(Error::Truncated { need: 20, have: 7 })
+    );
+    assert_eq!(
+        FpduFrame::new_unchecked(&mut short[..1]).set_ulpdu_len(0),
+        Err(Error::Truncated { need: 8, have: 1 })
+    );
+}
+
+#[test]
 fn mulpdu_rfc5044() {
     // Without markers: EMSS - (6 + EMSS mod 4).
     assert_eq!(mulpdu(1460, false), 1454);
@@ -250,7 +292,7 @@ proptest! {
     fn fpdu_round_trip(ulpdu in proptest::collection::vec(any::<u8>(), 0..80), crc_on in any::<bool>()) {
         let mut b = vec![0xa5u8; fpdu_len(ulpdu.len())];
         let mut f = FpduFrame::new_unchecked(&mut b[..]);
-        f.set_ulpdu_len(ulpdu.len() as u16);
+        f.set_ulpdu_len(ulpdu.len() as u16).unwrap();
         f.ulpdu_mut().copy_from_slice(&ulpdu);
         f.fill_trailer(crc_on);
         let f = FpduFrame::new_checked(&b[..]).unwrap();

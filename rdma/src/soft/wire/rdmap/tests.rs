@@ -44,7 +44,8 @@ fn golden(fpdu_hex: &str, crc_on: bool) -> (Repr, Vec<u8>) {
 
     let mut out = vec![0u8; bytes.len()];
     let mut f = FpduFrame::new_unchecked(&mut out[..]);
-    f.set_ulpdu_len((repr.header_len() + payload.len()) as u16);
+    f.set_ulpdu_len((repr.header_len() + payload.len()) as u16)
+        .unwrap();
     let u = f.ulpdu_mut();
     repr.emit(&mut DdpFrame::new_unchecked(&mut u[..]));
     u[repr.header_len()..].copy_from_slice(&payload);
