@@ -871,15 +871,15 @@ mod broken_on_purpose {
 
     #[test]
     fn rdma_never_reaches_wire_even_through_a_new_crate() {
-        let mut crates = [rdma(&[]), krate("metrics", &[("wire", "normal")], &[])];
+        let mut crates = [rdma(&[]), krate("relay", &[("wire", "normal")], &[])];
         crates[0].deps.push(Dep {
-            to: "metrics".into(),
+            to: "relay".into(),
             kind: "normal".into(),
         });
         crates[0]
             .manifest
-            .push_str("tickwarp-metrics.workspace = true\n");
-        assert_fails(&crates, "rdma reaches wire through rdma → metrics → wire");
+            .push_str("tickwarp-relay.workspace = true\n");
+        assert_fails(&crates, "rdma reaches wire through rdma → relay → wire");
     }
 
     #[test]
@@ -918,15 +918,15 @@ mod broken_on_purpose {
     fn a_new_crate_may_use_runtime_and_wire_only() {
         assert_eq!(
             check(&[krate(
-                "dropcopy",
+                "replay_store",
                 &[("wire", "normal"), ("runtime", "normal")],
                 &[]
             )]),
             Vec::<String>::new()
         );
         assert_fails(
-            &[krate("dropcopy", &[("gateway", "normal")], &[])],
-            "dropcopy/Cargo.toml:3: dropcopy depends on gateway (normal), but a crate missing \
+            &[krate("replay_store", &[("gateway", "normal")], &[])],
+            "replay_store/Cargo.toml:3: replay_store depends on gateway (normal), but a crate missing \
              from KNOWN_CRATES",
         );
     }
