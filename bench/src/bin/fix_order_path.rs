@@ -34,6 +34,11 @@
 //! measures one fsync on the same disk (4 KiB write + fdatasync to a growing file, as the
 //! journal appends; the median of `--fsync-samples`).
 //!
+//! `--observed` adds, to every round, each policy again with issue 15's observability
+//! on: `[metrics]` (the counters file and a `/metrics` listener, not scraped) and a
+//! SQLite `[drop_copy]` whose thread tails the journal on the same 2 cores; it prints the
+//! on/off p50 ratio per policy and scenario, paired per round.
+//!
 //! Prints per scenario the merged percentile table, the median and range over rounds of
 //! p50, p99, p99.9, max and orders/s, the per-round ratios against the executor (median
 //! and range), and the issue's targets judged on the medians; writes every merged
@@ -101,6 +106,11 @@ struct Args {
     /// ready) for this many seconds.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
+    /// Also run each fsync policy with `[metrics]` (counters file and a `/metrics`
+    /// listener) and a SQLite `[drop_copy]` on, in the same rounds, and print the
+    /// on/off ratios (issue 15's overhead check).
+    #[arg(long)]
+    observed: bool,
     /// Where to write the merged distributions.
     #[arg(long, default_value = "target/bench/fix_order_path.hlog")]
     hlog: PathBuf,
@@ -132,6 +142,8 @@ const EVERY_RECORD_SLACK_NS: f64 = 30_000.0;
 /// The throughput target with 16 sessions and bursts: at least this many times the
 /// executor's.
 const THROUGHPUT_TARGET: f64 = 5.0;
+/// Issue 15's target: p50 with metrics and drop copy on at most this times off.
+const OBSERVED_P50_TARGET: f64 = 1.05;
 
 /// When tickwarp's order journal (and the session stores following it) syncs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +168,8 @@ impl Fsync {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Acceptor {
     Tickwarp(Fsync),
+    /// Tickwarp with the counters file, a `/metrics` listener and a SQLite drop copy.
+    Observed(Fsync),
     Executor,
 }
 
@@ -167,8 +181,31 @@ const ACCEPTORS: [Acceptor; 4] = [
     Acceptor::Tickwarp(Fsync::EveryRecord),
     Acceptor::Executor,
 ];
-/// The index of the executor in [`ACCEPTORS`].
-const EXECUTOR: usize = 3;
+/// [`ACCEPTORS`] with each policy also observed (`--observed`): the first three and the
+/// last in the same places, so [`TICKWARP_NEVER`], [`TICKWARP_EVERY_RECORD`] and the
+/// executor's last place hold for both.
+const ACCEPTORS_OBSERVED: [Acceptor; 7] = [
+    Acceptor::Tickwarp(Fsync::Never),
+    Acceptor::Tickwarp(Fsync::Batched),
+    Acceptor::Tickwarp(Fsync::EveryRecord),
+    Acceptor::Observed(Fsync::Never),
+    Acceptor::Observed(Fsync::Batched),
+    Acceptor::Observed(Fsync::EveryRecord),
+    Acceptor::Executor,
+];
+/// The index of tickwarp `never` in both lists.
+const TICKWARP_NEVER: usize = 0;
+/// The index of tickwarp `every_record` in both lists.
+const TICKWARP_EVERY_RECORD: usize = 2;
+
+/// The configurations of a round for `args`.
+fn acceptors(args: &Args) -> &'static [Acceptor] {
+    if args.observed {
+        &ACCEPTORS_OBSERVED
+    } else {
+        &ACCEPTORS
+    }
+}
 
 impl Acceptor {
     fn label(self) -> &'static str {
@@ -176,6 +213,9 @@ impl Acceptor {
             Acceptor::Tickwarp(Fsync::Never) => "tickwarp never",
             Acceptor::Tickwarp(Fsync::Batched) => "tickwarp batched",
             Acceptor::Tickwarp(Fsync::EveryRecord) => "tickwarp every_record",
+            Acceptor::Observed(Fsync::Never) => "never +metrics+dc",
+            Acceptor::Observed(Fsync::Batched) => "batched +metrics+dc",
+            Acceptor::Observed(Fsync::EveryRecord) => "every_record +metrics+dc",
             Acceptor::Executor => "quickfix executor",
         }
     }
@@ -323,6 +363,7 @@ impl Server {
     fn tickwarp(
         args: &Args,
         fsync: Fsync,
+        observed: bool,
         sessions: usize,
         max_orders: u64,
         timeout: Duration,
@@ -332,9 +373,10 @@ impl Server {
             .tempdir_in(&args.dir)
             .with_context(|| format!("creating a directory in {}", args.dir.display()))?;
         let config = dir.path().join("gateway.toml");
+        let journal = dir.path().join("journal");
         std::fs::write(
             &config,
-            gateway_config(&dir.path().join("journal"), fsync, sessions, max_orders),
+            gateway_config(&journal, fsync, observed, sessions, max_orders),
         )
         .with_context(|| format!("writing {}", config.display()))?;
         let mut command = Command::new(&args.tickwarp);
@@ -436,8 +478,16 @@ fn client_comp_id(s: usize) -> String {
 /// The gateway configuration: loopback on a free port, room for `max_orders` orders
 /// (the gateway allocates its order store for them at start), `sessions` password-less
 /// sessions (each its own account), the journal under `journal` with `fsync`, limits
-/// no benchmark order reaches, and house liquidity at 99 / 101.
-fn gateway_config(journal: &Path, fsync: Fsync, sessions: usize, max_orders: u64) -> String {
+/// no benchmark order reaches, and house liquidity at 99 / 101; `observed` adds the
+/// counters file, a `/metrics` listener on a free port and a SQLite drop copy beside
+/// the configuration.
+fn gateway_config(
+    journal: &Path,
+    fsync: Fsync,
+    observed: bool,
+    sessions: usize,
+    max_orders: u64,
+) -> String {
     let mut text = format!(
         r#"listen = "127.0.0.1:0"
 max_orders = {max_orders}
@@ -491,6 +541,11 @@ account = {account}
             id = s + 1,
             client = client_comp_id(s),
             account = 1001 + s,
+        );
+    }
+    if observed {
+        text.push_str(
+            "\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[drop_copy]\nsqlite = \"dropcopy.sqlite\"\n",
         );
     }
     text
@@ -1102,7 +1157,10 @@ fn run_one(
     .clamp(10_000, MAX_ORDERS);
     let mut server = match acceptor {
         Acceptor::Tickwarp(fsync) => {
-            Server::tickwarp(args, fsync, scenario.sessions, max_orders, timeout)?
+            Server::tickwarp(args, fsync, false, scenario.sessions, max_orders, timeout)?
+        }
+        Acceptor::Observed(fsync) => {
+            Server::tickwarp(args, fsync, true, scenario.sessions, max_orders, timeout)?
         }
         Acceptor::Executor => Server::executor(args, executor, scenario.sessions)?,
     };
@@ -1183,7 +1241,12 @@ fn metrics(run: &Run) -> [f64; 5] {
 const METRICS: [&str; 5] = ["p50 µs", "p99 µs", "p99.9 µs", "max µs", "orders/s"];
 
 /// Prints one scenario: merged table, per-round spreads, ratios to the executor.
-fn print_scenario(scenario: Scenario, per_acceptor: &[Vec<Run>]) -> anyhow::Result<Vec<Run>> {
+fn print_scenario(
+    scenario: Scenario,
+    acceptors: &[Acceptor],
+    per_acceptor: &[Vec<Run>],
+) -> anyhow::Result<Vec<Run>> {
+    let executor = acceptors.len() - 1;
     let mut merged = Vec::new();
     for rounds in per_acceptor {
         let mut all = rounds.first().context("no rounds")?.clone();
@@ -1203,13 +1266,13 @@ fn print_scenario(scenario: Scenario, per_acceptor: &[Vec<Run>]) -> anyhow::Resu
         &merged,
     )?;
     println!("per round, median [min–max]:");
-    print!("{:<22}", "run");
+    print!("{:<24}", "run");
     for label in METRICS {
         print!(" {label:>26}");
     }
     println!();
-    for (acceptor, rounds) in ACCEPTORS.iter().zip(per_acceptor) {
-        print!("{:<22}", acceptor.label());
+    for (acceptor, rounds) in acceptors.iter().zip(per_acceptor) {
+        print!("{:<24}", acceptor.label());
         for m in 0..METRICS.len() {
             let spread = Spread::of(rounds.iter().map(|r| metrics(r)[m]));
             let decimals = if m == 4 { 0 } else { 1 };
@@ -1219,12 +1282,12 @@ fn print_scenario(scenario: Scenario, per_acceptor: &[Vec<Run>]) -> anyhow::Resu
     }
     println!(
         "ratio to the {} in the same round, median [min–max]:",
-        ACCEPTORS[EXECUTOR].label()
+        acceptors[executor].label()
     );
-    for (acceptor, rounds) in ACCEPTORS.iter().zip(per_acceptor).take(EXECUTOR) {
-        print!("{:<22}", acceptor.label());
+    for (acceptor, rounds) in acceptors.iter().zip(per_acceptor).take(executor) {
+        print!("{:<24}", acceptor.label());
         for (m, label) in METRICS.iter().enumerate() {
-            let spread = Spread::of(ratios(rounds, &per_acceptor[EXECUTOR], m));
+            let spread = Spread::of(ratios(rounds, &per_acceptor[executor], m));
             print!(
                 " {:>26}",
                 format!("{} {}", label.trim_end_matches(" µs"), spread.show(2, "×"))
@@ -1244,14 +1307,19 @@ fn ratios<'a>(runs: &'a [Run], baseline: &'a [Run], m: usize) -> impl Iterator<I
 }
 
 /// The issue's targets, judged on medians over rounds.
-fn print_targets(runs: &[Vec<Vec<Run>>], fsync: &[Run]) -> anyhow::Result<()> {
+fn print_targets(
+    acceptors: &[Acceptor],
+    runs: &[Vec<Vec<Run>>],
+    fsync: &[Run],
+) -> anyhow::Result<()> {
+    let executor = acceptors.len() - 1;
     let latency = &runs[LATENCY_SCENARIO];
     let throughput = &runs[THROUGHPUT_SCENARIO];
     let label = |i: usize| SCENARIOS[i].label();
     let fsync_p50 = Spread::of(fsync.iter().map(|r| metrics(r)[0]));
     println!();
     println!("targets of issue 11, judged on the medians over rounds (ratios paired per round):");
-    let never = Spread::of(ratios(&latency[0], &latency[EXECUTOR], 0));
+    let never = Spread::of(ratios(&latency[TICKWARP_NEVER], &latency[executor], 0));
     print_target(
         &format!(
             "tickwarp never p50 / executor p50 ({})",
@@ -1260,7 +1328,7 @@ fn print_targets(runs: &[Vec<Vec<Run>>], fsync: &[Run]) -> anyhow::Result<()> {
         Some(never.median),
         Target::AtMost(NEVER_P50_TARGET),
     )?;
-    let every = Spread::of(latency[2].iter().map(|r| metrics(r)[0]));
+    let every = Spread::of(latency[TICKWARP_EVERY_RECORD].iter().map(|r| metrics(r)[0]));
     let bound = fsync_p50.median + EVERY_RECORD_SLACK_NS / 1_000.0;
     println!(
         "target: tickwarp every_record p50 ({}) ≤ one fsync + 30 µs = {:.1} + 30 = {bound:.1} µs, measured {:.1} µs — {}",
@@ -1273,8 +1341,8 @@ fn print_targets(runs: &[Vec<Vec<Run>>], fsync: &[Run]) -> anyhow::Result<()> {
             "missed"
         }
     );
-    for (i, acceptor) in ACCEPTORS.iter().enumerate().take(EXECUTOR).rev() {
-        let ratio = Spread::of(ratios(&throughput[i], &throughput[EXECUTOR], 4));
+    for (i, acceptor) in acceptors.iter().enumerate().take(executor).rev() {
+        let ratio = Spread::of(ratios(&throughput[i], &throughput[executor], 4));
         print_target(
             &format!(
                 "{} orders/s / executor orders/s ({})",
@@ -1284,6 +1352,47 @@ fn print_targets(runs: &[Vec<Vec<Run>>], fsync: &[Run]) -> anyhow::Result<()> {
             Some(ratio.median),
             Target::AtLeast(THROUGHPUT_TARGET),
         )?;
+    }
+    print_observed_targets(acceptors, runs)
+}
+
+/// Issue 15's overhead check: each observed configuration's p50 over the same policy's
+/// plain p50 in the same round, per scenario (nothing without `--observed`).
+fn print_observed_targets(acceptors: &[Acceptor], runs: &[Vec<Vec<Run>>]) -> anyhow::Result<()> {
+    let pairs: Vec<(usize, usize)> = acceptors
+        .iter()
+        .enumerate()
+        .filter_map(|(o, a)| match a {
+            Acceptor::Observed(fsync) => acceptors
+                .iter()
+                .position(|p| *p == Acceptor::Tickwarp(*fsync))
+                .map(|p| (o, p)),
+            _ => None,
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    println!();
+    println!(
+        "targets of issue 15: p50 with metrics and drop copy on / off, the same policy in the \
+         same round, median [min–max] over rounds:"
+    );
+    for (s, scenario) in SCENARIOS.iter().enumerate() {
+        for &(o, p) in &pairs {
+            let ratio = Spread::of(ratios(&runs[s][o], &runs[s][p], 0));
+            print_target(
+                &format!(
+                    "{} p50 / {} p50 ({}), spread {}",
+                    acceptors[o].label(),
+                    acceptors[p].label(),
+                    scenario.label(),
+                    ratio.show(3, "×")
+                ),
+                Some(ratio.median),
+                Target::AtMost(OBSERVED_P50_TARGET),
+            )?;
+        }
     }
     Ok(())
 }
@@ -1321,8 +1430,15 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "{} rounds; per run {} timed orders (at least) after {} warm-up, a fresh acceptor per run; \
-         rounds interleave tickwarp never / batched / every_record / executor",
-        sizes.rounds, sizes.orders, sizes.warm_up
+         rounds interleave {}",
+        sizes.rounds,
+        sizes.orders,
+        sizes.warm_up,
+        acceptors(&args)
+            .iter()
+            .map(|a| a.label())
+            .collect::<Vec<_>>()
+            .join(" / ")
     );
     println!(
         "journals, stores and fsync probe under {} ({fs})",
@@ -1348,7 +1464,8 @@ fn main() -> anyhow::Result<()> {
     );
 
     // runs[scenario][acceptor][round]
-    let mut runs: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); ACCEPTORS.len()]; SCENARIOS.len()];
+    let acceptors = acceptors(&args);
+    let mut runs: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); acceptors.len()]; SCENARIOS.len()];
     let mut fsync = Vec::new();
     for round in 0..sizes.rounds {
         let f = measure_fsync(&args.dir, sizes.fsync_samples)?;
@@ -1360,7 +1477,7 @@ fn main() -> anyhow::Result<()> {
         );
         fsync.push(f);
         for (s, scenario) in SCENARIOS.iter().enumerate() {
-            for (a, acceptor) in ACCEPTORS.iter().enumerate() {
+            for (a, acceptor) in acceptors.iter().enumerate() {
                 let run = run_one(&args, &executor, *acceptor, *scenario, sizes)?;
                 let m = metrics(&run);
                 eprintln!(
@@ -1380,7 +1497,7 @@ fn main() -> anyhow::Result<()> {
 
     let mut hlog_runs = Vec::new();
     for (scenario, per_acceptor) in SCENARIOS.iter().zip(&runs) {
-        for mut run in print_scenario(*scenario, per_acceptor)? {
+        for mut run in print_scenario(*scenario, acceptors, per_acceptor)? {
             run.name = format!("{}: {}", scenario.label(), run.name);
             hlog_runs.push(run);
         }
@@ -1393,7 +1510,7 @@ fn main() -> anyhow::Result<()> {
         sizes.fsync_samples,
         fsync_spread.show(1, "")
     );
-    print_targets(&runs, &fsync)?;
+    print_targets(acceptors, &runs, &fsync)?;
     if sizes.rounds < 5 {
         println!("note: fewer than 5 rounds: a smoke test, not a measurement");
     }
@@ -1420,11 +1537,15 @@ mod tests {
     fn the_generated_gateway_config_loads_for_every_policy() {
         let dir = tempfile::tempdir().unwrap();
         for fsync in [Fsync::Never, Fsync::Batched, Fsync::EveryRecord] {
-            let text = gateway_config(&dir.path().join("journal"), fsync, 16, 10_000);
-            let config = GatewayConfig::from_toml(&text, dir.path())
-                .unwrap_or_else(|e| panic!("{fsync:?}: {e}\n{text}"));
-            assert_eq!(config.sessions.len(), 16);
-            assert_eq!(config.sessions[15].target_comp_id, "C16");
+            for observed in [false, true] {
+                let text = gateway_config(&dir.path().join("journal"), fsync, observed, 16, 10_000);
+                let config = GatewayConfig::from_toml(&text, dir.path())
+                    .unwrap_or_else(|e| panic!("{fsync:?}, observed {observed}: {e}\n{text}"));
+                assert_eq!(config.sessions.len(), 16);
+                assert_eq!(config.sessions[15].target_comp_id, "C16");
+                assert_eq!(config.metrics.is_some(), observed);
+                assert_eq!(config.drop_copy.sqlite.is_some(), observed);
+            }
         }
     }
 
