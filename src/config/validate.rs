@@ -134,6 +134,10 @@ impl Topology {
                 ));
             }
             check_cores(i, node)?;
+            if let Some(m) = &node.metrics {
+                m.validate()
+                    .map_err(|e| err(format!("node[{i}].metrics.listen"), e))?;
+            }
             if let Some(venue) = &node.venue {
                 if venue.rate == 0 || venue.rate > MAX_RATE {
                     return Err(err(
