@@ -558,6 +558,28 @@ mod tests {
     }
 
     #[test]
+    fn metrics_keys_are_read_and_checked() -> Result<(), ParseError> {
+        let idle = "idle = { kind = \"backoff\" }";
+        let with = |table: &str| GOOD.replace(idle, &format!("{idle}\nmetrics = {table}"));
+        assert_eq!(Topology::parse(GOOD)?.nodes[0].metrics, None);
+        let t = Topology::parse(&with("{ dir = \"m\", listen = \"127.0.0.1:9465\" }"))?;
+        let section = t.nodes[0]
+            .metrics
+            .as_ref()
+            .map(|m| m.section(std::path::Path::new("/run")));
+        assert_eq!(
+            section.and_then(|s| s.dir),
+            Some(std::path::PathBuf::from("/run/m"))
+        );
+        let remote = with("{ listen = \"0.0.0.0:9465\" }");
+        assert!(problem(&remote).starts_with("node[0].metrics.listen: "));
+        assert!(problem(&remote).contains("allow_remote"));
+        Topology::parse(&with("{ listen = \"0.0.0.0:9465\", allow_remote = true }"))?;
+        assert!(problem(&with("{ dri = \"m\" }")).contains("dri"));
+        Ok(())
+    }
+
+    #[test]
     fn port_zero_needs_every_client_on_the_same_node() {
         let text = GOOD.replace("127.0.0.1:7411", "127.0.0.1:0");
         assert!(Topology::parse(&text).is_ok());
