@@ -22,12 +22,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 use clap::Args;
 use tickwarp_runtime::Nanos;
 use tickwarp_runtime::clock::monotonic_now;
 
 use crate::config::{INITIAL_BACKOFF_MS, ReconnectConfig, Topology};
+use crate::demo::metrics::NodeMetrics;
 use crate::demo::peer::{PeerLost, peer_lost};
 use crate::demo::stats::NodeStats;
 use crate::demo::{node, progress_loop, run_dir, summary};
@@ -85,8 +86,21 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let duration = args.duration.map_or(Nanos::MAX, |s| {
         Nanos::from(Duration::from_secs_f64(s.max(0.0)))
     });
+    let stats = Arc::new(NodeStats::default());
+    let node_config = topology
+        .node(&name)
+        .ok_or_else(|| anyhow!("no node {name:?}"))?;
+    // Registered once: the agents of every start take and put back the same handles.
+    let _metrics = match &node_config.metrics {
+        Some(m) => {
+            let metrics = NodeMetrics::open(&m.section(&dir), &dir, node_config, &stats.metrics)?;
+            metrics.announce();
+            Some(metrics)
+        }
+        None => None,
+    };
     let began = monotonic_now();
-    let (stats, journal) = supervise(&topology, &name, &dir, duration, &interrupted)?;
+    let journal = supervise(&topology, &name, &dir, &stats, duration, &interrupted)?;
     let elapsed = monotonic_now().saturating_sub(began);
     let summary =
         summary::NodeSummary::collect(&topology, &name, &stats, elapsed, journal.as_deref())?;
@@ -104,25 +118,24 @@ struct Outage {
 }
 
 /// Starts node `name` and keeps it running until `duration` passes or a signal arrives,
-/// starting it again whenever a peer is lost (module docs). Returns the counters and
-/// the gateway's journal directory, if any, after the final drained stop.
+/// starting it again whenever a peer is lost (module docs), counting into `stats`.
+/// Returns the gateway's journal directory, if any, after the final drained stop.
 fn supervise(
     topology: &Topology,
     name: &str,
     dir: &Path,
+    stats: &Arc<NodeStats>,
     duration: Nanos,
     interrupted: &AtomicBool,
-) -> anyhow::Result<(Arc<NodeStats>, Option<PathBuf>)> {
+) -> anyhow::Result<Option<PathBuf>> {
     let reconnect = topology.node(name).map(|n| n.reconnect).unwrap_or_default();
-    let stats = Arc::new(NodeStats::default());
     let end = Nanos(monotonic_now().get().saturating_add(duration.get()));
     let mut pause = Duration::from_millis(INITIAL_BACKOFF_MS);
     let mut outage: Option<Outage> = None;
     let mut journal = None;
     loop {
         let attempt = monotonic_now();
-        let (lost, since) = match node::start(topology, name, dir, Arc::clone(&stats), interrupted)
-        {
+        let (lost, since) = match node::start(topology, name, dir, Arc::clone(stats), interrupted) {
             Ok(mut running) => {
                 if let Some(o) = outage.take() {
                     let secs = monotonic_now().saturating_sub(o.since).get() as f64 / 1e9;
@@ -138,8 +151,8 @@ fn supervise(
                 progress_loop(&mut running, left, interrupted)?;
                 if running.is_running() {
                     // The run is over (duration or signal): drain and stop.
-                    let stats = running.stop()?;
-                    return Ok((stats, journal));
+                    running.stop()?;
+                    return Ok(journal);
                 }
                 let error = match running.abort() {
                     Ok(()) => bail!("node {name}: the agents stopped without saying why"),
@@ -151,7 +164,7 @@ fn supervise(
                 }
             }
             // A signal during set-up: nothing runs, nothing to drain.
-            Err(_) if interrupted.load(Ordering::Relaxed) => return Ok((stats, journal)),
+            Err(_) if interrupted.load(Ordering::Relaxed) => return Ok(journal),
             // An outage that starts with a failed start began with the attempt.
             Err(error) => match peer_lost(&error) {
                 Some(lost) => (lost.clone(), attempt),
@@ -196,7 +209,7 @@ fn supervise(
         }
         if !pause_unless_stopped(pause, end, interrupted) {
             // Stopped while reconnecting: nothing runs, nothing to drain.
-            return Ok((stats, journal));
+            return Ok(journal);
         }
         pause = (pause * 2).min(Duration::from_millis(reconnect.max_backoff_ms));
     }

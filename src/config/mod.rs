@@ -19,6 +19,11 @@
 //! # silent (not even a heartbeat) for peer_timeout_ms counts as dead.
 //! reconnect = { max_backoff_ms = 5000, give_up_after_s = 0, peer_timeout_ms = 5000 }
 //!
+//! [node.metrics]                  # this process's counters file (`tickwarp stat`)
+//! dir = "/var/lib/tickwarp/exchange/metrics"  # default: <run dir>/metrics
+//! listen = "127.0.0.1:9465"       # optional: Prometheus /metrics
+//! allow_remote = false            # a non-loopback listen needs true
+//!
 //! [node.venue]                    # the venue simulator and its synthetic flow
 //! md_listen = "10.0.0.1:7401"     # ITCH out to the feed
 //! orders_listen = "10.0.0.1:7402" # order entry from the gateway
@@ -65,6 +70,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tickwarp_gateway::risk::{RiskLimits, ThrottleLimits};
 use tickwarp_gateway::service::acceptor::TlsSettings;
+use tickwarp_gateway::service::metrics::MetricsSection;
 use tickwarp_rdma::Backend;
 use tickwarp_runtime::{IdleConfig, ThreadingMode};
 use tickwarp_wire::{Price, Qty};
@@ -120,6 +126,10 @@ pub(crate) struct NodeConfig {
     /// What the node does when a peer dies (`tickwarp run` only).
     #[serde(default)]
     pub(crate) reconnect: ReconnectConfig,
+    /// This process's counters file and exporter (the gateway service's `[metrics]`
+    /// keys); none: no counters file.
+    #[serde(default)]
+    pub(crate) metrics: Option<NodeMetricsConfig>,
     /// The venue simulator, if this node runs it.
     #[serde(default)]
     pub(crate) venue: Option<VenueNodeConfig>,
@@ -132,6 +142,41 @@ pub(crate) struct NodeConfig {
     /// Strategy engines.
     #[serde(default, rename = "engine")]
     pub(crate) engines: Vec<EngineNodeConfig>,
+}
+
+/// A node's `[node.metrics]`: the keys and checks of the gateway service's
+/// [`MetricsSection`] (whose `dir` defaults to `<run dir>/metrics` here).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeMetricsConfig {
+    /// The run directory of the counters file.
+    #[serde(default)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Where the exporter serves `GET /metrics`; none: no exporter.
+    #[serde(default)]
+    pub(crate) listen: Option<SocketAddr>,
+    /// Accept a non-loopback `listen`.
+    #[serde(default)]
+    pub(crate) allow_remote: bool,
+}
+
+impl NodeMetricsConfig {
+    /// As the gateway service's section, relative `dir` resolved against `run_dir`.
+    pub(crate) fn section(&self, run_dir: &Path) -> MetricsSection {
+        MetricsSection {
+            dir: Some(match &self.dir {
+                Some(d) => run_dir.join(d),
+                None => run_dir.join("metrics"),
+            }),
+            listen: self.listen,
+            allow_remote: self.allow_remote,
+        }
+    }
+
+    /// Checks `listen` against `allow_remote`.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        self.section(Path::new(".")).validate()
+    }
 }
 
 /// The first pause before a node reconnects to its peers, milliseconds.
@@ -458,6 +503,7 @@ impl Topology {
                 core: None,
                 journal_dir: Some(PathBuf::from("journal")),
                 reconnect: ReconnectConfig::default(),
+                metrics: None,
                 venue: Some(VenueNodeConfig {
                     md_listen: loopback(()),
                     orders_listen: loopback(()),

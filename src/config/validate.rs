@@ -134,6 +134,10 @@ impl Topology {
                 ));
             }
             check_cores(i, node)?;
+            if let Some(m) = &node.metrics {
+                m.validate()
+                    .map_err(|e| err(format!("node[{i}].metrics.listen"), e))?;
+            }
             if let Some(venue) = &node.venue {
                 if venue.rate == 0 || venue.rate > MAX_RATE {
                     return Err(err(
@@ -550,6 +554,28 @@ mod tests {
             assert_eq!(problem(&text), want);
         }
         assert!(problem(&with("{ max_backof_ms = 1000 }")).contains("max_backof_ms"));
+        Ok(())
+    }
+
+    #[test]
+    fn metrics_keys_are_read_and_checked() -> Result<(), ParseError> {
+        let idle = "idle = { kind = \"backoff\" }";
+        let with = |table: &str| GOOD.replace(idle, &format!("{idle}\nmetrics = {table}"));
+        assert_eq!(Topology::parse(GOOD)?.nodes[0].metrics, None);
+        let t = Topology::parse(&with("{ dir = \"m\", listen = \"127.0.0.1:9465\" }"))?;
+        let section = t.nodes[0]
+            .metrics
+            .as_ref()
+            .map(|m| m.section(std::path::Path::new("/run")));
+        assert_eq!(
+            section.and_then(|s| s.dir),
+            Some(std::path::PathBuf::from("/run/m"))
+        );
+        let remote = with("{ listen = \"0.0.0.0:9465\" }");
+        assert!(problem(&remote).starts_with("node[0].metrics.listen: "));
+        assert!(problem(&remote).contains("allow_remote"));
+        Topology::parse(&with("{ listen = \"0.0.0.0:9465\", allow_remote = true }"))?;
+        assert!(problem(&with("{ dri = \"m\" }")).contains("dri"));
         Ok(())
     }
 

@@ -28,6 +28,7 @@ use tickwarp_strategies::rdma::RingMdSource;
 use tickwarp_strategies::{Engine, Execution, OrderCommand, OrderSink, SinkError, Tick};
 use tickwarp_wire::{MessageType, decode};
 
+use super::metrics::EngineMetrics;
 use super::peer::Peer;
 use super::stats::{EngineResult, NodeStats};
 
@@ -83,6 +84,7 @@ pub(crate) struct EngineAgent {
     /// When the feed last handed out anything (the first duty cycle before that).
     last_md: Option<Nanos>,
     stats: Arc<NodeStats>,
+    metrics: Option<EngineMetrics>,
 }
 
 /// An engine's connections and who is at their other ends.
@@ -118,6 +120,7 @@ impl EngineAgent {
             gateway: links.gateway,
             feed_timeout: links.feed_timeout,
             last_md: None,
+            metrics: stats.metrics.take_engine(name),
             stats,
         }
     }
@@ -139,6 +142,7 @@ impl Agent for EngineAgent {
             feed_timeout,
             last_md,
             stats,
+            metrics,
             ..
         } = self;
         let mut work = 0;
@@ -207,10 +211,18 @@ impl Agent for EngineAgent {
         if sent > 0 {
             stats.engine_orders.fetch_add(sent, Ordering::Relaxed);
         }
+        if let Some(m) = metrics {
+            m.cycles.record(work);
+            m.orders.add(sent);
+            m.executions.add(execs);
+        }
         Ok(work)
     }
 
     fn on_close(&mut self) {
+        if let Some(m) = self.metrics.take() {
+            self.stats.metrics.put_engine(&self.name, m);
+        }
         let result = EngineResult {
             name: self.name.clone(),
             strategies: self.engine.summaries(),

@@ -17,6 +17,7 @@ use tickwarp_feed::publisher::{ItchInput, Publisher};
 use tickwarp_rdma::channel::{ChannelError, MessageChannel};
 use tickwarp_runtime::{Agent, AgentError, Nanos};
 
+use super::metrics::{self, FeedMetrics};
 use super::peer::Peer;
 use super::stats::NodeStats;
 
@@ -77,6 +78,9 @@ pub(crate) struct FeedAgent {
     /// Where the engines connect.
     listen: SocketAddr,
     stats: Arc<NodeStats>,
+    metrics: Option<FeedMetrics>,
+    /// Records published when `metrics` last counted them.
+    counted: u64,
 }
 
 impl FeedAgent {
@@ -94,7 +98,9 @@ impl FeedAgent {
             venue,
             engines,
             listen,
+            metrics: metrics::take(&stats.metrics.feed),
             stats,
+            counted: 0,
         }
     }
 }
@@ -116,6 +122,13 @@ impl Agent for FeedAgent {
             self.stats
                 .feed_messages
                 .store(s.messages, Ordering::Relaxed);
+            if let Some(m) = self.metrics.as_mut() {
+                m.published.add(s.records.saturating_sub(self.counted));
+                self.counted = s.records;
+            }
+        }
+        if let Some(m) = self.metrics.as_mut() {
+            m.cycles.record(work);
         }
         if let Some(error) = self.publisher.input().closed() {
             return Err(self.venue.lost(error).into());
@@ -133,6 +146,7 @@ impl Agent for FeedAgent {
     }
 
     fn on_close(&mut self) {
+        metrics::put(&self.stats.metrics.feed, self.metrics.take());
         self.publisher.on_close();
         if let Some(recorder) = self.publisher.take_recorder() {
             if let Err(e) = recorder.finish() {

@@ -29,6 +29,7 @@ use tickwarp_gateway::fix::session::Now;
 use tickwarp_gateway::service::core::execution_bytes;
 use tickwarp_gateway::service::{CoreError, FixAcceptor, OrderCore, Origin};
 use tickwarp_gateway::venue::{Execution, VenueSession, VenueTime};
+use tickwarp_metrics::{Counter, Histogram};
 use tickwarp_rdma::channel::{ChannelError, MessageChannel};
 use tickwarp_runtime::clock::{monotonic_now, unix_now};
 use tickwarp_runtime::{Agent, AgentError, Nanos};
@@ -37,6 +38,7 @@ use tickwarp_wire::{
     ReplaceOrder, Side, decode,
 };
 
+use super::metrics::{self, Cycles, GatewayMetrics};
 use super::peer::{Peer, PeerLost};
 use super::stats::{GatewayResult, NodeStats};
 
@@ -88,6 +90,8 @@ pub(crate) struct RemoteVenue {
     /// The first channel failure (the agent stops on it).
     failed: Option<ChannelError>,
     sent: u64,
+    /// The counters file's tick-to-trade, while the gateway agent holds it.
+    tick_to_trade: Option<Histogram>,
 }
 
 impl RemoteVenue {
@@ -100,6 +104,7 @@ impl RemoteVenue {
             latency: HopHistograms::new()?,
             failed: None,
             sent: 0,
+            tick_to_trade: None,
         })
     }
 
@@ -126,7 +131,14 @@ impl VenueSession for RemoteVenue {
         // Orders the core refused never come here: skip their intake entries.
         while let Some((id, at)) = self.intake.pop_front() {
             if id == order.cl_ord_id() {
-                self.latency.record(&order.cause(), at, venue_out);
+                let cause = order.cause();
+                self.latency.record(&cause, at, venue_out);
+                // The summary's tick-to-trade: orders without a causing tick have none.
+                if let (Some(h), false) =
+                    (self.tick_to_trade.as_mut(), cause.recv_ts == Nanos::ZERO)
+                {
+                    h.record(venue_out.saturating_sub(cause.recv_ts).get().max(1));
+                }
                 break;
             }
         }
@@ -185,13 +197,25 @@ pub(crate) struct GatewayAgent {
     filled_qty: u64,
     positions: HashMap<(AccountId, InstrumentId), i128>,
     stats: Arc<NodeStats>,
+    /// The counters file's handles (the tick-to-trade histogram lives in the venue
+    /// session meanwhile).
+    metrics: Option<GatewayCounters>,
+}
+
+/// The gateway's handles but the tick-to-trade histogram.
+#[derive(Debug)]
+struct GatewayCounters {
+    cycles: Cycles,
+    accepted: Counter,
+    rejected: Counter,
+    fills: Counter,
 }
 
 impl GatewayAgent {
     /// A gateway running `core` (its venue session goes to `venue`) for `engines` on
     /// `sessions`.
     pub(crate) fn new(
-        core: OrderCore<RemoteVenue>,
+        mut core: OrderCore<RemoteVenue>,
         venue: Peer,
         fix: Option<FixAcceptor>,
         sessions: Vec<MessageChannel>,
@@ -199,6 +223,15 @@ impl GatewayAgent {
         stats: Arc<NodeStats>,
     ) -> GatewayAgent {
         let first_client = core.next_rdma_client();
+        let metrics = metrics::take(&stats.metrics.gateway).map(|m| {
+            core.venue_mut().tick_to_trade = Some(m.tick_to_trade);
+            GatewayCounters {
+                cycles: m.cycles,
+                accepted: m.accepted,
+                rejected: m.rejected,
+                fills: m.fills,
+            }
+        });
         GatewayAgent {
             core,
             fix,
@@ -211,6 +244,7 @@ impl GatewayAgent {
             filled_qty: 0,
             positions: HashMap::with_capacity(64),
             stats,
+            metrics,
         }
     }
 
@@ -250,6 +284,9 @@ impl GatewayAgent {
                 Execution::Filled(f) => {
                     let fill = f.fill();
                     self.stats.gw_fills.fetch_add(1, Ordering::Relaxed);
+                    if let Some(m) = self.metrics.as_mut() {
+                        m.fills.inc();
+                    }
                     self.filled_qty = self.filled_qty.saturating_add(fill.last_qty.get());
                     let q = i128::from(fill.last_qty.get());
                     let net = self
@@ -260,6 +297,14 @@ impl GatewayAgent {
                 }
                 Execution::Rejected(_) => {
                     self.stats.gw_risk_rejects.fetch_add(1, Ordering::Relaxed);
+                    if let Some(m) = self.metrics.as_mut() {
+                        m.rejected.inc();
+                    }
+                }
+                Execution::Accepted(_) => {
+                    if let Some(m) = self.metrics.as_mut() {
+                        m.accepted.inc();
+                    }
                 }
                 _ => {}
             }
@@ -300,14 +345,29 @@ impl Agent for GatewayAgent {
     }
 
     fn do_work(&mut self, now: Nanos) -> Result<usize, AgentError> {
-        self.work(now).map_err(|e| match e {
+        let work = self.work(now).map_err(|e| match e {
             // The peer itself, so that `tickwarp run` finds it in the cause.
             GatewayError::Peer(lost) => AgentError::from(lost),
             other => AgentError::from(other),
-        })
+        })?;
+        if let Some(m) = self.metrics.as_mut() {
+            m.cycles.record(work);
+        }
+        Ok(work)
     }
 
     fn on_close(&mut self) {
+        if let Some(m) = self.metrics.take() {
+            let tick_to_trade = self.core.venue_mut().tick_to_trade.take();
+            let back = tick_to_trade.map(|tick_to_trade| GatewayMetrics {
+                cycles: m.cycles,
+                accepted: m.accepted,
+                rejected: m.rejected,
+                fills: m.fills,
+                tick_to_trade,
+            });
+            metrics::put(&self.stats.metrics.gateway, back);
+        }
         self.share_latency();
         let mut positions: Vec<_> = self
             .positions

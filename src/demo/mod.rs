@@ -16,6 +16,7 @@
 pub(crate) mod engine;
 pub(crate) mod feed;
 pub(crate) mod gateway;
+pub(crate) mod metrics;
 pub(crate) mod node;
 pub(crate) mod peer;
 pub(crate) mod stats;
@@ -31,6 +32,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_runtime::{IdleConfig, Nanos, ThreadingMode};
+
+use tickwarp_gateway::service::metrics::MetricsSection;
 
 use crate::config::Topology;
 
@@ -95,6 +98,12 @@ pub(crate) struct DemoArgs {
     /// House order events per second at the venue.
     #[arg(long, default_value_t = 5_000)]
     pub(crate) rate: u32,
+    /// Write the node's counters file (read by `tickwarp stat --dir DIR`) in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) metrics_dir: Option<PathBuf>,
+    /// Serve Prometheus `GET /metrics` here (loopback only; needs --metrics-dir).
+    #[arg(long, value_name = "ADDR", requires = "metrics_dir")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The threading and idle strategy for this machine: a shared thread with backoff on
@@ -134,6 +143,20 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     );
     let interrupted = node::interrupt_flag()?;
     let stats = std::sync::Arc::new(stats::NodeStats::default());
+    let _metrics = match &args.metrics_dir {
+        Some(metrics_dir) => {
+            let section = MetricsSection {
+                dir: Some(metrics_dir.clone()),
+                listen: args.metrics_listen,
+                allow_remote: false,
+            };
+            let node = topology.nodes.first().context("the demo topology's node")?;
+            let m = metrics::NodeMetrics::open(&section, &dir, node, &stats.metrics)?;
+            m.announce();
+            Some(m)
+        }
+        None => None,
+    };
     let mut running = node::start(&topology, "demo", &dir, stats, &interrupted)?;
     let duration = Nanos::from(Duration::from_secs_f64(args.duration.max(0.1)));
     progress_loop(&mut running, duration, &interrupted)?;

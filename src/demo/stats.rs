@@ -65,6 +65,8 @@ pub(crate) struct NodeStats {
     /// Records the gateway's journal held when this process first opened it (from an
     /// earlier run): the summary checks only the records after them.
     pub(crate) journal_before: OnceLock<u64>,
+    /// The agents' counters-file handles, while no agent holds them.
+    pub(crate) metrics: super::metrics::MetricsSlots,
 }
 
 /// A histogram set behind a lock, merged into by the gateway now and then.

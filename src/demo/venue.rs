@@ -33,6 +33,7 @@ use tickwarp_wire::{
     OrderSpec, OrderType, Price, Qty, Side, Symbol, TickCause, TimeInForce, decode,
 };
 
+use super::metrics::{self, Cycles};
 use super::peer::Peer;
 use super::stats::NodeStats;
 
@@ -151,6 +152,7 @@ pub(crate) struct VenueAgent {
     /// At the other end of `orders`.
     gateway: Peer,
     stats: Arc<NodeStats>,
+    cycles: Option<Cycles>,
 }
 
 /// The venue's two connections and who is at their other ends.
@@ -202,6 +204,7 @@ impl VenueAgent {
             buf: [0; MessageType::MAX_LEN],
             feed: links.feed,
             gateway: links.gateway,
+            cycles: metrics::take(&stats.metrics.venue),
             stats,
         }
     }
@@ -468,7 +471,14 @@ impl Agent for VenueAgent {
             .exec_out
             .flush(&mut self.orders)
             .map_err(|e| self.gateway.lost(e))?;
+        if let Some(c) = self.cycles.as_mut() {
+            c.record(work);
+        }
         Ok(work)
+    }
+
+    fn on_close(&mut self) {
+        metrics::put(&self.stats.metrics.venue, self.cycles.take());
     }
 }
 
