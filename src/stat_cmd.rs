@@ -51,11 +51,9 @@ pub(crate) fn run(args: &StatArgs) -> Result<bool> {
     if args.json {
         let snap = reader.snapshot()?;
         let running = liveness(snap.header.pid, &path) == Liveness::Running;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&reader, &snap, running))?
-        );
-        return Ok(true);
+        let text = serde_json::to_string_pretty(&to_json(&reader, &snap, running))?;
+        let mut out = std::io::stdout().lock();
+        return reader_gone_is_fine(writeln!(out, "{text}").and_then(|()| out.flush()));
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -88,15 +86,15 @@ pub(crate) fn run(args: &StatArgs) -> Result<bool> {
             previous.as_ref().map(|(t, v)| (now, *t, v)),
         );
         let mut out = std::io::stdout().lock();
-        if terminal && !args.once {
+        let written = if terminal && !args.once {
             // Clear and home, as AeronStat does.
-            write!(out, "\x1b[2J\x1b[H")?;
-        }
-        write!(out, "{text}")?;
-        out.flush()?;
+            write!(out, "\x1b[2J\x1b[H{text}")
+        } else {
+            write!(out, "{text}")
+        };
         drop(out);
-        if args.once {
-            return Ok(true);
+        if args.once || written.is_err() {
+            return reader_gone_is_fine(written.and_then(|()| std::io::stdout().flush()));
         }
         previous = Some((now, values(&snap)));
         let mut waited = 0;
@@ -108,6 +106,15 @@ pub(crate) fn run(args: &StatArgs) -> Result<bool> {
             thread::sleep(Duration::from_millis(step));
             waited += step;
         }
+    }
+}
+
+/// A write to stdout: a reader that went away (`stat | head`) ends the command quietly
+/// with success; any other write error is an error.
+fn reader_gone_is_fine(written: std::io::Result<()>) -> Result<bool> {
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(true),
     }
 }
 
