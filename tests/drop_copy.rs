@@ -13,11 +13,10 @@
 //! set), where it fails. Every wait is bounded and polls; nothing is timed.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -29,6 +28,9 @@ use tickwarp_gateway::service::recovery::RECORD_EXECUTION;
 use tickwarp_runtime::clock;
 use tickwarp_wire::SeqNo;
 use tickwarp_wire::journal::JournalReader;
+
+mod common;
+use common::GatewayProcess;
 
 /// Longest wait for any one thing.
 const WAIT: Duration = Duration::from_secs(30);
@@ -73,77 +75,6 @@ id = 2
     let path = dir.join("gateway.toml");
     std::fs::write(&path, text)?;
     Ok(path)
-}
-
-/// The gateway binary and its FIX address.
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Gateway {
-    fn start(config: &Path) -> Result<Gateway> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
-            .args(["gateway", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("spawning tickwarp gateway")?;
-        let stdout = child.stdout.take().context("gateway stdout")?;
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if let Some(addr) = line.strip_prefix("tickwarp gateway: FIX listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(WAIT) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("gateway printed no FIX address within {WAIT:?}");
-        };
-        Ok(Gateway {
-            child,
-            addr: addr.parse().context("FIX address")?,
-        })
-    }
-
-    fn kill9(mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-
-    /// SIGTERM, then a bounded wait for a clean exit.
-    fn terminate(mut self) -> Result<()> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()?;
-        ensure!(status.success(), "kill -TERM failed");
-        let deadline = clock::monotonic_now().saturating_add(WAIT);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                ensure!(status.success(), "gateway exited with {status}");
-                return Ok(());
-            }
-            ensure!(
-                clock::monotonic_now() < deadline,
-                "gateway did not exit within {WAIT:?} of SIGTERM"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A FIX client that logs on and counts the ExecIDs it receives.
@@ -337,8 +268,11 @@ fn sqlite_copy_survives_kill_9_exactly_once() -> Result<()> {
         dir.path(),
         &format!("sqlite = {:?}", db_path.display().to_string()),
     )?;
-    let gw = Gateway::start(&config)?;
-    let (mut a, mut b) = (Client::logon(gw.addr, 1)?, Client::logon(gw.addr, 2)?);
+    let gw = GatewayProcess::start(&config, &[], WAIT)?;
+    let (mut a, mut b) = (
+        Client::logon(gw.fix_addr()?, 1)?,
+        Client::logon(gw.fix_addr()?, 2)?,
+    );
     for i in 0..40 {
         cross(&mut a, &mut b, "ACME", &format!("P{i}"))?;
     }
@@ -357,13 +291,16 @@ fn sqlite_copy_survives_kill_9_exactly_once() -> Result<()> {
         seen.len()
     );
 
-    let gw = Gateway::start(&config)?;
-    let (mut a, mut b) = (Client::logon(gw.addr, 3)?, Client::logon(gw.addr, 4)?);
+    let gw = GatewayProcess::start(&config, &[], WAIT)?;
+    let (mut a, mut b) = (
+        Client::logon(gw.fix_addr()?, 3)?,
+        Client::logon(gw.fix_addr()?, 4)?,
+    );
     for i in 0..20 {
         cross(&mut a, &mut b, "BETA", &format!("Q{i}"))?;
     }
     seen.extend(a.seen.iter().chain(&b.seen));
-    gw.terminate()?;
+    gw.terminate(WAIT)?;
 
     let db = rusqlite::Connection::open(&db_path)?;
     let copied: BTreeSet<u64> = db
@@ -532,8 +469,11 @@ fn postgres_copy_catches_up_after_an_outage_exactly_once() -> Result<()> {
     std::fs::create_dir_all(&pg_root)?;
     let cluster = Cluster::init(&pg_root)?;
     let config = write_config(dir.path(), &format!("postgres = {:?}", cluster.url()))?;
-    let gw = Gateway::start(&config)?;
-    let (mut a, mut b) = (Client::logon(gw.addr, 1)?, Client::logon(gw.addr, 2)?);
+    let gw = GatewayProcess::start(&config, &[], WAIT)?;
+    let (mut a, mut b) = (
+        Client::logon(gw.fix_addr()?, 1)?,
+        Client::logon(gw.fix_addr()?, 2)?,
+    );
     for i in 0..20 {
         cross(&mut a, &mut b, "ACME", &format!("P{i}"))?;
     }
@@ -561,7 +501,7 @@ fn postgres_copy_catches_up_after_an_outage_exactly_once() -> Result<()> {
     poll("the drop copy caught up after the outage", || {
         Ok(cluster.executions()? == journal_executions(dir.path())?)
     })?;
-    gw.terminate()?;
+    gw.terminate(WAIT)?;
 
     let copied = cluster.executions()?;
     check_copy(&copied, &journal_executions(dir.path())?, &seen)?;

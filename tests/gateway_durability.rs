@@ -24,13 +24,12 @@
 //! blocking sockets and read timeouts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -42,6 +41,9 @@ use tickwarp_gateway::orders::OrdStatus;
 use tickwarp_gateway::service::{GatewayConfig, read_journal};
 use tickwarp_runtime::clock;
 use tickwarp_wire::{AccountId, ClientOrderId, Qty};
+
+mod common;
+use common::GatewayProcess;
 
 /// FIX sessions.
 const SESSIONS: usize = 24;
@@ -103,57 +105,6 @@ qty = 1000000
     let path = dir.join("gateway.toml");
     std::fs::write(&path, text)?;
     Ok(path)
-}
-
-/// The gateway binary, and its FIX address from its stdout.
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Gateway {
-    fn start(config: &Path) -> Result<Gateway> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
-            .args(["gateway", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("spawning tickwarp gateway")?;
-        let stdout = child.stdout.take().context("gateway stdout")?;
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if let Some(addr) = line.strip_prefix("tickwarp gateway: FIX listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(WAIT) {
-            Ok(addr) => addr.parse().context("FIX address")?,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("gateway printed no FIX address within {WAIT:?}");
-            }
-        };
-        Ok(Gateway { child, addr })
-    }
-
-    fn kill(mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One received message.
@@ -559,12 +510,12 @@ fn sigkill_mid_stream_loses_no_acknowledged_order_and_keeps_sequence_numbers() -
     let config = GatewayConfig::load(&config_path)?;
 
     // Phase 1: stream, then SIGKILL.
-    let gateway = Gateway::start(&config_path)?;
+    let gateway = GatewayProcess::start(&config_path, &[], WAIT)?;
     let acks = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
     for s in 0..SESSIONS {
-        let (acks, stop, addr) = (Arc::clone(&acks), Arc::clone(&stop), gateway.addr);
+        let (acks, stop, addr) = (Arc::clone(&acks), Arc::clone(&stop), gateway.fix_addr()?);
         clients.push(thread::spawn(move || stream_orders(addr, s, &acks, &stop)));
     }
     let deadline = clock::monotonic_now().saturating_add(Duration::from_secs(60));
@@ -580,7 +531,7 @@ fn sigkill_mid_stream_loses_no_acknowledged_order_and_keeps_sequence_numbers() -
         thread::sleep(Duration::from_millis(5));
     }
     stop.store(true, Ordering::Release);
-    gateway.kill()?;
+    gateway.kill9()?;
     let mut known = Vec::new();
     for c in clients {
         known.push(c.join().map_err(|_| anyhow::anyhow!("client panicked"))?);
@@ -596,10 +547,10 @@ fn sigkill_mid_stream_loses_no_acknowledged_order_and_keeps_sequence_numbers() -
     );
 
     // Phase 2: restart on the same journals; every client reconnects.
-    let gateway = Gateway::start(&config_path)?;
+    let gateway = GatewayProcess::start(&config_path, &[], WAIT)?;
     let mut again = Vec::new();
     for (s, k) in known.into_iter().enumerate() {
-        let addr = gateway.addr;
+        let addr = gateway.fix_addr()?;
         again.push(thread::spawn(move || reconnect(addr, s, k)));
     }
     let mut after = Vec::new();
@@ -611,7 +562,7 @@ fn sigkill_mid_stream_loses_no_acknowledged_order_and_keeps_sequence_numbers() -
         resent += n;
         after.push(k);
     }
-    gateway.kill()?;
+    gateway.kill9()?;
     let asked: usize = after.iter().map(|k| k.resend_requests.len()).sum();
     let processed: u64 = after.iter().map(|k| k.processed_out).sum();
     ensure!(
@@ -765,13 +716,13 @@ fn damaged_or_deleted_journals_stop_the_start_naming_them_and_change_nothing() -
     let dir = tempfile::tempdir()?;
     let config = write_config(dir.path())?;
     let root = dir.path().join("journal");
-    let gateway = Gateway::start(&config)?;
+    let gateway = GatewayProcess::start(&config, &[], WAIT)?;
     let fresh = Knowledge {
         next_out: 1,
         next_in: 1,
         ..Knowledge::default()
     };
-    let mut client = Client::connect(gateway.addr, &comp_id(0), fresh)?;
+    let mut client = Client::connect(gateway.fix_addr()?, &comp_id(0), fresh)?;
     let logon = client.logon()?;
     client.take_fresh(&logon)?;
     for i in 0..40 {
@@ -779,7 +730,7 @@ fn damaged_or_deleted_journals_stop_the_start_naming_them_and_change_nothing() -
         client.new_order(&cl, "99", 5)?;
         client.expect(&cl, "0")?;
     }
-    gateway.kill()?;
+    gateway.kill9()?;
     let pristine = snapshot(&root)?;
     let orders = root.join("orders");
     let store = root.join("fix").join(format!("GW-{}", comp_id(0)));
@@ -842,8 +793,8 @@ fn damaged_or_deleted_journals_stop_the_start_naming_them_and_change_nothing() -
         code == Some(0),
         "pristine copy: verify exited {code:?}: {report}"
     );
-    let gateway = Gateway::start(&config)?;
-    let mut again = Client::connect(gateway.addr, &comp_id(0), client.k)?;
+    let gateway = GatewayProcess::start(&config, &[], WAIT)?;
+    let mut again = Client::connect(gateway.fix_addr()?, &comp_id(0), client.k)?;
     let logon = again.logon()?;
     again.take_fresh(&logon)?;
     again.new_order("after", "99", 5)?;

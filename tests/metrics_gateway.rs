@@ -9,11 +9,10 @@
 //! Every wait is bounded and fails with a message; nothing is timed.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
@@ -22,6 +21,9 @@ use tickwarp_gateway::fix::MsgType;
 use tickwarp_gateway::fix::codec::{Framing, Message, MessageWriter, scan_frame};
 use tickwarp_gateway::fix::fields::tag;
 use tickwarp_runtime::clock;
+
+mod common;
+use common::GatewayProcess;
 
 /// Longest wait for any one thing.
 const WAIT: Duration = Duration::from_secs(20);
@@ -74,63 +76,14 @@ listen = "127.0.0.1:0"
     Ok(path)
 }
 
-/// The gateway binary and what it printed at start.
-struct Gateway {
-    child: Child,
-    fix: SocketAddr,
-    metrics: SocketAddr,
-    counters: PathBuf,
-}
+/// The start-up line of a gateway with `[metrics]` that names its counters file.
+const COUNTERS_IN: &str = "counters in ";
+/// The start-up line with the `/metrics` address.
+const METRICS_LISTENING: &str = "metrics listening on ";
 
-impl Gateway {
-    fn start(config: &Path) -> Result<Gateway> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
-            .args(["gateway", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("spawning tickwarp gateway")?;
-        let stdout = child.stdout.take().context("gateway stdout")?;
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if let Some(rest) = line.strip_prefix("tickwarp gateway: ") {
-                    let _ = tx.send(rest.to_owned());
-                }
-            }
-        });
-        let mut lines: HashMap<&str, String> = HashMap::new();
-        let wanted = ["FIX listening on ", "counters in ", "metrics listening on "];
-        while lines.len() < wanted.len() {
-            let Ok(line) = rx.recv_timeout(WAIT) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("gateway did not print {wanted:?} within {WAIT:?}; got {lines:?}");
-            };
-            for w in wanted {
-                if let Some(v) = line.strip_prefix(w) {
-                    lines.insert(w, v.trim().to_owned());
-                }
-            }
-        }
-        let get = |k: &str| lines.get(k).cloned().unwrap_or_default();
-        Ok(Gateway {
-            fix: get(wanted[0]).parse().context("FIX address")?,
-            counters: PathBuf::from(get(wanted[1])),
-            metrics: get(wanted[2]).parse().context("metrics address")?,
-            child,
-        })
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the gateway on `config` and waits for its FIX, counters and metrics lines.
+fn start(config: &Path) -> Result<GatewayProcess> {
+    GatewayProcess::start(config, &[COUNTERS_IN, METRICS_LISTENING], WAIT)
 }
 
 /// A minimal FIX client that counts what it sends and receives.
@@ -328,13 +281,15 @@ fn json_value(json: &serde_json::Value, name: &str, labels: &[(&str, &str)]) -> 
 #[test]
 fn counts_match_the_orders_sent_over_metrics_stat_and_promtool() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let gw = Gateway::start(&write_config(dir.path())?)?;
+    let gw = start(&write_config(dir.path())?)?;
+    let counters = PathBuf::from(gw.line(COUNTERS_IN)?);
     ensure!(
-        gw.counters == dir.path().join("journal/metrics/tickwarp.counters"),
+        counters == dir.path().join("journal/metrics/tickwarp.counters"),
         "counters file at {} (expected the default <journal.dir>/metrics)",
-        gw.counters.display()
+        counters.display()
     );
-    let mut c = Client::connect(gw.fix)?;
+    let metrics: SocketAddr = gw.line(METRICS_LISTENING)?.parse()?;
+    let mut c = Client::connect(gw.fix_addr()?)?;
     c.send(MsgType::LOGON, |w| {
         w.uint(tag::ENCRYPT_METHOD, 0).uint(tag::HEART_BT_INT, 30);
     })?;
@@ -375,7 +330,7 @@ fn counts_match_the_orders_sent_over_metrics_stat_and_promtool() -> Result<()> {
     // they catch up (bounded).
     let mut text = String::new();
     for _ in 0..100 {
-        text = scrape(gw.metrics)?;
+        text = scrape(metrics)?;
         let out = sample(&text, "tickwarp_fix_messages_total{direction=\"out\"}")?;
         if out >= c.received as f64 {
             break;
@@ -451,9 +406,7 @@ fn counts_match_the_orders_sent_over_metrics_stat_and_promtool() -> Result<()> {
     );
 
     // Killed: the file stays, with its last values, and says so.
-    let mut gw = gw;
-    gw.child.kill()?;
-    gw.child.wait()?;
+    gw.kill9()?;
     let json: serde_json::Value =
         serde_json::from_str(&stat(&["--json", "--dir", &dir_arg.display().to_string()])?)?;
     ensure!(json["running"] == false, "{json}");
@@ -463,7 +416,7 @@ fn counts_match_the_orders_sent_over_metrics_stat_and_promtool() -> Result<()> {
     ensure!(table.contains("not running, last values"), "{table}");
 
     // A restart takes the dead process's file over; its counters start from zero.
-    let again = Gateway::start(&dir.path().join("gateway.toml"))?;
+    let again = start(&dir.path().join("gateway.toml"))?;
     let json: serde_json::Value =
         serde_json::from_str(&stat(&["--json", "--dir", &dir_arg.display().to_string()])?)?;
     ensure!(

@@ -1,0 +1,123 @@
+//! Support shared by the binary's integration tests: `tickwarp gateway` as a child
+//! process. Each test binary compiles this module and uses part of it.
+//!
+//! What it must not do: wait without a bound, or leave a gateway running after a test.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use tickwarp_runtime::clock;
+
+/// What the gateway prints on stdout before the FIX address.
+const PREFIX: &str = "tickwarp gateway: ";
+/// The start-up line with the FIX address, after [`PREFIX`].
+pub(crate) const FIX_LISTENING: &str = "FIX listening on ";
+
+/// `tickwarp gateway --config FILE` running as a child, with the start-up lines it
+/// printed (`tickwarp gateway: KEY VALUE`); killed and reaped when dropped.
+pub(crate) struct GatewayProcess {
+    /// The child process.
+    pub(crate) child: Child,
+    /// The start-up lines asked for, by their key (e.g. [`FIX_LISTENING`]).
+    lines: HashMap<String, String>,
+}
+
+impl GatewayProcess {
+    /// Starts the gateway on `config` and waits up to `wait` until it has printed the FIX
+    /// address and every line of `wanted` (each a key after "tickwarp gateway: ").
+    pub(crate) fn start(config: &Path, wanted: &[&str], wait: Duration) -> Result<GatewayProcess> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
+            .args(["gateway", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawning tickwarp gateway")?;
+        let stdout = child.stdout.take().context("gateway stdout")?;
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if let Some(rest) = line.strip_prefix(PREFIX) {
+                    let _ = tx.send(rest.to_owned());
+                }
+            }
+        });
+        let wanted: Vec<&str> = std::iter::once(FIX_LISTENING)
+            .chain(wanted.iter().copied())
+            .collect();
+        let mut lines = HashMap::new();
+        let deadline = clock::monotonic_now().saturating_add(wait);
+        while lines.len() < wanted.len() {
+            let left = deadline.saturating_sub(clock::monotonic_now());
+            let Ok(line) = rx.recv_timeout(Duration::from_nanos(left.0)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the gateway did not print {wanted:?} within {wait:?}; got {lines:?}");
+            };
+            for w in &wanted {
+                if let Some(v) = line.strip_prefix(w) {
+                    lines.insert((*w).to_owned(), v.trim().to_owned());
+                }
+            }
+        }
+        Ok(GatewayProcess { child, lines })
+    }
+
+    /// The value of start-up line `key`.
+    pub(crate) fn line(&self, key: &str) -> Result<&str> {
+        self.lines
+            .get(key)
+            .map(String::as_str)
+            .with_context(|| format!("no start-up line {key:?}"))
+    }
+
+    /// The FIX acceptor's address.
+    pub(crate) fn fix_addr(&self) -> Result<SocketAddr> {
+        self.line(FIX_LISTENING)?.parse().context("FIX address")
+    }
+
+    /// SIGKILL, and reap it.
+    pub(crate) fn kill9(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// SIGTERM, then up to `wait` for a clean exit (status 0).
+    pub(crate) fn terminate(mut self, wait: Duration) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        ensure!(status.success(), "kill -TERM failed");
+        let deadline = clock::monotonic_now().saturating_add(wait);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                ensure!(status.success(), "the gateway exited with {status}");
+                return Ok(());
+            }
+            ensure!(
+                clock::monotonic_now() < deadline,
+                "the gateway did not exit within {wait:?} of SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
