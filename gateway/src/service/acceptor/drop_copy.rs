@@ -94,8 +94,8 @@ impl FixAcceptor {
             return;
         }
         let account = order.account();
-        let er = execution_report(report, &report.event, &order);
-        let mut copied = false;
+        // Built for the first drop copy that covers the account: most gateways have none.
+        let mut er = None;
         for ix in 0..self.slots.len() {
             let Some(slot) = self.slots.get(ix) else {
                 continue;
@@ -108,12 +108,12 @@ impl FixAcceptor {
             if !covered || slot.copies.failed.is_some() {
                 continue;
             }
-            copied = true;
-            if let Err(e) = self.copy_to(now, ix, &er, account) {
+            let er = er.get_or_insert_with(|| execution_report(report, &report.event, &order));
+            if let Err(e) = self.copy_to(now, ix, er, account) {
                 self.copies_failed(now, ix, report.exec_id, &e);
             }
         }
-        if copied {
+        if er.is_some() {
             self.check_outbound(now);
         }
     }
