@@ -10,71 +10,20 @@
 
 mod front;
 
-use anyhow::{Result, bail, ensure};
-use front::{Client, Lab, MAX_CYCLES, REAL};
-use std::time::Duration;
-use tickwarp_gateway::fix::MsgType;
-use tickwarp_gateway::fix::fields::tag;
+use anyhow::{Result, ensure};
+use front::{Client, Lab, REAL};
 use tickwarp_testkit::{CountingAllocator, count_allocations};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
 
-/// Sends order `n` (a bid below the house offer: it rests) and its cancel, and steps the
-/// agent until both ExecutionReports arrive. Returns the allocations of the agent's steps.
+/// Sends order `n` and its cancel through `Lab::step`; the allocations of the steps.
 fn pair(lab: &mut Lab, client: &mut Client, n: u64) -> Result<u64> {
-    let new_id = format!("N{n}");
-    let cxl_id = format!("C{n}");
-    let mut allocations = 0;
-    for (k, want) in [(0, b'0'), (1, b'4')] {
-        // Under the default throttle of 1,000 messages a second.
-        lab.advance(Duration::from_millis(2));
-        let wall = lab.now.wall;
-        if k == 0 {
-            client.send(wall, MsgType::NEW_ORDER_SINGLE, |w| {
-                w.str(tag::CL_ORD_ID, &new_id)
-                    .str(tag::SYMBOL, "ACME")
-                    .byte(tag::SIDE, b'1')
-                    .timestamp(tag::TRANSACT_TIME, wall)
-                    .uint(tag::ORDER_QTY, 10)
-                    .byte(tag::ORD_TYPE, b'2')
-                    .str(tag::PRICE, "97")
-                    .byte(tag::TIME_IN_FORCE, b'0');
-            })?;
-        } else {
-            client.send(wall, MsgType::ORDER_CANCEL_REQUEST, |w| {
-                w.str(tag::ORIG_CL_ORD_ID, &new_id)
-                    .str(tag::CL_ORD_ID, &cxl_id)
-                    .str(tag::SYMBOL, "ACME")
-                    .byte(tag::SIDE, b'1')
-                    .timestamp(tag::TRANSACT_TIME, wall)
-                    .uint(tag::ORDER_QTY, 10);
-            })?;
-        }
-        let mut cycles = 0;
-        loop {
-            let (stepped, counted) = count_allocations(|| lab.step());
-            stepped?;
-            allocations += counted;
-            if let Some(out) = client.poll()? {
-                ensure!(
-                    out.msg_type() == "8" && out.get(tag::EXEC_TYPE) == Some(&*char_str(want)),
-                    "order {n}: expected ExecType {}, got {out:?}",
-                    char::from(want)
-                );
-                break;
-            }
-            cycles += 1;
-            if cycles > MAX_CYCLES {
-                bail!("order {n}: no ExecutionReport after {MAX_CYCLES} duty cycles");
-            }
-        }
-    }
-    Ok(allocations)
-}
-
-fn char_str(b: u8) -> String {
-    char::from(b).to_string()
+    front::order_cancel_pair(lab, client, n, |lab| {
+        let (stepped, counted) = count_allocations(|| lab.step());
+        stepped?;
+        Ok(counted)
+    })
 }
 
 #[test]

@@ -8,12 +8,8 @@
 
 mod front;
 
-use std::time::Duration;
-
-use anyhow::{Context, Result, bail, ensure};
-use front::{Client, Lab, MAX_CYCLES, REAL};
-use tickwarp_gateway::fix::MsgType;
-use tickwarp_gateway::fix::fields::tag;
+use anyhow::{Context, Result, ensure};
+use front::{Client, Lab, REAL};
 use tickwarp_metrics::{CountersReader, Snapshot, Value};
 use tickwarp_runtime::Agent;
 use tickwarp_testkit::{CountingAllocator, count_allocations};
@@ -31,55 +27,9 @@ fn cycle(lab: &mut Lab) -> Result<(usize, u64)> {
     ))
 }
 
-/// Sends order `n` (a bid below the house offer: it rests) and its cancel, cycling the
-/// agent until both ExecutionReports arrive. Returns the allocations of its cycles.
+/// Sends order `n` and its cancel through `do_work`; the allocations of its cycles.
 fn pair(lab: &mut Lab, client: &mut Client, n: u64) -> Result<u64> {
-    let new_id = format!("N{n}");
-    let cxl_id = format!("C{n}");
-    let mut allocations = 0;
-    for (k, want) in [(0, "0"), (1, "4")] {
-        // Under the default throttle of 1,000 messages a second.
-        lab.advance(Duration::from_millis(2));
-        let wall = lab.now.wall;
-        if k == 0 {
-            client.send(wall, MsgType::NEW_ORDER_SINGLE, |w| {
-                w.str(tag::CL_ORD_ID, &new_id)
-                    .str(tag::SYMBOL, "ACME")
-                    .byte(tag::SIDE, b'1')
-                    .timestamp(tag::TRANSACT_TIME, wall)
-                    .uint(tag::ORDER_QTY, 10)
-                    .byte(tag::ORD_TYPE, b'2')
-                    .str(tag::PRICE, "97")
-                    .byte(tag::TIME_IN_FORCE, b'0');
-            })?;
-        } else {
-            client.send(wall, MsgType::ORDER_CANCEL_REQUEST, |w| {
-                w.str(tag::ORIG_CL_ORD_ID, &new_id)
-                    .str(tag::CL_ORD_ID, &cxl_id)
-                    .str(tag::SYMBOL, "ACME")
-                    .byte(tag::SIDE, b'1')
-                    .timestamp(tag::TRANSACT_TIME, wall)
-                    .uint(tag::ORDER_QTY, 10);
-            })?;
-        }
-        let mut cycles = 0;
-        loop {
-            let (_, counted) = cycle(lab)?;
-            allocations += counted;
-            if let Some(out) = client.poll()? {
-                ensure!(
-                    out.msg_type() == "8" && out.get(tag::EXEC_TYPE) == Some(want),
-                    "order {n}: expected ExecType {want}, got {out:?}"
-                );
-                break;
-            }
-            cycles += 1;
-            if cycles > MAX_CYCLES {
-                bail!("order {n}: no ExecutionReport after {MAX_CYCLES} duty cycles");
-            }
-        }
-    }
-    Ok(allocations)
+    front::order_cancel_pair(lab, client, n, |lab| Ok(cycle(lab)?.1))
 }
 
 /// The value of counter `name{labels}` (labels as `k=v,k=v`).
