@@ -93,9 +93,11 @@ EXPECTED=$(grep -c '^#\[ignore' "$ROOT/rdma/tests/siw_interop.rs" || true)
 [ "${EXPECTED:-0}" -gt 0 ] || die "no #[ignore]d VM tests found in rdma/tests/siw_interop.rs"
 WORK=$(mktemp -d /tmp/tickwarp-interop-smoke.XXXXXX)
 
-# Build first, so the VM is not idling while the tests compile.
+# Build first, so the VM is not idling while the tests compile. `--workspace` resolves
+# features as `cargo test --workspace` does, so after it nothing recompiles (`-p
+# tickwarp-rdma` alone unifies fewer features and rebuilt ~20 crates).
 log "building the interop tests"
-(cd "$ROOT" && cargo test -p tickwarp-rdma --test siw_interop --no-run) \
+(cd "$ROOT" && cargo test --workspace --test siw_interop --no-run) \
   || die "building the siw_interop tests failed"
 
 declare -a RESULTS=()
@@ -127,11 +129,11 @@ for variant in $VARIANTS; do
     log "[$variant] capturing to $pcap"
   fi
 
-  log "[$variant] running cargo test -p tickwarp-rdma --test siw_interop -- --ignored"
+  log "[$variant] running cargo test --workspace --test siw_interop -- --ignored"
   out=$WORK/test-$variant.txt
   # shellcheck disable=SC2086 # CARGO_TEST_ARGS is a word list on purpose
   if (cd "$ROOT" && TICKWARP_SIW_PORT=$HOSTPORT timeout 600 \
-        cargo test -p tickwarp-rdma --test siw_interop -- --test-threads=1 --ignored \
+        cargo test --workspace --test siw_interop -- --test-threads=1 --ignored \
         ${CARGO_TEST_ARGS:-}) 2>&1 | tee "$out" >&2; then
     summary=$(grep -a 'test result:' "$out" | tail -n1)
     passed=$(sed -n 's/.*test result: ok\. \([0-9]*\) passed.*/\1/p' "$out" | tail -n1)

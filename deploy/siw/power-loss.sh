@@ -113,8 +113,10 @@ show_console() {  # show_console WHY
 }
 
 # --- build: one debug build serves host and guest (both Debian 12 glibc) -------------
+# `--workspace --tests` resolves features as `cargo test --workspace` does, so after it
+# only power_loss compiles (`-p` alone unifies fewer features and rebuilt ~40 crates).
 log "building tickwarp and power_loss (debug)"
-(cd "$ROOT" && cargo build -p tickwarp --bin tickwarp && cargo build -p tickwarp-bench --bin power_loss) >&2 ||
+(cd "$ROOT" && cargo build --workspace --tests --bin tickwarp --bin power_loss) >&2 ||
   die "cargo build failed"
 BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/debug
 for b in tickwarp power_loss; do [ -x "$BIN_DIR/$b" ] || die "no $BIN_DIR/$b"; done
