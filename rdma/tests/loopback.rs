@@ -11,6 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use tickwarp_rdma::soft::lock_count;
 use tickwarp_rdma::verbs::{
     Access, Backend, CmError, Completion, ConnectParams, Device, FrameTap, ListenParams, Listener,
     MarkerPolicy, MpaRevision, ProgressAgent, QpInit, QpState, RecvWr, SendWr, TapDirection,
@@ -843,4 +844,50 @@ fn a_peer_breaking_ddp_rules_gets_a_terminate_and_the_qp_flushes() -> Result<()>
         );
         Ok(())
     })
+}
+
+#[test]
+fn a_poll_takes_one_lock_per_attached_qp() -> Result<()> {
+    let p = pair()?;
+    let mut buf = [Completion::default(); 4];
+    // Idle polls: one QP is attached to the client's CQ; a poll takes its state lock
+    // and no lock of the CQ's own.
+    let before = lock_count();
+    for _ in 0..100 {
+        assert_eq!(p.client.cq.poll(&mut buf), 0);
+    }
+    assert_eq!(lock_count() - before, 100, "locks taken by 100 idle polls");
+
+    // Busy polls: SEND round trips of 256 B. Beyond the QP lock, a poll takes one
+    // STag-table read per SGE it gathers (sender) or places (receiver).
+    let src = p.client.pd.alloc_mr(256, Access::NONE)?;
+    let dst = p.server.pd.alloc_mr(256, Access::LOCAL_WRITE)?;
+    let (mut polls, mut locks, mut moved) = (0u64, 0u64, 0u64);
+    for i in 0..50 {
+        p.sqp.post_recv(&RecvWr {
+            wr_id: i,
+            sgl: &[dst.sge(0, 256)],
+        })?;
+        p.cqp.post_send(&SendWr::send(i, &[src.sge(0, 256)]))?;
+        let deadline = util::Deadline::after(WAIT);
+        let (mut sent, mut recvd) = (0, 0);
+        while sent == 0 || recvd == 0 {
+            ensure!(!deadline.passed(), "round {i} did not complete");
+            let before = lock_count();
+            sent += p.client.cq.poll(&mut buf);
+            recvd += p.server.cq.poll(&mut buf);
+            locks += lock_count() - before;
+            polls += 2;
+            if sent == 0 || recvd == 0 {
+                thread::yield_now();
+            }
+        }
+        moved += 2;
+    }
+    assert!(
+        locks <= polls + moved,
+        "{locks} locks in {polls} polls moving {moved} SGEs: more than one QP lock per poll \
+         plus one STag-table lock per SGE"
+    );
+    Ok(())
 }

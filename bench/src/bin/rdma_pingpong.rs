@@ -45,6 +45,7 @@ use tickwarp_bench::report::{
 };
 use tickwarp_bench::spin::{Deadline, Idle, Spin, SpinError};
 use tickwarp_bench::tcp::{self, TcpError};
+use tickwarp_rdma::soft::lock_count;
 use tickwarp_rdma::verbs::{
     Access, Backend, Completion, CompletionQueue, ConnectParams, Device, Listener, MemoryRegion,
     ProtectionDomain, QpInit, QueuePair, RecvWr, RemoteAddr, SendWr, WcOpcode, WcStatus,
@@ -203,13 +204,20 @@ fn main() -> anyhow::Result<()> {
         .filter(|&m| args.runs(m))
         .collect();
     let mut runs: Vec<Run> = Vec::new();
+    let mut poll_locks: Vec<(String, PollLocks)> = Vec::new();
     for round in 0..args.rounds {
         let round_setup = Setup {
             iterations: round_share(args.iterations, args.rounds, round),
             ..setup
         };
         for (i, &mode) in modes.iter().enumerate() {
-            let run = ping_pong_round(mode, &round_setup)?;
+            let (run, locks) = ping_pong_round(mode, &round_setup)?;
+            if let Some(locks) = locks {
+                match poll_locks.iter_mut().find(|(name, _)| *name == run.name) {
+                    Some((_, total)) => total.add(locks),
+                    None => poll_locks.push((run.name.clone(), locks)),
+                }
+            }
             match runs.get_mut(i) {
                 Some(total) => total.merge(&run)?,
                 None => runs.push(run),
@@ -235,6 +243,14 @@ fn main() -> anyhow::Result<()> {
                     Target::AtMost(1.10),
                 )?;
             }
+        }
+        for (name, locks) in &poll_locks {
+            println!(
+                "{name}: {:.2} soft-backend locks per CQ poll on the pinger thread ({} polls; \
+                 the QP's state lock, plus an STag-table read per message gathered or placed)",
+                locks.locks as f64 / locks.polls.max(1) as f64,
+                locks.polls
+            );
         }
         write_hlog(
             &args.hlog,
@@ -283,8 +299,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One round of the ping-pong `mode` on new connections.
-fn ping_pong_round(mode: Only, setup: &Setup) -> anyhow::Result<Run> {
+/// One round of the ping-pong `mode` on new connections (and the pinger's CQ-poll locks).
+fn ping_pong_round(mode: Only, setup: &Setup) -> anyhow::Result<(Run, Option<PollLocks>)> {
     match mode {
         Only::Tcp => {
             let (a, b) = tcp::connected_pair(setup.busy_poll_us).context("connecting TCP")?;
@@ -394,6 +410,25 @@ trait Endpoint: Send {
         let _ = spin;
         Ok(())
     }
+
+    /// CQ polls this end made and the soft-backend locks they took, when it polls a CQ.
+    fn poll_locks(&self) -> Option<PollLocks> {
+        None
+    }
+}
+
+/// CQ polls and the locks they took ([`tickwarp_rdma::soft::lock_count`] differences).
+#[derive(Clone, Copy, Debug, Default)]
+struct PollLocks {
+    polls: u64,
+    locks: u64,
+}
+
+impl PollLocks {
+    fn add(&mut self, other: PollLocks) {
+        self.polls += other.polls;
+        self.locks += other.locks;
+    }
 }
 
 /// Warm-up, then `setup.iterations` timed round trips between `pinger` and `ponger` on
@@ -403,7 +438,7 @@ fn ping_pong<E: Endpoint>(
     mut pinger: E,
     mut ponger: E,
     setup: &Setup,
-) -> anyhow::Result<Run> {
+) -> anyhow::Result<(Run, Option<PollLocks>)> {
     let stop = AtomicBool::new(false);
     let stop = &stop;
     let total = setup.warmup + setup.iterations;
@@ -450,11 +485,12 @@ fn ping_pong<E: Endpoint>(
                 }
                 let elapsed = clock.now().saturating_sub(start).as_duration();
                 pinger.finish(&mut spin)?;
-                Ok(Run {
+                let run = Run {
                     name: name.to_owned(),
                     histogram,
                     elapsed,
-                })
+                };
+                Ok((run, pinger.poll_locks()))
             })
         });
         join_pair(ping, pong)
@@ -553,6 +589,8 @@ struct SendEnd {
     /// Sends posted whose completion was not reaped yet.
     unreaped: usize,
     wcs: [Completion; POLL_BATCH],
+    /// The CQ polls made and the locks they took.
+    locks: PollLocks,
 }
 
 impl SendEnd {
@@ -568,6 +606,7 @@ impl SendEnd {
             inline,
             unreaped: 0,
             wcs: [Completion::default(); POLL_BATCH],
+            locks: PollLocks::default(),
         };
         for slot in 0..RQ_SLOTS as u64 {
             this.post_recv(slot)?;
@@ -597,11 +636,22 @@ impl SendEnd {
         Ok(())
     }
 
+    /// One CQ poll into `wcs`, counting the locks it takes.
+    fn poll_cq(&mut self) -> usize {
+        let before = lock_count();
+        let n = self.end.cq.poll(&mut self.wcs);
+        self.locks.add(PollLocks {
+            polls: 1,
+            locks: lock_count().wrapping_sub(before),
+        });
+        n
+    }
+
     /// Polls the CQ until the message `seq` arrived (reaping send completions on the way)
     /// and reposts its receive.
     fn receive(&mut self, seq: u64, spin: &mut Spin<'_>) -> anyhow::Result<()> {
         loop {
-            let n = self.end.cq.poll(&mut self.wcs);
+            let n = self.poll_cq();
             let mut arrived = false;
             for wc in self.wcs.iter().take(n) {
                 match succeeded(wc)? {
@@ -645,7 +695,7 @@ impl Endpoint for SendEnd {
 
     fn finish(&mut self, spin: &mut Spin<'_>) -> anyhow::Result<()> {
         while self.unreaped > 0 {
-            let n = self.end.cq.poll(&mut self.wcs);
+            let n = self.poll_cq();
             for wc in self.wcs.iter().take(n) {
                 if succeeded(wc)? == WcOpcode::Send {
                     self.unreaped = self.unreaped.saturating_sub(1);
@@ -656,6 +706,10 @@ impl Endpoint for SendEnd {
             }
         }
         Ok(())
+    }
+
+    fn poll_locks(&self) -> Option<PollLocks> {
+        Some(self.locks)
     }
 }
 

@@ -3,91 +3,46 @@
 //!
 //! Polling a CQ first progresses every QP attached to it (their sockets), so the thread
 //! that busy-polls completions is also the one that moves bytes: no extra thread hop.
-//! The ring is allocated once; pushing and popping never allocate. Lock order: a QP's
-//! state lock may be held while a CQ ring lock is taken, never the reverse.
+//! A poll takes no lock of the CQ's own: the ring is a lock-free bounded queue
+//! (`crossbeam_queue::ArrayQueue`) and the QP list a snapshot read through `arc_swap`,
+//! replaced only when a QP is attached or found dropped. The only lock a poll takes is
+//! each attached QP's state lock, uncontended unless the application posts to that QP
+//! from another thread at the same moment ([`super::lock_count`] counts them). The
+//! ring is allocated once; pushing and popping never allocate.
 //!
 //! This module must not do I/O itself; QPs do it when progressed.
 
+use std::sync::Arc;
+use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use arc_swap::ArcSwap;
+use crossbeam_queue::ArrayQueue;
 
 use crate::soft::qp::QpShared;
 use crate::verbs::Completion;
 
-/// A fixed-capacity FIFO of completions.
-#[derive(Debug)]
-struct Ring {
-    slots: Box<[Completion]>,
-    head: usize,
-    len: usize,
-}
-
-impl Ring {
-    fn new(depth: usize) -> Ring {
-        Ring {
-            slots: vec![Completion::default(); depth].into_boxed_slice(),
-            head: 0,
-            len: 0,
-        }
-    }
-
-    fn free(&self) -> usize {
-        self.slots.len() - self.len
-    }
-
-    /// Appends `c`; false (and nothing stored) when full.
-    fn push(&mut self, c: Completion) -> bool {
-        let depth = self.slots.len();
-        if self.len == depth {
-            return false;
-        }
-        let tail = (self.head + self.len) % depth;
-        match self.slots.get_mut(tail) {
-            Some(slot) => {
-                *slot = c;
-                self.len += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Moves up to `out.len()` completions into `out`, oldest first.
-    fn pop_into(&mut self, out: &mut [Completion]) -> usize {
-        let depth = self.slots.len();
-        let n = self.len.min(out.len());
-        for dst in out.iter_mut().take(n) {
-            if let Some(c) = self.slots.get(self.head) {
-                *dst = *c;
-            }
-            self.head = (self.head + 1) % depth;
-        }
-        self.len -= n;
-        n
-    }
-}
-
 /// A soft completion queue.
 #[derive(Debug)]
 pub(crate) struct Cq {
-    ring: Mutex<Ring>,
-    qps: Mutex<Vec<Weak<QpShared>>>,
+    ring: ArrayQueue<Completion>,
+    qps: ArcSwap<Vec<Weak<QpShared>>>,
     overrun: AtomicBool,
 }
 
 impl Cq {
-    /// A queue holding up to `depth` completions.
+    /// A queue holding up to `depth` completions (at least 1).
     pub(crate) fn new(depth: usize) -> Arc<Cq> {
         Arc::new(Cq {
-            ring: Mutex::new(Ring::new(depth)),
-            qps: Mutex::new(Vec::new()),
+            ring: ArrayQueue::new(depth.max(1)),
+            qps: ArcSwap::from_pointee(Vec::new()),
             overrun: AtomicBool::new(false),
         })
     }
 
     /// Capacity in completions.
     pub(crate) fn depth(&self) -> usize {
-        self.lock_ring().slots.len()
+        self.ring.capacity()
     }
 
     /// True once a completion was dropped because the ring was full.
@@ -97,57 +52,66 @@ impl Cq {
 
     /// Free slots right now (a QP drains its completions only while this is non-zero).
     pub(crate) fn free(&self) -> usize {
-        self.lock_ring().free()
+        self.ring.capacity() - self.ring.len()
     }
 
     /// Stores a completion; when the ring is full it is dropped and the CQ marked overrun
     /// (the verbs "CQ overrun" fatal error; QPs check [`Cq::free`] first to avoid it).
     pub(crate) fn push(&self, c: Completion) {
-        if !self.lock_ring().push(c) {
+        if self.ring.push(c).is_err() {
             self.overrun.store(true, Ordering::Relaxed);
         }
     }
 
-    /// Attaches a QP so polls progress it (set-up time; may allocate).
+    /// Attaches a QP so polls progress it (set-up time; allocates a new list).
     pub(crate) fn attach(&self, qp: &Arc<QpShared>) {
-        let mut qps = self.lock_qps();
-        qps.retain(|w| w.strong_count() > 0);
-        if !qps
-            .iter()
-            .any(|w| core::ptr::eq(w.as_ptr(), Arc::as_ptr(qp)))
-        {
-            qps.push(Arc::downgrade(qp));
-        }
+        self.qps.rcu(|qps| {
+            let mut next: Vec<Weak<QpShared>> = qps
+                .iter()
+                .filter(|w| w.strong_count() > 0)
+                .cloned()
+                .collect();
+            if !next
+                .iter()
+                .any(|w| core::ptr::eq(w.as_ptr(), Arc::as_ptr(qp)))
+            {
+                next.push(Arc::downgrade(qp));
+            }
+            next
+        });
     }
 
     /// Progresses the attached QPs, then moves completions into `out`.
     pub(crate) fn poll(&self, out: &mut [Completion]) -> usize {
-        {
-            let mut qps = self.lock_qps();
-            let mut dead = false;
-            for weak in qps.iter() {
-                match weak.upgrade() {
-                    Some(qp) => {
-                        qp.progress();
-                    }
-                    None => dead = true,
+        let mut dead = false;
+        for weak in self.qps.load().iter() {
+            match weak.upgrade() {
+                Some(qp) => {
+                    qp.progress();
                 }
-            }
-            if dead {
-                // A QP was dropped: forget it (in place, no allocation).
-                qps.retain(|w| w.strong_count() > 0);
+                None => dead = true,
             }
         }
-        self.lock_ring().pop_into(out)
-    }
-
-    fn lock_ring(&self) -> MutexGuard<'_, Ring> {
-        // Ring updates are single assignments; a poisoned lock is still consistent.
-        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock_qps(&self) -> MutexGuard<'_, Vec<Weak<QpShared>>> {
-        self.qps.lock().unwrap_or_else(PoisonError::into_inner)
+        if dead {
+            // A QP was dropped: forget it (allocates once per dropped QP, not per poll).
+            self.qps.rcu(|qps| {
+                qps.iter()
+                    .filter(|w| w.strong_count() > 0)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
+        }
+        let mut n = 0;
+        for slot in out.iter_mut() {
+            match self.ring.pop() {
+                Some(c) => {
+                    *slot = c;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        n
     }
 }
 

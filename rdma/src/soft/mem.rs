@@ -484,6 +484,7 @@ impl MrTable {
     }
 
     fn read_slots(&self) -> RwLockReadGuard<'_, Slots> {
+        super::count_lock();
         // A panic while holding the lock cannot leave `Slots` half-updated (every
         // mutation is a single assignment), so a poisoned lock is still consistent.
         self.slots
@@ -492,6 +493,7 @@ impl MrTable {
     }
 
     fn write_slots(&self) -> RwLockWriteGuard<'_, Slots> {
+        super::count_lock();
         self.slots
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

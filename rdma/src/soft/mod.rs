@@ -14,10 +14,29 @@ pub mod proto;
 pub(crate) mod qp;
 pub mod wire;
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use mem::{Access, Buffer, MemError, MrTable, PdId};
+
+thread_local! {
+    /// Locks taken by this thread (see [`lock_count`]).
+    static LOCKS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many locks this thread has taken in the soft backend so far: QP state locks and
+/// STag-table reads and writes (a CQ poll takes none of its own). A plain thread-local
+/// counter, so tests and benchmarks can show what a poll costs: take the difference
+/// around the calls of interest.
+pub fn lock_count() -> u64 {
+    LOCKS.with(Cell::get)
+}
+
+/// Counts one lock for [`lock_count`].
+fn count_lock() {
+    LOCKS.with(|n| n.set(n.get().wrapping_add(1)));
+}
 
 /// The soft device: the STag table shared by every PD and QP, and id counters.
 #[derive(Debug)]

@@ -230,6 +230,7 @@ impl Qp {
 
 impl QpShared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
+        super::count_lock();
         // Every field update is a plain assignment or a call into the connection that
         // leaves it consistent, so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
