@@ -316,6 +316,16 @@ fn describe(topology: &Topology) {
                 g.fix_sessions.len()
             ));
         }
+        if let Some(d) = &node.drop_copy {
+            let mut into = Vec::new();
+            if let Some(path) = &d.sqlite {
+                into.push(format!("sqlite {}", path.display()));
+            }
+            if d.postgres.is_some() {
+                into.push("postgres".to_owned());
+            }
+            parts.push(format!("drop copy ({})", into.join(", ")));
+        }
         for e in &node.engines {
             let names: Vec<&str> = e.strategies.iter().map(|s| s.name.as_str()).collect();
             parts.push(format!("engine {} [{}]", e.name, names.join(", ")));

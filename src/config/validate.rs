@@ -589,6 +589,17 @@ mod tests {
         let bad_url = with("{ postgres = \"postgresql://tw@127.0.0.1:notaport/bo\" }");
         assert!(problem(&bad_url).starts_with("node[0].drop_copy.postgres: "));
         assert!(problem(&with("{ sqlit = \"dc.sqlite\" }")).contains("sqlit"));
+        // Only the gateway's node: a second node without one refuses the section.
+        let engine_node = "[[node.engine]]";
+        let two = with("{ sqlite = \"dc.sqlite\" }").replace(
+            engine_node,
+            &format!("[[node]]\nname = \"b\"\ndrop_copy = {{ sqlite = \"x\" }}\n{engine_node}"),
+        );
+        assert!(
+            problem(&two).starts_with("node[1].drop_copy: "),
+            "{}",
+            problem(&two)
+        );
         Ok(())
     }
 
