@@ -51,13 +51,14 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
     let agent = GatewayAgent::from_config(&config, now).context("starting the gateway")?;
     let reload = agent.limits_reload();
     // After the journal's recovery: the drop copy checks its databases against it.
-    let drop_copy = tickwarp_dropcopy::DropCopy::start(&tickwarp_dropcopy::DropCopySettings {
-        journal_dir: config.journal.orders_dir(),
-        instruments: config.instrument_table()?,
-        sqlite: config.drop_copy.sqlite.clone(),
-        postgres: config.drop_copy.postgres.clone(),
-    })
-    .context("starting the drop copy")?;
+    let drop_copy = crate::drop_copy::start(
+        config.journal.orders_dir(),
+        config.instrument_table()?,
+        &crate::drop_copy::Targets {
+            sqlite: config.drop_copy.sqlite.clone(),
+            postgres: config.drop_copy.postgres.clone(),
+        },
+    )?;
     // Handlers before the addresses are printed: whoever waits for them may signal at once.
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -115,9 +116,7 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<bool> {
     let signaled = stop.load(Ordering::Acquire);
     let stopped = runner.stop().context("gateway agent");
     // The journal is closed (synced): the drop copy copies the rest, then stops.
-    for e in drop_copy.stop() {
-        eprintln!("tickwarp gateway: drop copy: {e}");
-    }
+    crate::drop_copy::stop(drop_copy, "tickwarp gateway");
     stopped?;
     Ok(signaled)
 }

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod devices_cmd;
 mod doctor;
+mod drop_copy;
 mod fix_client;
 mod gateway_cmd;
 mod journal_cmd;

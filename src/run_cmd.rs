@@ -14,6 +14,11 @@
 //! channels from fresh credits, the gateway from its journal (open orders resubmitted),
 //! engines in a new client order id epoch. Counters carry over between starts. Any
 //! other failure (a journal, a device) ends the process with one line naming the cause.
+//!
+//! A gateway node with `[node.drop_copy]` starts the drop copy after its first start
+//! opened (recovered) the journal, keeps it through reconnects (it tails the files,
+//! whichever start writes them) and stops it after the final stop, so a clean exit
+//! copies everything durable.
 //! This module must not hold component logic: it supervises [`node`].
 
 use std::path::{Path, PathBuf};
@@ -100,13 +105,56 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<bool> {
         None => None,
     };
     let began = monotonic_now();
-    let journal = supervise(&topology, &name, &dir, &stats, duration, &interrupted)?;
+    let mut copy = CopyPlan {
+        targets: node_config
+            .drop_copy
+            .as_ref()
+            .map(|d| d.targets(&dir))
+            .unwrap_or_default(),
+        running: None,
+    };
+    let supervised = supervise(
+        &topology,
+        &name,
+        &dir,
+        &stats,
+        duration,
+        &interrupted,
+        &mut copy,
+    );
+    // Also after a failure: what the journal made durable is copied.
+    let copy_problems = copy
+        .running
+        .map(|c| crate::drop_copy::stop(c, "tickwarp run"))
+        .unwrap_or_default();
+    let journal = supervised?;
     let elapsed = monotonic_now().saturating_sub(began);
-    let summary =
+    let mut summary =
         summary::NodeSummary::collect(&topology, &name, &stats, elapsed, journal.as_deref())?;
+    summary.problems.extend(copy_problems);
     let files = summary::write_files(&dir, &name, &summary, &stats)?;
     summary::print(&summary, &files)?;
     Ok(summary.problems.is_empty())
+}
+
+/// The node's drop copy: where it goes, and the copy once the first start opened the
+/// journal.
+struct CopyPlan {
+    targets: crate::drop_copy::Targets,
+    running: Option<tickwarp_dropcopy::DropCopy>,
+}
+
+impl CopyPlan {
+    /// Starts the copy of `journal` if it is configured and not running yet.
+    fn start_once(&mut self, topology: &Topology, journal: &Path) -> anyhow::Result<()> {
+        if self.running.is_none() && self.targets.any() {
+            let table = node::instrument_table(topology)?;
+            let copy = crate::drop_copy::start(journal.to_path_buf(), table, &self.targets)?;
+            eprintln!("tickwarp run: drop copy of {} started", journal.display());
+            self.running = Some(copy);
+        }
+        Ok(())
+    }
 }
 
 /// An outage: since when the node has been without a peer, why, and how many starts
@@ -119,7 +167,8 @@ struct Outage {
 
 /// Starts node `name` and keeps it running until `duration` passes or a signal arrives,
 /// starting it again whenever a peer is lost (module docs), counting into `stats`.
-/// Returns the gateway's journal directory, if any, after the final drained stop.
+/// Starts the drop copy of `copy` after the first start. Returns the gateway's journal
+/// directory, if any, after the final drained stop.
 fn supervise(
     topology: &Topology,
     name: &str,
@@ -127,6 +176,7 @@ fn supervise(
     stats: &Arc<NodeStats>,
     duration: Nanos,
     interrupted: &AtomicBool,
+    copy: &mut CopyPlan,
 ) -> anyhow::Result<Option<PathBuf>> {
     let reconnect = topology.node(name).map(|n| n.reconnect).unwrap_or_default();
     let end = Nanos(monotonic_now().get().saturating_add(duration.get()));
@@ -147,6 +197,13 @@ fn supervise(
                 }
                 pause = Duration::from_millis(INITIAL_BACKOFF_MS);
                 journal.clone_from(&running.journal_dir);
+                if let Some(j) = &journal {
+                    if let Err(e) = copy.start_once(topology, j) {
+                        // Stopped so that the journal closes before the caller returns.
+                        let _ = running.abort();
+                        return Err(e);
+                    }
+                }
                 let left = end.saturating_sub(monotonic_now());
                 progress_loop(&mut running, left, interrupted)?;
                 if running.is_running() {
@@ -258,6 +315,16 @@ fn describe(topology: &Topology) {
                 g.listen,
                 g.fix_sessions.len()
             ));
+        }
+        if let Some(d) = &node.drop_copy {
+            let mut into = Vec::new();
+            if let Some(path) = &d.sqlite {
+                into.push(format!("sqlite {}", path.display()));
+            }
+            if d.postgres.is_some() {
+                into.push("postgres".to_owned());
+            }
+            parts.push(format!("drop copy ({})", into.join(", ")));
         }
         for e in &node.engines {
             let names: Vec<&str> = e.strategies.iter().map(|s| s.name.as_str()).collect();

@@ -346,6 +346,47 @@ pub fn print_throughput_ratio(run: &Throughput, baseline: &Throughput) -> io::Re
     write_throughput_ratio(&mut io::stdout().lock(), run, baseline)
 }
 
+/// The median, smallest and largest of some per-round values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The median (the mean of the middle two for an even count).
+    pub median: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (all zero for none).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Spread {
+        let mut v: Vec<f64> = values.into_iter().collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+        let median = if n % 2 == 1 {
+            at(n / 2)
+        } else if n == 0 {
+            0.0
+        } else {
+            (at(n / 2 - 1) + at(n / 2)) / 2.0
+        };
+        Spread {
+            median,
+            min: at(0),
+            max: at(n.saturating_sub(1)),
+        }
+    }
+
+    /// `median [min–max]` with `decimals` decimals and `suffix` after each value.
+    pub fn show(self, decimals: usize, suffix: &str) -> String {
+        format!(
+            "{:.decimals$}{suffix} [{:.decimals$}–{:.decimals$}]",
+            self.median, self.min, self.max
+        )
+    }
+}
+
 /// The goal a ratio is held to.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Target {

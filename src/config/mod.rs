@@ -24,6 +24,10 @@
 //! listen = "127.0.0.1:9465"       # optional: Prometheus /metrics
 //! allow_remote = false            # a non-loopback listen needs true
 //!
+//! [node.drop_copy]                # gateway nodes: executions and orders into databases
+//! sqlite = "dropcopy.sqlite"      # relative paths: to the run directory
+//! postgres = "postgresql://tickwarp@127.0.0.1:5432/backoffice"
+//!
 //! [node.venue]                    # the venue simulator and its synthetic flow
 //! md_listen = "10.0.0.1:7401"     # ITCH out to the feed
 //! orders_listen = "10.0.0.1:7402" # order entry from the gateway
@@ -130,6 +134,10 @@ pub(crate) struct NodeConfig {
     /// keys); none: no counters file.
     #[serde(default)]
     pub(crate) metrics: Option<NodeMetricsConfig>,
+    /// The drop copy of the gateway's order journal (the gateway service's
+    /// `[drop_copy]` keys); only on the node that runs the gateway.
+    #[serde(default)]
+    pub(crate) drop_copy: Option<NodeDropCopyConfig>,
     /// The venue simulator, if this node runs it.
     #[serde(default)]
     pub(crate) venue: Option<VenueNodeConfig>,
@@ -176,6 +184,30 @@ impl NodeMetricsConfig {
     /// Checks `listen` against `allow_remote`.
     pub(crate) fn validate(&self) -> Result<(), String> {
         self.section(Path::new(".")).validate()
+    }
+}
+
+/// A node's `[node.drop_copy]`: the keys of the gateway service's `[drop_copy]` (neither
+/// key: no drop copy). The copy follows the journal's durable boundary, so under
+/// `fsync = "never"` it sees records only when the journal rolls a segment or closes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeDropCopyConfig {
+    /// SQLite database file (relative paths: to the run directory).
+    #[serde(default)]
+    pub(crate) sqlite: Option<PathBuf>,
+    /// PostgreSQL connection URL (`postgresql://user@host:port/db`).
+    #[serde(default)]
+    pub(crate) postgres: Option<String>,
+}
+
+impl NodeDropCopyConfig {
+    /// The databases, a relative `sqlite` resolved against `run_dir`.
+    pub(crate) fn targets(&self, run_dir: &Path) -> crate::drop_copy::Targets {
+        crate::drop_copy::Targets {
+            sqlite: self.sqlite.as_ref().map(|p| run_dir.join(p)),
+            postgres: self.postgres.clone(),
+        }
     }
 }
 
@@ -504,6 +536,7 @@ impl Topology {
                 journal_dir: Some(PathBuf::from("journal")),
                 reconnect: ReconnectConfig::default(),
                 metrics: None,
+                drop_copy: None,
                 venue: Some(VenueNodeConfig {
                     md_listen: loopback(()),
                     orders_listen: loopback(()),

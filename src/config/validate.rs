@@ -138,6 +138,18 @@ impl Topology {
                 m.validate()
                     .map_err(|e| err(format!("node[{i}].metrics.listen"), e))?;
             }
+            if let Some(d) = &node.drop_copy {
+                if node.gateway.is_none() {
+                    return Err(err(
+                        format!("node[{i}].drop_copy"),
+                        "only a node that runs the gateway has a drop copy",
+                    ));
+                }
+                if let Some(url) = &d.postgres {
+                    tickwarp_dropcopy::postgres::PostgresSink::new(url)
+                        .map_err(|e| err(format!("node[{i}].drop_copy.postgres"), e.to_string()))?;
+                }
+            }
             if let Some(venue) = &node.venue {
                 if venue.rate == 0 || venue.rate > MAX_RATE {
                     return Err(err(
@@ -554,6 +566,40 @@ mod tests {
             assert_eq!(problem(&text), want);
         }
         assert!(problem(&with("{ max_backof_ms = 1000 }")).contains("max_backof_ms"));
+        Ok(())
+    }
+
+    #[test]
+    fn drop_copy_keys_are_read_and_checked() -> Result<(), ParseError> {
+        let idle = "idle = { kind = \"backoff\" }";
+        let with = |table: &str| GOOD.replace(idle, &format!("{idle}\ndrop_copy = {table}"));
+        assert_eq!(Topology::parse(GOOD)?.nodes[0].drop_copy, None);
+        let t = Topology::parse(&with(
+            "{ sqlite = \"dc.sqlite\", postgres = \"postgresql://tw@127.0.0.1:5432/bo\" }",
+        ))?;
+        let targets = t.nodes[0]
+            .drop_copy
+            .as_ref()
+            .map(|d| d.targets(std::path::Path::new("/run")));
+        assert_eq!(
+            targets.as_ref().and_then(|t| t.sqlite.clone()),
+            Some(std::path::PathBuf::from("/run/dc.sqlite"))
+        );
+        assert!(targets.is_some_and(|t| t.postgres.is_some()));
+        let bad_url = with("{ postgres = \"postgresql://tw@127.0.0.1:notaport/bo\" }");
+        assert!(problem(&bad_url).starts_with("node[0].drop_copy.postgres: "));
+        assert!(problem(&with("{ sqlit = \"dc.sqlite\" }")).contains("sqlit"));
+        // Only the gateway's node: a second node without one refuses the section.
+        let engine_node = "[[node.engine]]";
+        let two = with("{ sqlite = \"dc.sqlite\" }").replace(
+            engine_node,
+            &format!("[[node]]\nname = \"b\"\ndrop_copy = {{ sqlite = \"x\" }}\n{engine_node}"),
+        );
+        assert!(
+            problem(&two).starts_with("node[1].drop_copy: "),
+            "{}",
+            problem(&two)
+        );
         Ok(())
     }
 

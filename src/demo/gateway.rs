@@ -302,11 +302,20 @@ impl GatewayAgent {
                     }
                 }
                 Execution::Accepted(_) => {
+                    self.stats.gw_accepted.fetch_add(1, Ordering::Relaxed);
                     if let Some(m) = self.metrics.as_mut() {
                         m.accepted.inc();
                     }
                 }
-                _ => {}
+                Execution::Canceled(_) => {
+                    self.stats.gw_canceled.fetch_add(1, Ordering::Relaxed);
+                }
+                Execution::CancelRejected(_) => {
+                    self.stats.gw_cancel_rejects.fetch_add(1, Ordering::Relaxed);
+                }
+                Execution::Replaced(_) => {
+                    self.stats.gw_replaced.fetch_add(1, Ordering::Relaxed);
+                }
             }
             let client = match report.origin {
                 Origin::Rdma(client) => client,
@@ -356,7 +365,13 @@ impl Agent for GatewayAgent {
         Ok(work)
     }
 
+    /// Seals the order journal (under `fsync = "never"` its records become durable, and
+    /// visible to the drop copy, only here), then hands back the counters and results.
     fn on_close(&mut self) {
+        match self.core.close() {
+            Ok(()) => tracing::debug!("order journal closed"),
+            Err(e) => tracing::warn!(error = %e, "order journal did not close cleanly"),
+        }
         if let Some(m) = self.metrics.take() {
             let tick_to_trade = self.core.venue_mut().tick_to_trade.take();
             let back = tick_to_trade.map(|tick_to_trade| GatewayMetrics {

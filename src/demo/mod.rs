@@ -104,6 +104,14 @@ pub(crate) struct DemoArgs {
     /// Serve Prometheus `GET /metrics` here (loopback only; needs --metrics-dir).
     #[arg(long, value_name = "ADDR", requires = "metrics_dir")]
     pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+    /// Copy every execution and order state of the gateway's journal into this SQLite
+    /// file (tables `executions`, `orders`). The demo's journal syncs only when it
+    /// closes (`fsync = "never"`), so the copy completes at the end of the run.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) drop_copy_sqlite: Option<PathBuf>,
+    /// The same into PostgreSQL (`postgresql://user@host:port/db`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) drop_copy_postgres: Option<String>,
 }
 
 /// The threading and idle strategy for this machine: a shared thread with backoff on
@@ -157,14 +165,36 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<bool> {
         }
         None => None,
     };
+    let targets = crate::drop_copy::Targets {
+        sqlite: args.drop_copy_sqlite.clone(),
+        postgres: args.drop_copy_postgres.clone(),
+    };
     let mut running = node::start(&topology, "demo", &dir, stats, &interrupted)?;
+    // After the gateway recovered its journal; stopped after the agents (module docs of
+    // `crate::drop_copy`).
+    let copy = match (&running.journal_dir, targets.any()) {
+        (Some(journal), true) => {
+            let table = node::instrument_table(&topology)?;
+            let copy = crate::drop_copy::start(journal.clone(), table, &targets)?;
+            eprintln!("tickwarp demo: drop copy of {} started", journal.display());
+            Some(copy)
+        }
+        _ => None,
+    };
     let duration = Nanos::from(Duration::from_secs_f64(args.duration.max(0.1)));
-    progress_loop(&mut running, duration, &interrupted)?;
+    let ran = progress_loop(&mut running, duration, &interrupted);
     let elapsed = monotonic_now().saturating_sub(running.started);
     let journal = running.journal_dir.clone();
-    let stats = running.stop()?;
-    let summary =
+    let stopped = running.stop();
+    // Also after a failed run: what the journal made durable is copied.
+    let copy_problems = copy
+        .map(|c| crate::drop_copy::stop(c, "tickwarp demo"))
+        .unwrap_or_default();
+    ran?;
+    let stats = stopped?;
+    let mut summary =
         summary::NodeSummary::collect(&topology, "demo", &stats, elapsed, journal.as_deref())?;
+    summary.problems.extend(copy_problems);
     let files = summary::write_files(&dir, "demo", &summary, &stats)?;
     summary::print(&summary, &files)?;
     Ok(summary.problems.is_empty())

@@ -665,6 +665,17 @@ pub(crate) fn start(
     })
 }
 
+/// The topology's instruments by symbol, ids 1, 2, … in file order.
+pub(crate) fn instrument_table(topology: &Topology) -> anyhow::Result<InstrumentTable> {
+    let mut table = InstrumentTable::new();
+    for (i, inst) in topology.instruments.iter().enumerate() {
+        table
+            .insert_str(&inst.symbol, InstrumentId(i as u32 + 1))
+            .with_context(|| format!("instrument {}", inst.symbol))?;
+    }
+    Ok(table)
+}
+
 /// The FIX acceptor for the gateway's configured sessions (none when there are none).
 /// Each session's sequence numbers live in a journal of their own under the node's
 /// journal directory, synced on every record whatever the order journal does.
@@ -677,12 +688,7 @@ fn fix_acceptor(
     let Some(addr) = gateway.fix_listen else {
         return Ok(None);
     };
-    let mut table = InstrumentTable::new();
-    for (i, inst) in topology.instruments.iter().enumerate() {
-        table
-            .insert_str(&inst.symbol, InstrumentId(i as u32 + 1))
-            .with_context(|| format!("instrument {}", inst.symbol))?;
-    }
+    let table = instrument_table(topology)?;
     let mut sessions = Vec::with_capacity(gateway.fix_sessions.len());
     for (k, s) in gateway.fix_sessions.iter().enumerate() {
         // The session config speaks from the gateway's side: our CompID first.

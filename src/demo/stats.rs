@@ -54,6 +54,14 @@ pub(crate) struct NodeStats {
     pub(crate) gw_execs_out: AtomicU64,
     /// Fills the gateway passed on.
     pub(crate) gw_fills: AtomicU64,
+    /// Order acceptances the gateway passed on.
+    pub(crate) gw_accepted: AtomicU64,
+    /// Cancels (requested or unsolicited) the gateway passed on.
+    pub(crate) gw_canceled: AtomicU64,
+    /// Cancel or replace rejects the gateway passed on.
+    pub(crate) gw_cancel_rejects: AtomicU64,
+    /// Replaces the gateway passed on.
+    pub(crate) gw_replaced: AtomicU64,
     /// Latency of the orders since the last progress line.
     pub(crate) live: LatencyShare,
     /// Latency of every order of the run.

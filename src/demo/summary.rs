@@ -142,6 +142,14 @@ pub(crate) struct NodeSummary {
     pub(crate) commands_to_venue: u64,
     /// Fill events the gateway passed on.
     pub(crate) fills: u64,
+    /// Order acceptances the gateway passed on.
+    pub(crate) accepted: u64,
+    /// Cancels the gateway passed on.
+    pub(crate) canceled: u64,
+    /// Cancel and replace rejects the gateway passed on.
+    pub(crate) cancel_rejected: u64,
+    /// Replaces the gateway passed on.
+    pub(crate) replaced: u64,
     /// Fill events the engines' strategies received.
     pub(crate) fills_received: u64,
     /// Quantity filled.
@@ -202,6 +210,10 @@ impl NodeSummary {
             commands_journaled: load(&stats.gw_journaled),
             commands_to_venue: load(&stats.gw_to_venue),
             fills: load(&stats.gw_fills),
+            accepted: load(&stats.gw_accepted),
+            canceled: load(&stats.gw_canceled),
+            cancel_rejected: load(&stats.gw_cancel_rejects),
+            replaced: load(&stats.gw_replaced),
             journal: journal.map(Path::to_path_buf),
             ..NodeSummary::default()
         };
@@ -387,17 +399,21 @@ pub(crate) fn print(s: &NodeSummary, files: &Files) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     writeln!(out, "\ntickwarp {}: {:.1} s", s.node, s.seconds)?;
-    let rows: [(&str, u64); 12] = [
+    let rows: [(&str, u64); 16] = [
         ("house events at the venue", s.house_events),
         ("market data records published", s.ticks_published),
         ("ticks handled by strategies", s.ticks),
         ("new orders sent by strategies", s.orders_sent),
         ("new orders at the gateway", s.orders_received),
         ("new orders rejected", s.rejected),
+        ("new orders accepted", s.accepted),
         ("commands journaled and sent on", s.commands_journaled),
         ("new orders in the journal", s.orders_in_journal),
         ("commands to the venue", s.commands_to_venue),
         ("fills", s.fills),
+        ("cancels", s.canceled),
+        ("cancel/replace rejects", s.cancel_rejected),
+        ("replaces", s.replaced),
         ("fills received by strategies", s.fills_received),
         ("quantity filled", s.filled_qty),
     ];

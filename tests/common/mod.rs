@@ -1,15 +1,16 @@
 //! Support shared by the binary's integration tests: `tickwarp gateway` as a child
-//! process. Each test binary compiles this module and uses part of it.
+//! process, a bounded run of any `tickwarp` command, and a Prometheus scrape with its
+//! `promtool check metrics`. Each test binary compiles this module and uses part of it.
 //!
 //! What it must not do: wait without a bound, or leave a gateway running after a test.
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -120,4 +121,111 @@ impl Drop for GatewayProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `tickwarp ARGS` to its end, at most `bound` (then it is killed and this fails),
+/// failing on a non-zero exit with its stderr.
+pub(crate) fn run_tickwarp(args: &[&str], bound: Duration) -> Result<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting tickwarp")?;
+    // Read while it runs: a full pipe would stall it.
+    let stdout = child.stdout.take().context("stdout")?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let read = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let (out, err) = (read(Box::new(stdout)), read(Box::new(stderr)));
+    let deadline = clock::monotonic_now().saturating_add(bound);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if clock::monotonic_now() >= deadline {
+            child.kill()?;
+            child.wait()?;
+            let err = err.join().unwrap_or_default();
+            bail!(
+                "tickwarp {args:?} did not finish within {bound:?}; stderr:\n{}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let output = Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    ensure!(
+        output.status.success(),
+        "tickwarp {args:?} failed ({}); stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(output)
+}
+
+/// `GET /metrics` on `addr` (each step bounded by `wait`): the body of a 200 answer.
+pub(crate) fn scrape(addr: SocketAddr, wait: Duration) -> Result<String> {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, wait)?;
+    s.set_read_timeout(Some(wait))?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    let (head, body) = answer.split_once("\r\n\r\n").context("no HTTP head")?;
+    ensure!(head.starts_with("HTTP/1.1 200 "), "scrape answered {head}");
+    Ok(body.to_owned())
+}
+
+/// The value of sample `series` (name with its `{labels}` as printed) in exposition text.
+pub(crate) fn sample(text: &str, series: &str) -> Result<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .with_context(|| format!("no sample {series} in:\n{text}"))?
+        .trim()
+        .parse()
+        .with_context(|| format!("sample {series}"))
+}
+
+/// Runs `promtool check metrics` on `text`; `Ok(false)` when promtool is missing (a
+/// failure under CI, where `CI` is set).
+pub(crate) fn promtool_check(text: &str) -> Result<bool> {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            bail!("promtool is required under CI (apt-get install prometheus)")
+        }
+        Err(_) => {
+            eprintln!("skipped: promtool not installed (apt-get install prometheus)");
+            return Ok(false);
+        }
+    };
+    child
+        .stdin
+        .take()
+        .context("promtool stdin")?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "promtool check metrics failed: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(true)
 }

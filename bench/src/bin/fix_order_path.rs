@@ -62,7 +62,8 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use tempfile::TempDir;
 use tickwarp_bench::report::{
-    self, Percentiles, Run, Target, Unit, new_histogram, print_table, print_target, write_hlog,
+    self, Percentiles, Run, Spread, Target, Unit, new_histogram, print_table, print_target,
+    write_hlog,
 };
 use tickwarp_gateway::fix::MsgType;
 use tickwarp_gateway::fix::codec::{Framing, Message, MessageWriter, parse_uint, scan_frame};
@@ -1190,44 +1191,6 @@ fn run_one(
     });
     server.stop(timeout)?;
     result
-}
-
-/// The median, smallest and largest of some per-round values.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Spread {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Spread {
-    /// The spread of `values` (all zero for none).
-    fn of(values: impl IntoIterator<Item = f64>) -> Spread {
-        let mut v: Vec<f64> = values.into_iter().collect();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
-        let median = if n % 2 == 1 {
-            at(n / 2)
-        } else if n == 0 {
-            0.0
-        } else {
-            (at(n / 2 - 1) + at(n / 2)) / 2.0
-        };
-        Spread {
-            median,
-            min: at(0),
-            max: at(n.saturating_sub(1)),
-        }
-    }
-
-    /// `median [min–max]` with `decimals` decimals and `suffix` after each value.
-    fn show(self, decimals: usize, suffix: &str) -> String {
-        format!(
-            "{:.decimals$}{suffix} [{:.decimals$}–{:.decimals$}]",
-            self.median, self.min, self.max
-        )
-    }
 }
 
 /// The per-round metrics of a run: p50, p99, p99.9, max (µs) and orders/s.
