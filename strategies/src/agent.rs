@@ -291,6 +291,7 @@ where
             }
         }
         work += engine.handle_timers(now, sink);
+        work += engine.handle_pricing(now, sink)?;
         Ok(work)
     }
 }
