@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use tickwarp_pricing::exec::execute;
 use tickwarp_pricing::{Contract, black_scholes};
-use tickwarp_wire::{MdBboUpdate, MdMeta, Quote, SeqNo, UnixNanos};
+use tickwarp_wire::{ExecMeta, MdBboUpdate, MdMeta, OrderAccepted, Quote, SeqNo, UnixNanos};
 
 use super::*;
 use crate::builtin::Builtin;
 use crate::engine::{Engine, EngineConfig};
+use crate::event::Execution;
 use crate::order::OrderCommand;
 use crate::pricer::{LocalPricer, Pricer};
 
@@ -121,6 +122,25 @@ fn quotes_the_chain_around_the_published_black_scholes_values() {
     assert_eq!(quotes(&sink)[1].2, 48_100, "4.7594 + 0.05 ceiled to 4.81");
 }
 
+/// Acknowledges every new order in `cmds` (as the gateway would).
+fn accept_all(e: &mut Engine<Builtin>, cmds: &[OrderCommand], sink: &mut Vec<OrderCommand>) {
+    for cmd in cmds {
+        let OrderCommand::New(n) = cmd else {
+            continue;
+        };
+        let meta = ExecMeta {
+            instrument: n.instrument(),
+            account: AccountId(1),
+            cl_ord_id: n.cl_ord_id(),
+            order_id: 1,
+            transact_time: UnixNanos(1),
+            gateway_ts: Nanos(1),
+        };
+        let acc = OrderAccepted::new(meta, n.side(), n.ord_type(), n.tif());
+        e.handle_execution(&Execution::Accepted(&acc), Nanos(1), sink);
+    }
+}
+
 #[test]
 fn a_spot_move_reprices_and_replaces_the_quotes() {
     let mut e = engine(hull(), None);
@@ -128,20 +148,37 @@ fn a_spot_move_reprices_and_replaces_the_quotes() {
     e.handle_tick(&Tick::Bbo(&bbo(1, 419_900, 420_100)), Nanos(1), &mut sink);
     assert_eq!(e.handle_pricing(Nanos(2), &mut sink), Ok(2));
     assert_eq!(sink.len(), 4);
+    let opening = sink.clone();
+    accept_all(&mut e, &opening, &mut sink);
     // A move below reprice_move (0.05): no job, no order.
     e.handle_tick(&Tick::Bbo(&bbo(3, 420_100, 420_300)), Nanos(3), &mut sink);
     assert_eq!(e.strategy_stats(0).map(|s| s.pricing_jobs), Some(2));
     assert_eq!(e.handle_pricing(Nanos(4), &mut sink), Ok(0));
     assert_eq!(sink.len(), 4);
-    // Up 0.10: repriced; the call is worth more, the put less; quotes move (the
-    // orders are not acknowledged here, so they are replaced only once quiet: the
-    // test accepts nothing, so the replaced count stays, but the values moved).
+    // Up 0.10: repriced at 42.10; the call is worth more, the put less, and the four
+    // quotes are replaced around the new values.
     e.handle_tick(&Tick::Bbo(&bbo(5, 420_900, 421_100)), Nanos(5), &mut sink);
+    assert_eq!(sink.len(), 4, "the old values stay quoted while the reprice runs");
     assert_eq!(e.handle_pricing(Nanos(6), &mut sink), Ok(2));
     assert_eq!(e.strategy_stats(0).map(|s| s.pricing_jobs), Some(4));
     let (call, spot) = mm(&e).theo(InstrumentId(2)).unwrap_or_else(|| panic!("no call"));
+    let (put, _) = mm(&e).theo(InstrumentId(3)).unwrap_or_else(|| panic!("no put"));
     assert_eq!(spot, Price::from_ticks(421_000));
-    assert!(call > Price::from_ticks(47_594), "{call}");
+    assert!(call > Price::from_ticks(47_594) && put < Price::from_ticks(8_086));
+    let replaced: Vec<(u32, i64)> = sink[4..]
+        .iter()
+        .filter_map(|c| match c {
+            OrderCommand::Replace(r) => Some((r.instrument().0, r.price().ticks())),
+            _ => None,
+        })
+        .collect();
+    let (bid, ask) = mm(&e).quotes(call, 0);
+    let (pbid, pask) = mm(&e).quotes(put, 0);
+    let want: Vec<(u32, i64)> = [(2, bid), (2, ask), (3, pbid), (3, pask)]
+        .into_iter()
+        .map(|(i, p)| (i, p.map_or(0, Price::ticks)))
+        .collect();
+    assert_eq!(replaced, want, "{sink:?}");
 }
 
 /// A pricer that holds submitted jobs until the test releases them, and refuses beyond
