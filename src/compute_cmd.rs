@@ -508,11 +508,15 @@ fn remote(p: &PriceArgs, addr: SocketAddr, job: &Job) -> Result<JobResult, Failu
 
 /// Reads a token file (bounded), dropping one trailing newline.
 fn read_token(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    read_token_file(path)
+        .map_err(|e| Failure::Usage(format!("--token-file {}: {e}", path.display())))
+}
+
+/// The token in the file at `path` (at most 4 KiB read; one trailing newline dropped).
+pub(crate) fn read_token_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut raw = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_TOKEN_FILE).read_to_end(&mut raw))
-        .map_err(|e| Failure::Usage(format!("--token-file {}: {e}", path.display())))?;
+    std::fs::File::open(path).and_then(|f| f.take(MAX_TOKEN_FILE).read_to_end(&mut raw))?;
     if raw.last() == Some(&b'\n') {
         raw.pop();
         if raw.last() == Some(&b'\r') {

@@ -92,6 +92,30 @@ const CRATE_RULES: &[CrateRule] = &[
         why: "market data and strategies reach the gateway over channels, not by linking it",
     },
     CrateRule {
+        from: Scope::Only(&["strategies"]),
+        never: &["compute"],
+        why: "strategies price through their Pricer trait and the pure pricing crate's jobs; \
+              the compute client implements it (it links the gateway's admission) and the \
+              binary injects it",
+    },
+    CrateRule {
+        from: Scope::Only(&["pricing"]),
+        never: &[
+            "runtime",
+            "rdma",
+            "wire",
+            "feed",
+            "strategies",
+            "gateway",
+            "compute",
+            "node",
+            "metrics",
+            "dropcopy",
+            "bench",
+        ],
+        why: "pricing is pure computation (kernels and the job records): no I/O, no clock",
+    },
+    CrateRule {
         from: Scope::Only(&["metrics"]),
         never: &[
             "wire",

@@ -1,7 +1,8 @@
 //! [`PricingClient`]: one submit/poll API over two backends, so strategy code runs the
 //! same against a compute server and in replay or tests: [`PricingClient::remote`]
-//! (a [`ComputeClient`] connection) or [`PricingClient::local`] (the same
-//! [`crate::exec::execute`] the server runs, on the caller's thread).
+//! (a [`ComputeClient`] connection) or [`PricingClient::local`] (the strategies'
+//! [`LocalPricer`]: the same [`tickwarp_pricing::exec::execute`] the server runs, on the
+//! caller's thread).
 //!
 //! Neither call blocks on the network: a remote submit without credit is
 //! [`ClientError::WouldBlock`], a poll with nothing arrived is `None`. The local backend
@@ -9,11 +10,15 @@
 //! order), so a large local job takes the caller's time; it holds at most `capacity`
 //! unpolled results (beyond: `WouldBlock`, as a remote client out of credit) in a
 //! buffer allocated once.
+//!
+//! [`PricingClient`] is a [`Pricer`]: `tickwarp demo --options --compute ADDR` hands a
+//! remote one to the strategy engine ([`tickwarp_strategies::Engine::with_pricer`]),
+//! whose duty cycle polls it; that is how strategies reach a compute server without the
+//! strategies crate linking this one.
 
-use std::collections::VecDeque;
+use tickwarp_strategies::pricer::{LocalPricer, Pricer, PricerError};
 
 use crate::client::{ClientError, ComputeClient};
-use crate::exec::execute;
 use crate::job::{Job, JobResult};
 
 /// Submits pricing jobs and polls their results without blocking (module docs).
@@ -25,13 +30,6 @@ pub enum PricingClient {
     Local(LocalPricer),
 }
 
-/// The local backend's state: results not yet polled.
-#[derive(Debug)]
-pub struct LocalPricer {
-    done: VecDeque<JobResult>,
-    capacity: usize,
-}
-
 impl PricingClient {
     /// A client of the compute server `client` is connected to.
     pub fn remote(client: ComputeClient) -> PricingClient {
@@ -40,11 +38,7 @@ impl PricingClient {
 
     /// A local backend holding at most `capacity` unpolled results (at least 1).
     pub fn local(capacity: usize) -> PricingClient {
-        let capacity = capacity.max(1);
-        PricingClient::Local(LocalPricer {
-            done: VecDeque::with_capacity(capacity),
-            capacity,
-        })
+        PricingClient::Local(LocalPricer::new(capacity))
     }
 
     /// Submits `job`; [`ClientError::WouldBlock`] when it cannot be taken now (poll,
@@ -52,13 +46,7 @@ impl PricingClient {
     pub fn try_submit(&mut self, job: &Job) -> Result<(), ClientError> {
         match self {
             PricingClient::Remote(c) => c.try_submit(job),
-            PricingClient::Local(l) => {
-                if l.done.len() >= l.capacity {
-                    return Err(ClientError::WouldBlock);
-                }
-                l.done.push_back(execute(job));
-                Ok(())
-            }
+            PricingClient::Local(l) => l.try_submit(job).map_err(|_| ClientError::WouldBlock),
         }
     }
 
@@ -75,8 +63,31 @@ impl PricingClient {
     pub fn try_poll(&mut self) -> Result<Option<JobResult>, ClientError> {
         match self {
             PricingClient::Remote(c) => c.try_poll(),
-            PricingClient::Local(l) => Ok(l.done.pop_front()),
+            PricingClient::Local(l) => Ok(l.try_poll().unwrap_or(None)),
         }
+    }
+}
+
+/// A client error as the strategies see it: no credit is [`PricerError::WouldBlock`],
+/// anything else a failed backend with its reason.
+fn pricer_error(e: ClientError) -> PricerError {
+    match e {
+        ClientError::WouldBlock => PricerError::WouldBlock,
+        other => PricerError::Failed(other.to_string()),
+    }
+}
+
+impl Pricer for PricingClient {
+    fn try_submit(&mut self, job: &Job) -> Result<(), PricerError> {
+        PricingClient::try_submit(self, job).map_err(pricer_error)
+    }
+
+    fn try_cancel(&mut self, id: u64) -> Result<(), PricerError> {
+        PricingClient::try_cancel(self, id).map_err(pricer_error)
+    }
+
+    fn try_poll(&mut self) -> Result<Option<JobResult>, PricerError> {
+        PricingClient::try_poll(self).map_err(pricer_error)
     }
 }
 
@@ -84,6 +95,7 @@ impl PricingClient {
 mod tests {
     use super::*;
     use crate::job::{Model, Status};
+    use tickwarp_pricing::exec::execute;
     use tickwarp_pricing::{Contract, HestonParams, Lattice, OptionType};
 
     fn job(id: u64) -> Job {
@@ -133,5 +145,18 @@ mod tests {
             .map(|r| r.id)
             .collect();
         assert_eq!(ids, [2, 3]);
+    }
+
+    #[test]
+    fn as_a_pricer_no_credit_is_would_block() {
+        let mut c = PricingClient::local(1);
+        let p: &mut dyn Pricer = &mut c;
+        assert_eq!(p.try_submit(&job(1)), Ok(()));
+        assert_eq!(p.try_submit(&job(2)), Err(PricerError::WouldBlock));
+        assert!(matches!(p.try_poll(), Ok(Some(r)) if r.id == 1));
+        assert_eq!(
+            pricer_error(ClientError::Rejected("authentication failed".into())),
+            PricerError::Failed("rejected by the server: authentication failed".into())
+        );
     }
 }

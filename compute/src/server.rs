@@ -1,5 +1,5 @@
 //! [`ComputeServer`]: `tickwarp compute serve`. Clients connect a `MessageChannel` (soft
-//! iWARP, or any verbs device), SEND [`Job`]s and [`Cancel`]s inline, one record per
+//! iWARP, or any verbs device), SEND [`Job`](crate::Job)s and [`Cancel`]s inline, one record per
 //! message, and receive one [`JobResult`] per job, in a SEND.
 //!
 //! Three kinds of threads: an accept thread owns the listener (connection setup

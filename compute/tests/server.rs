@@ -308,3 +308,58 @@ fn a_client_that_leaves_mid_job_does_not_disturb_the_others() -> Result<()> {
     ensure!(srv.is_running());
     Ok(())
 }
+
+/// The strategies' view of a remote client: submitting without polling runs out of the
+/// server's credit and gets `PricerError::WouldBlock` (never blocks); polling returns
+/// every submitted job's result, equal to the local one.
+#[test]
+fn as_a_strategy_pricer_submits_are_bounded_by_credit() -> Result<()> {
+    use tickwarp_strategies::{Pricer, PricerError};
+
+    let srv = server(4)?;
+    let mut remote = PricingClient::remote(client(srv.local_addr())?);
+    let pricer: &mut dyn Pricer = &mut remote;
+    let j = |id| job(id, Model::BlackScholes, OptionType::Call);
+    let mut submitted = 0u64;
+    let mut refused = false;
+    // Far more than the 64 slots of each side; stops at the first refusal.
+    for _ in 0..100_000 {
+        match pricer.try_submit(&j(submitted + 1)) {
+            Ok(()) => submitted += 1,
+            Err(PricerError::WouldBlock) => {
+                refused = true;
+                break;
+            }
+            Err(e) => bail!("submit: {e}"),
+        }
+        if submitted % 64 == 0 {
+            std::thread::yield_now();
+        }
+    }
+    ensure!(refused, "{submitted} submits and never out of credit");
+    ensure!(submitted >= 1, "no submit was taken");
+    let start = monotonic_now();
+    let mut got = Vec::new();
+    while got.len() < submitted as usize {
+        match pricer.try_poll()? {
+            Some(r) => got.push(r),
+            None => std::thread::yield_now(),
+        }
+        ensure!(
+            monotonic_now().saturating_sub(start) < Nanos::from(WAIT),
+            "{} of {submitted} results within {WAIT:?}",
+            got.len()
+        );
+    }
+    got.sort_by_key(|r| r.id);
+    for (i, r) in got.iter().enumerate() {
+        let want = execute(&j(i as u64 + 1));
+        ensure!(r.to_bytes() == want.to_bytes(), "{r:?} vs {want:?}");
+    }
+    // Credit came back with the results.
+    ensure!(
+        pricer.try_submit(&j(submitted + 1)).is_ok(),
+        "still no credit"
+    );
+    Ok(())
+}

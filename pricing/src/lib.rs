@@ -19,10 +19,18 @@
 //! Carlo path draws from a stream keyed by the seed and indexed by the path number, and
 //! paths are reduced in fixed chunks in path order, so a result depends only on its inputs
 //! and seed, never on the number of threads.
+//!
+//! Jobs: [`job`] is the compute job protocol (fixed-layout records, byte layout only) and
+//! [`exec`] prices a job through these kernels: the one code path the compute server, its
+//! clients' local backend and the strategies' local pricer share, so a job gives the
+//! bit-identical result wherever it runs. They live here, in the pure crate, so that
+//! strategy code can build jobs and price them locally without linking the server.
 
 pub mod black_scholes;
 mod error;
+pub mod exec;
 pub mod heston;
+pub mod job;
 pub mod mc;
 pub mod normal;
 pub mod philox;
@@ -31,6 +39,7 @@ pub mod tree;
 pub use black_scholes::{Greeks, Priced, black_scholes, implied_vol};
 pub use error::PricingError;
 pub use heston::{HestonParams, heston_price};
+pub use job::{Cancel, DecodeError, Field, Job, JobResult, Model, Request, Status};
 pub use mc::{McEstimate, asian_arithmetic_mc, european_mc, geometric_asian};
 pub use tree::{Exercise, Lattice, TreePriced, binomial, crr, leisen_reimer};
 

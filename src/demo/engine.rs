@@ -6,7 +6,10 @@
 //! agent owns: the crate's channel adapters share theirs through `Rc`, which would keep
 //! the agent off its runner thread. Executions first, then market data, then timers;
 //! a send without credit is retried while progressing the channel, then refused (the
-//! strategy learns of it through `SinkError::Full`). The clock is read once per tick
+//! strategy learns of it through `SinkError::Full`); then the pricer's results (the
+//! engine's local pricer, or a compute server's client left in
+//! [`NodeStats::pricers`](super::stats::NodeStats) for this engine), polled without
+//! blocking; a failed compute connection stops the agent. The clock is read once per tick
 //! (the strategy's decision time, which the order carries as `send_ts`); nothing is
 //! allocated per record.
 //!
@@ -110,6 +113,10 @@ impl EngineAgent {
         links: EngineLinks,
         stats: Arc<NodeStats>,
     ) -> EngineAgent {
+        let engine = match stats.pricers.take(name) {
+            Some(pricer) => engine.with_pricer(pricer),
+            None => engine,
+        };
         EngineAgent {
             name: name.to_owned(),
             engine,
@@ -192,6 +199,9 @@ impl Agent for EngineAgent {
             sent_new: 0,
         };
         work += engine.handle_timers(now, &mut sink);
+        work += engine
+            .handle_pricing(now, &mut sink)
+            .map_err(|e| AgentError::msg(format!("pricer: {e}")))?;
         sent += sink.sent_new;
         if execs > 0 {
             stats.engine_execs.fetch_add(execs, Ordering::Relaxed);

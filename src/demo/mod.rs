@@ -18,6 +18,7 @@ pub(crate) mod feed;
 pub(crate) mod gateway;
 pub(crate) mod metrics;
 pub(crate) mod node;
+pub(crate) mod options;
 pub(crate) mod peer;
 pub(crate) mod stats;
 pub(crate) mod summary;
@@ -112,6 +113,19 @@ pub(crate) struct DemoArgs {
     /// The same into PostgreSQL (`postgresql://user@host:port/db`).
     #[arg(long, value_name = "URL")]
     pub(crate) drop_copy_postgres: Option<String>,
+    /// Add an option chain on the underlying and an options market maker quoting it
+    /// around Black-Scholes values (priced locally unless --compute is given).
+    #[arg(long)]
+    pub(crate) options: bool,
+    /// Price the options on the compute server at ADDR:PORT (`tickwarp compute serve`).
+    #[arg(long, value_name = "ADDR:PORT", requires_all = ["options", "compute_account", "compute_token_file"])]
+    pub(crate) compute: Option<std::net::SocketAddr>,
+    /// The account to authenticate as on the compute server.
+    #[arg(long, requires = "compute")]
+    pub(crate) compute_account: Option<u32>,
+    /// A file holding that account's token.
+    #[arg(long, requires = "compute")]
+    pub(crate) compute_token_file: Option<PathBuf>,
 }
 
 /// The threading and idle strategy for this machine: a shared thread with backoff on
@@ -141,6 +155,9 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<bool> {
             pin_demo(node);
         }
     }
+    if args.options {
+        options::add_chain(&mut topology)?;
+    }
     topology.validate().context("the demo topology")?;
     let dir = run_dir(args.dir.as_ref())?;
     eprintln!(
@@ -151,6 +168,18 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<bool> {
     );
     let interrupted = node::interrupt_flag()?;
     let stats = std::sync::Arc::new(stats::NodeStats::default());
+    if let (Some(addr), Some(account), Some(token)) = (
+        args.compute,
+        args.compute_account,
+        args.compute_token_file.as_deref(),
+    ) {
+        let engine = topology.nodes.first().and_then(|n| n.engines.first());
+        let name = engine.context("the demo's engine")?.name.clone();
+        stats
+            .pricers
+            .put(&name, Box::new(options::connect(addr, account, token)?));
+        eprintln!("tickwarp demo: options priced on the compute server at {addr}");
+    }
     let _metrics = match &args.metrics_dir {
         Some(metrics_dir) => {
             let section = MetricsSection {

@@ -75,6 +75,8 @@ pub(crate) struct NodeStats {
     pub(crate) journal_before: OnceLock<u64>,
     /// The agents' counters-file handles, while no agent holds them.
     pub(crate) metrics: super::metrics::MetricsSlots,
+    /// Pricers for the engines (`demo --options --compute`), until their agents take them.
+    pub(crate) pricers: super::options::PricerSlots,
 }
 
 /// A histogram set behind a lock, merged into by the gateway now and then.

@@ -8,9 +8,10 @@
 //! in-memory implementation for tests and single-process setups.
 //!
 //! Each duty cycle drains up to `batch` execution events first (they change what the
-//! strategies know), then up to `batch` market data records, then fires due timers, and
-//! returns the number of events handled. Records that fail to decode are counted and
-//! skipped, never fatal; a source that reports an error stops the agent. The time given
+//! strategies know), then up to `batch` market data records, then fires due timers, then
+//! hands out the pricer's results ([`Engine::handle_pricing`], polled without blocking),
+//! and returns the number of events handled. Records that fail to decode are counted and
+//! skipped, never fatal; a source or pricer that reports an error stops the agent. The time given
 //! to strategies is the duty cycle's `now`. Nothing here reads a clock, and the duty
 //! cycle allocates nothing.
 
@@ -291,6 +292,7 @@ where
             }
         }
         work += engine.handle_timers(now, sink);
+        work += engine.handle_pricing(now, sink)?;
         Ok(work)
     }
 }

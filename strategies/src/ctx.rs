@@ -1,7 +1,10 @@
 //! [`Ctx`]: what a strategy may do and see while it handles an event: send, cancel and
 //! replace orders (the engine builds the wire records, fills in the causing tick and
-//! generates the client order ids), read the current time, its positions, open orders and
-//! counters, and arm a timer.
+//! generates the client order ids), submit pricing jobs ([`Ctx::price`]: the engine
+//! numbers them and routes each result back to [`Strategy::on_pricing`]), read the
+//! current time, its positions, open orders and counters, and arm a timer.
+//!
+//! [`Strategy::on_pricing`]: crate::Strategy::on_pricing
 //!
 //! The time is the `now` the engine was given (the duty cycle's clock reading live, the
 //! recorded time in replay): a strategy cannot tell replay from live. Nothing here reads
@@ -11,7 +14,10 @@ use tickwarp_wire::{
     CancelOrder, InstrumentId, Nanos, NewOrder, OrderSpec, Price, Qty, ReplaceOrder, TickCause,
 };
 
+use tickwarp_pricing::Job;
+
 use crate::order::{ClOrdIdGen, OrderCommand, OrderSink, SinkError};
+use crate::pricer::{Pricer, PricerError};
 use crate::state::{OpenOrder, OpenOrders, OrderId, PendingChange, Position, StrategyStats};
 
 /// Why an order request was not sent. Nothing was sent and nothing changed.
@@ -51,7 +57,14 @@ pub(crate) struct StrategyState {
     pub(crate) positions: Vec<Position>,
     pub(crate) stats: StrategyStats,
     pub(crate) timer: Option<Nanos>,
+    /// The strategy's index in its engine (the top bits of its pricing job ids).
+    pub(crate) index: usize,
+    /// Pricing jobs submitted (the low bits of the next job id).
+    pub(crate) pricing_seq: u64,
 }
+
+/// Bits of a pricing job id below the strategy's index.
+pub(crate) const JOB_SEQ_BITS: u32 = 48;
 
 impl StrategyState {
     /// State for a strategy trading `instruments`.
@@ -68,6 +81,8 @@ impl StrategyState {
             positions,
             stats: StrategyStats::default(),
             timer: None,
+            index: 0,
+            pricing_seq: 0,
         }
     }
 
@@ -85,6 +100,7 @@ pub struct Ctx<'a> {
     cause: TickCause,
     state: &'a mut StrategyState,
     sink: &'a mut dyn OrderSink,
+    pricer: Option<&'a mut dyn Pricer>,
 }
 
 impl<'a> Ctx<'a> {
@@ -103,6 +119,48 @@ impl<'a> Ctx<'a> {
             },
             state,
             sink,
+            pricer: None,
+        }
+    }
+
+    /// The same context with `pricer` behind [`Ctx::price`].
+    pub(crate) fn with_pricer(self, pricer: &'a mut dyn Pricer) -> Ctx<'a> {
+        Ctx {
+            pricer: Some(pricer),
+            ..self
+        }
+    }
+
+    /// Submits a pricing job (its `id` is replaced) without blocking; returns the id its
+    /// result will carry when the engine hands it to
+    /// [`Strategy::on_pricing`](crate::Strategy::on_pricing). Results of one pricer come
+    /// back in any order. [`PricerError::WouldBlock`]: the pricer cannot take it now (no
+    /// credit); nothing was submitted, retry on a later event.
+    pub fn price(&mut self, job: &Job) -> Result<u64, PricerError> {
+        let Some(pricer) = self.pricer.as_deref_mut() else {
+            return Err(PricerError::Failed("this context has no pricer".to_owned()));
+        };
+        let seq = self.state.pricing_seq & ((1 << JOB_SEQ_BITS) - 1);
+        let id = ((self.state.index as u64) << JOB_SEQ_BITS) | seq;
+        match pricer.try_submit(&Job { id, ..*job }) {
+            Ok(()) => {
+                self.state.pricing_seq = self.state.pricing_seq.wrapping_add(1);
+                self.state.stats.pricing_jobs += 1;
+                Ok(id)
+            }
+            Err(e) => {
+                self.state.stats.pricing_refusals += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Asks the pricer to cancel job `id` (one [`Ctx::price`] returned); a job already
+    /// computing still completes.
+    pub fn cancel_pricing(&mut self, id: u64) -> Result<(), PricerError> {
+        match self.pricer.as_deref_mut() {
+            Some(p) => p.try_cancel(id),
+            None => Err(PricerError::Failed("this context has no pricer".to_owned())),
         }
     }
 

@@ -14,15 +14,22 @@
 //! unrealized PnL follow the mid of each top-of-book update (both sides present) and
 //! the price of each trade.
 //!
-//! What it must not do: read a clock, do I/O, or allocate after the strategies are
-//! added (the tables are sized then; the counting-allocator test in
+//! Pricing: the engine owns one [`Pricer`] ([`LocalPricer`] unless
+//! [`Engine::with_pricer`] injects another, e.g. a compute server's client). A strategy
+//! submits through [`Ctx::price`], which numbers the job with the strategy's index in its
+//! top 16 bits; [`Engine::handle_pricing`], called by the duty cycle, polls the pricer
+//! without blocking and hands each result to the strategy its id names.
+//!
+//! What it must not do: read a clock, do I/O, block on the pricer, or allocate after the
+//! strategies are added (the tables are sized then; the counting-allocator test in
 //! `tests/no_alloc.rs` holds it to that).
 
 use tickwarp_wire::{InstrumentId, Message, Nanos, TickCause};
 
-use crate::ctx::{Ctx, StrategyState};
+use crate::ctx::{Ctx, JOB_SEQ_BITS, StrategyState};
 use crate::event::{Execution, Tick};
 use crate::order::{ClOrdIdGen, IdTagError, MAX_STRATEGIES, OrderSink, check_id_tag};
+use crate::pricer::{LocalPricer, Pricer, PricerError};
 use crate::state::{Money, OpenOrder, OrderId, Position, StrategyStats};
 use crate::strategy::{ExecReport, Strategy};
 
@@ -79,7 +86,14 @@ pub struct EngineStats {
     pub unknown_order: u64,
     /// Timer callbacks.
     pub timers: u64,
+    /// Pricing results delivered.
+    pub pricing_results: u64,
+    /// Pricing results whose id names no strategy of this engine.
+    pub unknown_pricing: u64,
 }
+
+/// Pricing results handled per [`Engine::handle_pricing`] call at most.
+pub const PRICING_BATCH: usize = 32;
 
 /// Where an execution event went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +173,7 @@ pub struct Engine<S> {
     max_open_orders: usize,
     slots: Vec<Slot<S>>,
     routes: Vec<Route>,
+    pricer: Box<dyn Pricer>,
     stats: EngineStats,
 }
 
@@ -175,8 +190,16 @@ impl<S: Strategy> Engine<S> {
             max_open_orders: config.max_open_orders,
             slots: Vec::new(),
             routes: Vec::new(),
+            pricer: Box::new(LocalPricer::default()),
             stats: EngineStats::default(),
         })
+    }
+
+    /// The same engine pricing through `pricer` instead of its [`LocalPricer`] (results
+    /// still waiting in the local one are dropped: inject before the first event).
+    pub fn with_pricer(mut self, pricer: Box<dyn Pricer>) -> Engine<S> {
+        self.pricer = pricer;
+        self
     }
 
     /// The same engine generating client order ids in id space `epoch`
@@ -197,7 +220,8 @@ impl<S: Strategy> Engine<S> {
             });
         }
         let ids = ClOrdIdGen::new(&self.tag, index)?.with_epoch(self.id_epoch);
-        let state = StrategyState::new(ids, strategy.instruments(), self.max_open_orders);
+        let mut state = StrategyState::new(ids, strategy.instruments(), self.max_open_orders);
+        state.index = index;
         for p in &state.positions {
             let instrument = p.instrument();
             match self
@@ -232,10 +256,15 @@ impl<S: Strategy> Engine<S> {
             _ => None,
         };
         let cause = tick.cause(now);
-        let Engine { slots, routes, .. } = self;
+        let Engine {
+            slots,
+            routes,
+            pricer,
+            ..
+        } = self;
         let delivered = if instrument == InstrumentId::NONE {
             for slot in slots.iter_mut() {
-                deliver_tick(slot, tick, None, now, cause, sink);
+                deliver_tick(slot, &mut **pricer, tick, None, now, cause, sink);
             }
             slots.len()
         } else {
@@ -244,7 +273,7 @@ impl<S: Strategy> Engine<S> {
                     let targets = routes.get(i).map_or(&[][..], |r| &r.slots);
                     for &s in targets {
                         if let Some(slot) = slots.get_mut(s) {
-                            deliver_tick(slot, tick, mark, now, cause, sink);
+                            deliver_tick(slot, &mut **pricer, tick, mark, now, cause, sink);
                         }
                     }
                     targets.len()
@@ -270,7 +299,8 @@ impl<S: Strategy> Engine<S> {
             exec.orig_cl_ord_id()
                 .and_then(|orig| ClOrdIdGen::parse_slot(&self.tag, &orig))
         });
-        let Some((strategy, slot)) = owner.and_then(|i| Some((i, self.slots.get_mut(i)?))) else {
+        let Engine { slots, pricer, .. } = self;
+        let Some((strategy, slot)) = owner.and_then(|i| Some((i, slots.get_mut(i)?))) else {
             self.stats.unknown_strategy += 1;
             return Routed::UnknownStrategy;
         };
@@ -289,7 +319,8 @@ impl<S: Strategy> Engine<S> {
             exec: *exec,
             done: applied.done,
         };
-        let mut ctx = Ctx::new(now, TickCause::NONE, &mut slot.state, sink);
+        let mut ctx =
+            Ctx::new(now, TickCause::NONE, &mut slot.state, sink).with_pricer(&mut **pricer);
         slot.strategy.on_execution(&report, &mut ctx);
         Routed::Delivered {
             strategy,
@@ -317,17 +348,53 @@ impl<S: Strategy> Engine<S> {
     /// Fires every timer due at `now` (disarming it first); returns how many fired.
     pub fn handle_timers(&mut self, now: Nanos, sink: &mut dyn OrderSink) -> usize {
         let mut fired = 0;
-        for slot in &mut self.slots {
+        let Engine { slots, pricer, .. } = self;
+        for slot in slots.iter_mut() {
             if slot.state.timer.is_some_and(|at| at <= now) {
                 slot.state.timer = None;
                 slot.state.stats.timers += 1;
-                let mut ctx = Ctx::new(now, TickCause::NONE, &mut slot.state, sink);
+                let mut ctx = Ctx::new(now, TickCause::NONE, &mut slot.state, sink)
+                    .with_pricer(&mut **pricer);
                 slot.strategy.on_timer(now, &mut ctx);
                 fired += 1;
             }
         }
         self.stats.timers += fired as u64;
         fired
+    }
+
+    /// Polls the pricer without blocking and hands up to [`PRICING_BATCH`] results to the
+    /// strategies that submitted them; returns how many it handled. An error is the
+    /// pricer's (its backend failed); results already handled stay handled.
+    pub fn handle_pricing(
+        &mut self,
+        now: Nanos,
+        sink: &mut dyn OrderSink,
+    ) -> Result<usize, PricerError> {
+        let Engine {
+            slots,
+            pricer,
+            stats,
+            ..
+        } = self;
+        let mut handled = 0;
+        while handled < PRICING_BATCH {
+            let Some(result) = pricer.try_poll()? else {
+                break;
+            };
+            handled += 1;
+            let index = usize::try_from(result.id >> JOB_SEQ_BITS).unwrap_or(usize::MAX);
+            let Some(slot) = slots.get_mut(index) else {
+                stats.unknown_pricing += 1;
+                continue;
+            };
+            stats.pricing_results += 1;
+            slot.state.stats.pricing_results += 1;
+            let mut ctx =
+                Ctx::new(now, TickCause::NONE, &mut slot.state, sink).with_pricer(&mut **pricer);
+            slot.strategy.on_pricing(&result, &mut ctx);
+        }
+        Ok(handled)
     }
 
     /// The earliest armed timer.
@@ -398,6 +465,7 @@ impl<S: Strategy> Engine<S> {
 /// Marks the strategy's position and calls its `on_tick`.
 fn deliver_tick<S: Strategy>(
     slot: &mut Slot<S>,
+    pricer: &mut dyn Pricer,
     tick: &Tick<'_>,
     mark: Option<tickwarp_wire::Price>,
     now: Nanos,
@@ -410,7 +478,7 @@ fn deliver_tick<S: Strategy>(
         }
     }
     slot.state.stats.ticks += 1;
-    let mut ctx = Ctx::new(now, cause, &mut slot.state, sink);
+    let mut ctx = Ctx::new(now, cause, &mut slot.state, sink).with_pricer(pricer);
     slot.strategy.on_tick(tick, &mut ctx);
 }
 

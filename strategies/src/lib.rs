@@ -5,6 +5,8 @@
 //!   acts through a [`Ctx`]: new/cancel/replace orders (wire records built for it, with
 //!   the causing tick's [`TickCause`](tickwarp_wire::TickCause) and deterministic client
 //!   order ids), the time, its positions, open orders and PnL.
+//! - [`pricer`]: pricing jobs from strategy code without blocking ([`Pricer`], the
+//!   [`LocalPricer`] backend; the compute server's client implements it elsewhere).
 //! - [`Engine`]: N strategies, routing by instrument and by client order id, exact
 //!   fixed-point position and PnL bookkeeping; sans-IO, orders go to an [`OrderSink`].
 //! - [`agent::EngineAgent`]: the engine as a `tickwarp_runtime::Agent` polling generic
@@ -29,6 +31,7 @@ pub mod ctx;
 pub mod engine;
 pub mod event;
 pub mod order;
+pub mod pricer;
 pub mod rdma;
 pub mod replay;
 pub mod state;
@@ -40,6 +43,7 @@ pub use engine::{
 };
 pub use event::{Execution, OwnedExecution, Tick};
 pub use order::{ClOrdIdGen, CommandDecodeError, OrderCommand, OrderSink, SinkError};
+pub use pricer::{LocalPricer, Pricer, PricerError};
 pub use state::{
     Money, OpenOrder, OpenOrders, OrderId, OrderStatus, PendingChange, Position, StrategyStats,
 };

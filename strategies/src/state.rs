@@ -450,6 +450,12 @@ pub struct StrategyStats {
     pub replaced: u64,
     /// Timer callbacks.
     pub timers: u64,
+    /// Pricing jobs submitted.
+    pub pricing_jobs: u64,
+    /// Pricing submits the pricer refused (no credit, backend failed).
+    pub pricing_refusals: u64,
+    /// Pricing results delivered.
+    pub pricing_results: u64,
 }
 
 impl StrategyStats {

@@ -1,10 +1,12 @@
 //! The [`Strategy`] trait: one trait for live trading and replay (hftbacktest's model).
 //!
 //! A strategy reacts to market data ([`Strategy::on_tick`]), to execution events for its
-//! own orders ([`Strategy::on_execution`]) and to its timer ([`Strategy::on_timer`]),
-//! acting only through the [`Ctx`] it is handed. It never reads a clock, never does I/O
+//! own orders ([`Strategy::on_execution`]), to its timer ([`Strategy::on_timer`]) and
+//! to the results of its pricing jobs ([`Strategy::on_pricing`]), acting only through
+//! the [`Ctx`] it is handed. It never reads a clock, never does I/O
 //! and never learns whether it runs live or in replay.
 
+use tickwarp_pricing::JobResult;
 use tickwarp_wire::{InstrumentId, Nanos};
 
 use crate::ctx::Ctx;
@@ -42,6 +44,12 @@ pub trait Strategy {
     fn on_timer(&mut self, now: Nanos, ctx: &mut Ctx<'_>) {
         let _ = (now, ctx);
     }
+
+    /// The result of a pricing job submitted with [`Ctx::price`] (`result.id` is the id
+    /// `price` returned).
+    fn on_pricing(&mut self, result: &JobResult, ctx: &mut Ctx<'_>) {
+        let _ = (result, ctx);
+    }
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
@@ -63,5 +71,9 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
 
     fn on_timer(&mut self, now: Nanos, ctx: &mut Ctx<'_>) {
         (**self).on_timer(now, ctx)
+    }
+
+    fn on_pricing(&mut self, result: &JobResult, ctx: &mut Ctx<'_>) {
+        (**self).on_pricing(result, ctx)
     }
 }

@@ -32,6 +32,7 @@ use crate::event::Tick;
 registry::registry! {
     "market_maker" => market_maker::MarketMaker,
     "momentum" => momentum::Momentum,
+    "options_mm" => options_mm::OptionsMm,
     "pinger" => pinger::Pinger,
 }
 

@@ -248,6 +248,16 @@ macro_rules! registry {
                     $(Builtin::$strategy(s) => s.on_timer(now, ctx),)+
                 }
             }
+
+            fn on_pricing(
+                &mut self,
+                result: &tickwarp_pricing::JobResult,
+                ctx: &mut $crate::ctx::Ctx<'_>,
+            ) {
+                match self {
+                    $(Builtin::$strategy(s) => s.on_pricing(result, ctx),)+
+                }
+            }
         }
     };
 }

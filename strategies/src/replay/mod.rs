@@ -127,6 +127,9 @@ pub enum ReplayError {
     /// The caller's order sink refused an order.
     #[error("order sink: {0}")]
     Sink(#[from] SinkError),
+    /// The strategies' pricer failed.
+    #[error("pricer: {0}")]
+    Pricing(#[from] crate::pricer::PricerError),
     /// Strategies and fill model kept exchanging orders and events for too long.
     #[error("more than {rounds} order/execution rounds at feed seq {feed_seq}")]
     Runaway {
@@ -314,7 +317,7 @@ impl<S: Strategy, F: FillModel> Replay<S, F> {
         self.settle(now, feed_seq, out)
     }
 
-    /// Exchanges orders and execution events until neither is pending.
+    /// Exchanges orders, execution events and pricing results until none is pending.
     fn settle(
         &mut self,
         now: Nanos,
@@ -322,7 +325,11 @@ impl<S: Strategy, F: FillModel> Replay<S, F> {
         out: &mut dyn OrderSink,
     ) -> Result<(), ReplayError> {
         let mut rounds = 0;
-        while !self.pending.is_empty() || !self.execs.is_empty() {
+        loop {
+            let priced = self.engine.handle_pricing(now, &mut self.pending)?;
+            if priced == 0 && self.pending.is_empty() && self.execs.is_empty() {
+                break;
+            }
             rounds += 1;
             if rounds > self.config.max_rounds {
                 return Err(ReplayError::Runaway {

@@ -5,9 +5,7 @@
 //!
 //! Pure computation: no I/O, no clock. Monte Carlo runs on the rayon pool it is called in.
 
-use tickwarp_pricing::{
-    Exercise, PricingError, asian_arithmetic_mc, binomial, black_scholes, heston_price,
-};
+use crate::{Exercise, PricingError, asian_arithmetic_mc, binomial, black_scholes, heston_price};
 
 use crate::job::{Field, Job, JobResult, Model, Status};
 
@@ -119,7 +117,7 @@ pub fn cost_field(job: &Job) -> Field {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickwarp_pricing::{Contract, HestonParams, Lattice, OptionType};
+    use crate::{Contract, HestonParams, Lattice, OptionType};
 
     fn job(model: Model) -> Job {
         Job {

@@ -25,7 +25,7 @@
 //!
 //! Panic contract: no function here panics, whatever the bytes.
 
-use tickwarp_pricing::{Contract, HestonParams, Lattice, OptionType};
+use crate::{Contract, HestonParams, Lattice, OptionType};
 
 /// Version of every record's layout.
 pub const VERSION: u8 = 1;
@@ -522,6 +522,28 @@ fn zeros(b: &[u8], range: std::ops::Range<usize>) -> Result<(), DecodeError> {
 }
 
 impl Job {
+    /// A Black–Scholes–Merton job for `contract`, without deadline (the fields other
+    /// models use are zero).
+    pub fn black_scholes(id: u64, contract: Contract) -> Job {
+        Job {
+            id,
+            model: Model::BlackScholes,
+            contract,
+            tree: Lattice::CoxRossRubinstein,
+            steps: 0,
+            paths: 0,
+            seed: 0,
+            heston: HestonParams {
+                kappa: 0.0,
+                theta: 0.0,
+                xi: 0.0,
+                rho: 0.0,
+                v0: 0.0,
+            },
+            deadline_ns: 0,
+        }
+    }
+
     /// Encodes the job (layout in the module docs).
     pub fn to_bytes(&self) -> [u8; JOB_LEN] {
         let mut out = [0u8; JOB_LEN];
