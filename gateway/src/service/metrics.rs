@@ -29,7 +29,7 @@
 //! With RDMA order entry on (`[rdma]`), its own families and the transport's, copied
 //! from [`RdmaEntry`]'s plain counters, the accept thread's admission counters and the
 //! connections' [`TransportStats`] at the end of each duty cycle that did work (a
-//! connection taken or closed, a message in or out is work):
+//! connection taken or closed, a refusal, a message in or out is work):
 //!
 //! | family | what |
 //! |---|---|

@@ -44,6 +44,15 @@
 //! more than `memory_budget_bytes`. Half-open MPA handshakes are bounded separately by
 //! the soft listener (`max_half_open` × about 1 KiB and a socket each).
 //!
+//! # Counts
+//!
+//! The duty cycle keeps plain counters ([`RdmaEntryCounts`]: connections taken and
+//! closed by reason, messages in and out, account mismatches) and sums its connections'
+//! transport stats ([`RdmaEntry::transport_totals`], closed connections' kept); the
+//! gateway's metrics copy them, with the accept thread's admission counters, into the
+//! counters file. Taking or closing a connection and seeing a new refusal count as work,
+//! so the cycle that did it reports it.
+//!
 //! What this module must not do: block in the duty cycle, read a clock outside the
 //! accept thread (which reads it for the throttle), or decide anything about orders
 //! beyond the account check.
