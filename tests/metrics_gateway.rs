@@ -6,6 +6,11 @@
 //! `tickwarp stat --once --pid` finds the running process. After a SIGKILL, `stat`
 //! says the writer is not running and still shows its last values.
 //!
+//! RDMA order entry and the transport: clients connect over soft iWARP, one with a
+//! wrong token, one that sends an RDMA WRITE to an STag the gateway never registered;
+//! `/metrics` shows the connections by result, the messages, the Terminate under its
+//! RFC 5041 cause, and stream bytes equal to what the clients' ends counted.
+//!
 //! Every wait is bounded and fails with a message; nothing is timed.
 
 use std::collections::HashMap;
@@ -20,7 +25,17 @@ use anyhow::{Context, Result, bail, ensure};
 use tickwarp_gateway::fix::MsgType;
 use tickwarp_gateway::fix::codec::{Framing, Message, MessageWriter, scan_frame};
 use tickwarp_gateway::fix::fields::tag;
+use tickwarp_gateway::service::client_connect_params;
+use tickwarp_gateway::service::rdma_auth::{Credential, hash_token};
+use tickwarp_rdma::channel::{ChannelConfig, ChannelParams, ChannelSetupError, MessageChannel};
+use tickwarp_rdma::stats::{TERMINATE_LABELS, terminate_index};
+use tickwarp_rdma::verbs::{Backend, CmError, ConnectParams, Device, QpInit, RemoteAddr, SendWr};
+use tickwarp_rdma::{QpState, TransportStats};
 use tickwarp_runtime::clock;
+use tickwarp_wire::{
+    AccountId, ClientOrderId, InstrumentId, IntoBytes, NewOrder, OrderSpec, OrderType, Price, Qty,
+    Side, TickCause, TimeInForce,
+};
 
 mod common;
 use common::GatewayProcess;
@@ -427,9 +442,262 @@ fn counts_match_the_orders_sent_over_metrics_stat_and_promtool() -> Result<()> {
     Ok(())
 }
 
-/// The families the gateway registers (gateway/src/service/metrics.rs), by the names
-/// queries use (histograms with their `_bucket` series).
-const FAMILIES: [&str; 12] = [
+/// The token of RDMA account 201.
+const TOKEN: &[u8] = b"token-of-201";
+/// RDMA order-entry clients that trade.
+const RDMA_CLIENTS: usize = 2;
+/// The start-up line with the RDMA order-entry address.
+const RDMA_LISTENING: &str = "RDMA listening on ";
+
+/// A gateway with FIX off to the side, RDMA order entry on (soft iWARP) and metrics.
+fn write_rdma_config(dir: &Path) -> Result<PathBuf> {
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+[journal]
+dir = "{dir}"
+fsync = "never"
+[risk]
+max_order_qty = 1000
+max_notional = "1000000"
+collar_bps = 0
+credit_limit = "10000000"
+max_position = 100000
+max_orders_per_day = 1000
+[[instruments]]
+symbol = "ACME"
+id = 1
+[rdma]
+listen = "127.0.0.1:0"
+accounts = [201]
+backend = "soft"
+[[rdma.tokens]]
+account = 201
+token_hash = "{hash}"
+[metrics]
+listen = "127.0.0.1:0"
+"#,
+        dir = dir.join("journal").display(),
+        hash = hash_token(TOKEN)?,
+    );
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Connects an order-entry channel as account 201 with `token` (the outer error: no
+/// credential could be made).
+fn rdma_connect(
+    dev: &Device,
+    pd: &tickwarp_rdma::ProtectionDomain,
+    addr: SocketAddr,
+    token: &[u8],
+) -> Result<Result<MessageChannel, ChannelSetupError>> {
+    let credential = Credential {
+        account: AccountId(201),
+        token,
+    };
+    let params = client_connect_params(&credential)?;
+    Ok(MessageChannel::connect(
+        dev,
+        pd,
+        addr,
+        ChannelConfig::default(),
+        &params,
+    ))
+}
+
+/// Sends `order` on `ch` and returns the type of the record that answers it.
+fn rdma_round_trip(ch: &mut MessageChannel, order: &NewOrder) -> Result<String> {
+    let deadline = clock::monotonic_now().saturating_add(WAIT);
+    loop {
+        match ch.try_send(order.as_bytes()) {
+            Ok(()) => break,
+            Err(tickwarp_rdma::channel::ChannelError::WouldBlock)
+                if clock::monotonic_now() < deadline =>
+            {
+                thread::yield_now();
+            }
+            Err(e) => bail!("send: {e}"),
+        }
+    }
+    let mut buf = [0u8; 256];
+    loop {
+        if let Some(n) = ch.try_recv(&mut buf)? {
+            let msg = tickwarp_wire::decode(&buf[..n]).map_err(|e| anyhow::anyhow!("{e}"))?;
+            return Ok(format!("{:?}", msg.msg_type()));
+        }
+        ensure!(
+            clock::monotonic_now() < deadline,
+            "no answer within {WAIT:?}"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn rdma_entry_and_transport_counts_match_what_the_clients_did() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let gw = GatewayProcess::start(
+        &write_rdma_config(dir.path())?,
+        &[COUNTERS_IN, METRICS_LISTENING, RDMA_LISTENING],
+        WAIT,
+    )?;
+    let metrics: SocketAddr = gw.line(METRICS_LISTENING)?.parse()?;
+    let rdma: SocketAddr = gw.line(RDMA_LISTENING)?.parse()?;
+    let dev = Device::open(Backend::Soft)?;
+    let pd = dev.alloc_pd();
+
+    // Two clients each enter one order that rests.
+    let mut clients = Vec::new();
+    for i in 0..RDMA_CLIENTS {
+        let mut ch = rdma_connect(&dev, &pd, rdma, TOKEN)??;
+        let spec = OrderSpec {
+            instrument: InstrumentId(1),
+            account: AccountId(201),
+            side: Side::Buy,
+            ord_type: OrderType::Limit,
+            tif: TimeInForce::Day,
+            price: Price::from_ticks(100 * Price::SCALE),
+            qty: Qty(1),
+        };
+        let order = NewOrder::new(
+            ClientOrderId::new(&format!("B{i}"))?,
+            &spec,
+            TickCause::NONE,
+        );
+        let answer = rdma_round_trip(&mut ch, &order)?;
+        ensure!(answer == "OrderAccepted", "client {i}: {answer}");
+        clients.push(ch);
+    }
+    // A hostile peer, authenticated, writes to an STag the gateway never registered:
+    // RFC 5041 §7.2 tagged buffer error, Invalid STag, and the stream closes.
+    let cq = dev.create_cq(16)?;
+    let init = QpInit::new(&cq, &cq);
+    let mut private_data = ChannelParams {
+        slots: 64,
+        slot_size: 256,
+    }
+    .to_bytes()
+    .to_vec();
+    private_data.extend_from_slice(
+        &Credential {
+            account: AccountId(201),
+            token: TOKEN,
+        }
+        .to_bytes()?,
+    );
+    let params = ConnectParams {
+        private_data,
+        p2p: true,
+        timeout: WAIT,
+        ..ConnectParams::default()
+    };
+    let (hostile, _) = pd.connect(rdma, &init, &params)?;
+    let remote = RemoteAddr {
+        stag: 0x7a7a_7a00,
+        offset: 0,
+    };
+    hostile.post_send(&SendWr::rdma_write_inline(1, b"hostile", remote))?;
+    let invalid_stag = terminate_index(1, 1, 0x00);
+    let deadline = clock::monotonic_now().saturating_add(WAIT);
+    loop {
+        hostile.progress();
+        let got = hostile.transport_stats().context("soft stats")?;
+        if got.terminates_received.get(invalid_stag) == 1 {
+            break;
+        }
+        ensure!(
+            clock::monotonic_now() < deadline,
+            "no Terminate for the hostile write: {got:?}, QP {:?}",
+            hostile.state()
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    ensure!(hostile.state() == QpState::Error);
+
+    // A wrong token: an MPA Reject (last: it locks the address out for a while).
+    match rdma_connect(&dev, &pd, rdma, b"not-the-token")? {
+        Err(ChannelSetupError::Cm(CmError::Rejected { .. })) => {}
+        Err(e) => bail!("wrong token: expected an MPA Reject, got {e}"),
+        Ok(_) => bail!("wrong token: connected"),
+    }
+    // The metrics catch up at the end of the duty cycle that saw the refusal; then
+    // bytes agree with what the clients' ends counted.
+    let series = |dir: &str, l: &tickwarp_rdma::stats::TerminateLabel| {
+        format!(
+            "tickwarp_transport_terminates_total{{direction=\"{dir}\",layer=\"{}\",code=\"{}\"}}",
+            l.layer, l.code
+        )
+    };
+    let accepted = "tickwarp_rdma_entry_connections_total{result=\"accepted\"}";
+    let closed_peer = "tickwarp_rdma_entry_closes_total{reason=\"peer\"}";
+    let mut text = String::new();
+    let mut ends = TransportStats::default();
+    let mut agreed = false;
+    for _ in 0..200 {
+        ends = TransportStats::default();
+        for ch in &mut clients {
+            ch.progress()?;
+            ends.add(&ch.transport_stats().context("soft stats")?);
+        }
+        hostile.progress();
+        ends.add(&hostile.transport_stats().context("soft stats")?);
+        text = scrape(metrics)?;
+        let sent = sample(&text, "tickwarp_transport_bytes_total{direction=\"sent\"}")?;
+        let received = sample(
+            &text,
+            "tickwarp_transport_bytes_total{direction=\"received\"}",
+        )?;
+        if sample(&text, accepted)? == 3.0
+            && sample(&text, closed_peer)? == 1.0
+            && sent == ends.bytes_received as f64
+            && received == ends.bytes_sent as f64
+        {
+            agreed = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    ensure!(
+        agreed,
+        "the gateway's counts never matched the clients' ends {ends:?}:\n{text}"
+    );
+    ensure!(ends.bytes_sent > 0 && ends.bytes_received > 0, "{ends:?}");
+    let conn = "tickwarp_rdma_entry_connections_total";
+    ensure!(sample(&text, &format!("{conn}{{result=\"rejected_auth\"}}"))? == 1.0);
+    ensure!(sample(&text, &format!("{conn}{{result=\"rejected_locked_out\"}}"))? == 0.0);
+    ensure!(sample(&text, &format!("{conn}{{result=\"rejected_capacity\"}}"))? == 0.0);
+    ensure!(sample(&text, "tickwarp_rdma_entry_connections")? == RDMA_CLIENTS as f64);
+    let msgs = "tickwarp_rdma_entry_messages_total";
+    ensure!(sample(&text, &format!("{msgs}{{direction=\"in\"}}"))? == RDMA_CLIENTS as f64);
+    ensure!(sample(&text, &format!("{msgs}{{direction=\"out\"}}"))? == RDMA_CLIENTS as f64);
+    ensure!(sample(&text, "tickwarp_rdma_entry_account_mismatches_total")? == 0.0);
+    ensure!(sample(&text, "tickwarp_transport_connections")? == RDMA_CLIENTS as f64);
+    ensure!(sample(&text, "tickwarp_transport_connections_opened_total")? == 3.0);
+    ensure!(sample(&text, "tickwarp_transport_connections_closed_total")? == 1.0);
+    ensure!(sample(&text, "tickwarp_transport_credit_stalls_total")? == 0.0);
+    // Exactly one Terminate, sent, under its cause; every cause has a series.
+    for (i, l) in TERMINATE_LABELS.iter().enumerate() {
+        let sent = sample(&text, &series("sent", l))?;
+        let want = if i == invalid_stag { 1.0 } else { 0.0 };
+        ensure!(sent == want, "{} = {sent}", series("sent", l));
+        ensure!(sample(&text, &series("received", l))? == 0.0);
+    }
+    ensure!(
+        sample(&text, "tickwarp_gateway_orders_total{result=\"accepted\"}")? == RDMA_CLIENTS as f64
+    );
+    promtool_check(&text)?;
+    drop(clients);
+    drop(hostile);
+    gw.terminate(WAIT)?;
+    Ok(())
+}
+
+/// The families the gateway (gateway/src/service/metrics.rs) and the demo/run nodes
+/// (src/demo/metrics.rs) register that the dashboard shows, by the names queries use
+/// (histograms with their `_bucket` series).
+const FAMILIES: [&str; 26] = [
     "tickwarp_gateway_orders_total",
     "tickwarp_gateway_cancels_total",
     "tickwarp_gateway_executions_total",
@@ -442,11 +710,25 @@ const FAMILIES: [&str; 12] = [
     "tickwarp_gateway_duty_cycles_total",
     "tickwarp_gateway_work_total",
     "tickwarp_gateway_cycle_seconds_bucket",
+    "tickwarp_rdma_entry_connections",
+    "tickwarp_rdma_entry_connections_total",
+    "tickwarp_rdma_entry_closes_total",
+    "tickwarp_rdma_entry_messages_total",
+    "tickwarp_rdma_entry_account_mismatches_total",
+    "tickwarp_rdma_entry_outbox",
+    "tickwarp_transport_connections",
+    "tickwarp_transport_connections_opened_total",
+    "tickwarp_transport_connections_closed_total",
+    "tickwarp_transport_bytes_total",
+    "tickwarp_transport_terminates_total",
+    "tickwarp_transport_credit_stalls_total",
+    "tickwarp_feed_gaps_total",
+    "tickwarp_feed_resyncs_total",
 ];
 
 /// deploy/grafana-tickwarp.json: valid JSON whose every query parses as PromQL
 /// (`promtool check rules` on them as recording rules, Grafana's variables replaced)
-/// and names only families the gateway exports.
+/// and names only families tickwarp exports.
 #[test]
 fn grafana_dashboard_queries_are_valid_promql() -> Result<()> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana-tickwarp.json");
@@ -468,7 +750,7 @@ fn grafana_dashboard_queries_are_valid_promql() -> Result<()> {
         for n in names {
             ensure!(
                 FAMILIES.contains(&n),
-                "query uses {n}, which the gateway does not export"
+                "query uses {n}, which tickwarp does not export"
             );
         }
         let e = e.replace("$__rate_interval", "1m").replace("$job", ".*");

@@ -47,6 +47,7 @@ use std::net::SocketAddr;
 
 use thiserror::Error;
 
+use crate::stats::TransportStats;
 use crate::verbs::{
     Access, CmError, Completion, CompletionQueue, ConnectParams, ConnectRequest, Device, MemError,
     MemoryRegion, PostError, ProtectionDomain, QpInit, QueuePair, RecvWr, SendWr, VerbsError,
@@ -343,6 +344,10 @@ pub struct MessageChannel {
     ready_len: usize,
     failed: Option<ChannelError>,
     completions: [Completion; POLL_BATCH],
+    /// Times a send found the peer out of credit (once per stall, not per retry).
+    credit_stalls: u64,
+    /// The last send attempt found no credit.
+    stalled: bool,
 }
 
 impl MessageChannel {
@@ -456,6 +461,8 @@ impl MessageChannel {
             ready_len: 0,
             failed: None,
             completions: [Completion::default(); POLL_BATCH],
+            credit_stalls: 0,
+            stalled: false,
         };
         // Every slot was posted before the connection was established
         // (`post_all_slots`): the peer starts with every slot as credit.
@@ -488,6 +495,18 @@ impl MessageChannel {
         self.credits
     }
 
+    /// Times a send found the peer out of credit (its receive slots all in use): one
+    /// per stall, however often the send is retried before credit comes back.
+    pub fn credit_stalls(&self) -> u64 {
+        self.credit_stalls
+    }
+
+    /// The connection's [`TransportStats`] (`None` on hardware, see
+    /// [`QueuePair::transport_stats`]).
+    pub fn transport_stats(&self) -> Option<TransportStats> {
+        self.qp.transport_stats()
+    }
+
     /// Sends `msg` if a credit and a send-queue entry are free; otherwise
     /// [`ChannelError::WouldBlock`] and nothing is sent. Never allocates.
     pub fn try_send(&mut self, msg: &[u8]) -> Result<(), ChannelError> {
@@ -504,9 +523,14 @@ impl MessageChannel {
         if !self.can_send_data() {
             self.progress()?;
             if !self.can_send_data() {
+                if self.credits < 2 && !self.stalled {
+                    self.stalled = true;
+                    self.credit_stalls += 1;
+                }
                 return Err(ChannelError::WouldBlock);
             }
         }
+        self.stalled = false;
         let stage = self.stage_offset();
         self.staging.write(stage + HEADER_LEN, msg)?;
         self.post_message(stage, KIND_DATA, msg.len())?;

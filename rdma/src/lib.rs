@@ -13,8 +13,10 @@ pub mod channel;
 pub mod hw;
 pub mod ring;
 pub mod soft;
+pub mod stats;
 pub mod verbs;
 
+pub use stats::{TerminateCounts, TransportStats};
 pub use verbs::{
     Access, Backend, CmError, Completion, CompletionQueue, ConnectInfo, ConnectParams,
     ConnectRequest, Device, ListenParams, Listener, MemoryRegion, PostError, ProgressAgent,

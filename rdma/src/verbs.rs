@@ -44,6 +44,7 @@ pub use crate::soft::proto::conn::Payload;
 /// local key `lkey` (libibverbs `ibv_sge`); build it with [`MemoryRegion::sge`], which
 /// knows whether the backend's offsets are zero-based (soft) or addresses (hardware).
 pub use crate::soft::proto::conn::Sge;
+use crate::stats::TransportStats;
 
 /// Which implementation serves the verbs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -1075,6 +1076,17 @@ impl QueuePair {
         match &self.inner {
             QpInner::Soft(qp) => qp.disconnect(),
             QpInner::Hw(qp) => qp.disconnect(),
+        }
+    }
+
+    /// Bytes moved and Terminates sent and received on this connection so far (see
+    /// [`crate::stats`]); copies a few counters under the QP's lock, never allocates.
+    /// `None` on hardware: the RNIC counts in its port counters
+    /// (`/sys/class/infiniband/DEV/ports/N/{counters,hw_counters}`), not per QP.
+    pub fn transport_stats(&self) -> Option<TransportStats> {
+        match &self.inner {
+            QpInner::Soft(qp) => Some(qp.stats()),
+            QpInner::Hw(_) => None,
         }
     }
 

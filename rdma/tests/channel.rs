@@ -220,6 +220,78 @@ fn credits_return_on_one_way_traffic() -> Result<()> {
 }
 
 #[test]
+fn credit_stalls_and_stream_bytes_are_counted() -> Result<()> {
+    let config = ChannelConfig {
+        slots: 4,
+        slot_size: 72,
+        send_depth: 4,
+    };
+    let ChannelPair {
+        mut client,
+        mut server,
+        ..
+    } = channel_pair(config, config)?;
+    let mut buf = [0u8; 64];
+    // 4 credits, the last kept for credit returns: 3 sends, then a stall that retries
+    // do not count again.
+    for i in 0..3 {
+        client.try_send(message(1, i, &mut buf))?;
+    }
+    for _ in 0..3 {
+        ensure!(matches!(
+            client.try_send(message(1, 3, &mut buf)),
+            Err(ChannelError::WouldBlock)
+        ));
+    }
+    ensure!(client.credit_stalls() == 1, "{}", client.credit_stalls());
+    // The server consumes all three; credits come back and the next send goes out.
+    let mut st = Stream::default();
+    let deadline = Deadline::after(WAIT);
+    let mut idle = Idle::new();
+    while st.received < 3 {
+        ensure!(!deadline.passed(), "messages never arrived");
+        let work = recv_burst(&mut server, &mut st, 1, 4)?;
+        idle.idle(work);
+    }
+    let deadline = Deadline::after(WAIT);
+    loop {
+        match client.try_send(message(1, 3, &mut buf)) {
+            Ok(()) => break,
+            Err(ChannelError::WouldBlock) => {
+                ensure!(!deadline.passed(), "credits never came back");
+                server.progress()?;
+                idle.idle(0);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ensure!(client.credit_stalls() == 1, "{}", client.credit_stalls());
+    while st.received < 4 {
+        ensure!(!deadline.passed(), "the fourth message never arrived");
+        let work = recv_burst(&mut server, &mut st, 1, 4)? + client.progress()?;
+        idle.idle(work);
+    }
+    // What one side wrote the other read (the stream is quiet once both are drained).
+    let deadline = Deadline::after(WAIT);
+    loop {
+        client.progress()?;
+        server.progress()?;
+        let (c, s) = (
+            client.transport_stats().context("soft stats")?,
+            server.transport_stats().context("soft stats")?,
+        );
+        if c.bytes_sent == s.bytes_received && s.bytes_sent == c.bytes_received {
+            ensure!(c.bytes_sent > 4 * 8, "{c:?}");
+            ensure!(c.terminates_sent.total() + s.terminates_sent.total() == 0);
+            break;
+        }
+        ensure!(!deadline.passed(), "byte counts never agreed: {c:?} {s:?}");
+        idle.idle(0);
+    }
+    Ok(())
+}
+
+#[test]
 fn two_threads_exchange_losslessly() -> Result<()> {
     const TOTAL: u64 = 20_000;
     let config = ChannelConfig {

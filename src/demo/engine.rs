@@ -225,6 +225,7 @@ impl Agent for EngineAgent {
             m.cycles.record(work);
             m.orders.add(sent);
             m.executions.add(execs);
+            m.observe_feed(&md.stats());
         }
         Ok(work)
     }

@@ -7,6 +7,8 @@
 //! | `tickwarp_feed_ticks_published_total` | market data records the feed published (feed) |
 //! | `tickwarp_engine_orders_sent_total{engine}` | new orders the engine's strategies sent (that engine) |
 //! | `tickwarp_engine_executions_total{engine}` | execution events the engine received (that engine) |
+//! | `tickwarp_feed_gaps_total{engine,kind}` | market data the engine's subscriber lost: `ring_lapped` (the feed overwrote slots before they were read) or `sequence_jump` (a feed sequence number skipped without a ring gap) (that engine) |
+//! | `tickwarp_feed_resyncs_total{engine}` | snapshots the engine's subscriber applied to rebuild its books after a loss (that engine) |
 //! | `tickwarp_gateway_orders_total{result}` | new orders answered, `accepted` or `rejected` (gateway) |
 //! | `tickwarp_gateway_executions_total` | fills (gateway) |
 //! | `tickwarp_tick_to_trade_seconds` | tick received by the feed to order handed to the venue: the summary's timestamps (gateway) |
@@ -23,6 +25,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::Context;
+use tickwarp_feed::publisher::SubscriberStats;
 use tickwarp_gateway::service::metrics::MetricsSection;
 use tickwarp_metrics::{Counter, CountersFile, Exporter, Histogram, ProcessInfo};
 use tickwarp_runtime::clock::unix_now;
@@ -31,7 +34,7 @@ use crate::config::NodeConfig;
 
 /// Slots of a node's counters file: the fixed families, a histogram and two per agent.
 fn capacity(engines: usize) -> usize {
-    32 + tickwarp_metrics::layout::BUCKETS + 2 + 4 * engines
+    32 + tickwarp_metrics::layout::BUCKETS + 2 + 7 * engines
 }
 
 /// One agent's duty cycles and work.
@@ -86,6 +89,30 @@ pub(crate) struct EngineMetrics {
     pub(crate) orders: Counter,
     /// Execution events received.
     pub(crate) executions: Counter,
+    /// Ring gaps of its market data subscriber.
+    ring_gaps: Counter,
+    /// Feed sequence jumps without a ring gap.
+    seq_jumps: Counter,
+    /// Snapshots applied.
+    resyncs: Counter,
+}
+
+impl EngineMetrics {
+    /// Copies the counts of the engine's market data subscriber in (cumulative:
+    /// only what grew since the last call is added).
+    pub(crate) fn observe_feed(&mut self, md: &SubscriberStats) {
+        catch_up(&mut self.ring_gaps, md.ring_gaps);
+        catch_up(&mut self.seq_jumps, md.seq_jumps);
+        catch_up(&mut self.resyncs, md.resyncs);
+    }
+}
+
+/// Brings `counter` up to `total`, a cumulative count its source keeps.
+fn catch_up(counter: &mut Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.add(total - now);
+    }
 }
 
 /// The gateway's handles.
@@ -189,6 +216,8 @@ impl NodeMetrics {
             };
             put(&slots.feed, Some(feed));
         }
+        const GAPS: &str = "tickwarp_feed_gaps_total";
+        const GAPS_HELP: &str = "Market data the engine's subscriber lost, by kind.";
         for e in &node.engines {
             let labels = [("engine", e.name.as_str())];
             let engine = EngineMetrics {
@@ -202,6 +231,21 @@ impl NodeMetrics {
                     "tickwarp_engine_executions_total",
                     &labels,
                     "Execution events the engine received.",
+                )?,
+                ring_gaps: f.counter(
+                    GAPS,
+                    &[("engine", e.name.as_str()), ("kind", "ring_lapped")],
+                    GAPS_HELP,
+                )?,
+                seq_jumps: f.counter(
+                    GAPS,
+                    &[("engine", e.name.as_str()), ("kind", "sequence_jump")],
+                    GAPS_HELP,
+                )?,
+                resyncs: f.counter(
+                    "tickwarp_feed_resyncs_total",
+                    &labels,
+                    "Snapshots the engine's market data subscriber applied after a loss.",
                 )?,
             };
             slots.put_engine(&e.name, engine);
@@ -242,5 +286,63 @@ impl NodeMetrics {
             ),
             None => eprintln!("metrics: counters file {}", self.file.path().display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickwarp_metrics::{CountersReader, Value};
+
+    #[test]
+    fn a_lapped_subscriber_counts_its_gaps_and_resyncs_once() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let info = ProcessInfo {
+            pid: std::process::id(),
+            start_unix_nanos: 0,
+            name: "test".to_owned(),
+        };
+        let mut f = CountersFile::create(dir.path(), &info, 16)?;
+        let mut m = EngineMetrics {
+            cycles: Cycles::register(&mut f, "e1")?,
+            orders: f.counter("o_total", &[], "o")?,
+            executions: f.counter("x_total", &[], "x")?,
+            ring_gaps: f.counter("gaps_total", &[("kind", "ring_lapped")], "g")?,
+            seq_jumps: f.counter("gaps_total", &[("kind", "sequence_jump")], "g")?,
+            resyncs: f.counter("resyncs_total", &[], "r")?,
+        };
+        // Lapped once and resynced: the stats are cumulative, so seeing them on every
+        // duty cycle counts each event once.
+        let lapped = SubscriberStats {
+            ring_gaps: 1,
+            resyncs: 1,
+            ..SubscriberStats::default()
+        };
+        m.observe_feed(&lapped);
+        m.observe_feed(&lapped);
+        m.observe_feed(&SubscriberStats {
+            seq_jumps: 2,
+            ..lapped
+        });
+        let snap = CountersReader::open(f.path())?.snapshot()?;
+        let value = |name: &str, kind: Option<&str>| {
+            snap.metrics
+                .iter()
+                .find(|x| {
+                    x.name == name
+                        && kind.is_none_or(|k| x.labels.first().is_some_and(|(_, v)| v == k))
+                })
+                .map(|x| x.value.clone())
+        };
+        assert_eq!(
+            value("gaps_total", Some("ring_lapped")),
+            Some(Value::Counter(1))
+        );
+        assert_eq!(
+            value("gaps_total", Some("sequence_jump")),
+            Some(Value::Counter(2))
+        );
+        assert_eq!(value("resyncs_total", None), Some(Value::Counter(1)));
+        Ok(())
     }
 }

@@ -260,7 +260,12 @@ impl GatewayAgent {
         };
         update_references(&mut core);
         let metrics = match &config.metrics {
-            Some(m) => Some(GatewayMetrics::open(m, &config.journal.dir, now)?),
+            Some(m) => Some(GatewayMetrics::open(
+                m,
+                &config.journal.dir,
+                now,
+                rdma.is_some(),
+            )?),
             None => None,
         };
         let mut agent = GatewayAgent {
@@ -373,6 +378,7 @@ impl GatewayAgent {
                 work,
                 self.core.sync_count().saturating_sub(syncs),
                 &mut self.fix,
+                self.rdma.as_ref(),
             );
         }
         Ok(work)

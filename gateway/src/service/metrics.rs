@@ -25,7 +25,26 @@
 //! | `tickwarp_gateway_duty_cycles_total`, `tickwarp_gateway_work_total` | duty cycles run and the work they reported |
 //! | `tickwarp_gateway_cycle_seconds` | time between the starts of consecutive duty cycles (Aeron's duty-cycle tracker: work plus idle) |
 //!
-//! RDMA order entry's own counters (connections, admission) are not in the file yet;
+//!
+//! With RDMA order entry on (`[rdma]`), its own families and the transport's, copied
+//! from [`RdmaEntry`]'s plain counters, the accept thread's admission counters and the
+//! connections' [`TransportStats`] at the end of each duty cycle that did work (a
+//! connection taken or closed, a refusal, a message in or out is work):
+//!
+//! | family | what |
+//! |---|---|
+//! | `tickwarp_rdma_entry_connections` | clients connected (gauge) |
+//! | `tickwarp_rdma_entry_connections_total{result}` | connection requests: `accepted` (taken by the duty cycle), `rejected_auth` (credential missing, malformed or wrong), `rejected_locked_out`, `rejected_capacity` (connection cap or memory budget) |
+//! | `tickwarp_rdma_entry_closes_total{reason}` | connections closed: `peer` (disconnect, transport failure, Terminate), `bad_message` (not an order command), `slow_reader` (executions not read) |
+//! | `tickwarp_rdma_entry_messages_total{direction}` | messages received (`in`) and execution records sent (`out`) |
+//! | `tickwarp_rdma_entry_account_mismatches_total` | commands for another account than the connection's, refused |
+//! | `tickwarp_rdma_entry_outbox` | execution records waiting for client credit (gauge) |
+//! | `tickwarp_transport_connections` | transport connections open (gauge) |
+//! | `tickwarp_transport_connections_opened_total`, `tickwarp_transport_connections_closed_total` | transport connections opened and closed |
+//! | `tickwarp_transport_bytes_total{direction}` | stream bytes `sent` and `received` after connection setup (soft iWARP; a hardware RNIC counts in its port counters) |
+//! | `tickwarp_transport_terminates_total{direction,layer,code}` | Terminates `sent` and `received`, one series per RFC 5040/5041/5044 cause ([`TERMINATE_LABELS`]), anything else under `code="other"` |
+//! | `tickwarp_transport_credit_stalls_total` | sends to a client that found it out of credit (once per stall) |
+//!
 //! RDMA orders are counted in the order families like FIX ones.
 //!
 //! Times: the duty cycle's `now` and, for the two durations, reads of
@@ -47,13 +66,19 @@ use tickwarp_metrics::{
 use tickwarp_runtime::{Nanos, clock};
 use tickwarp_wire::RejectReason;
 
+use tickwarp_rdma::TransportStats;
+use tickwarp_rdma::stats::TERMINATE_LABELS;
+
 use super::acceptor::FixAcceptor;
 use super::core::{JOURNAL_UNAVAILABLE, Report};
+use super::rdma_entry::RdmaEntry;
 use crate::fix::Now;
 use crate::venue::Execution;
 
 /// Slots of the gateway's counters file.
-const CAPACITY: usize = 256;
+const CAPACITY: usize = 384;
+/// Terminate causes with a series each (every RFC cause and `other`).
+const TERMINATES: usize = TERMINATE_LABELS.len();
 /// Distinct order times waiting for their acks' write in one duty cycle; more merge
 /// into the last (in practice one: every ack of a cycle answers that cycle's orders).
 const PENDING_TIMES: usize = 64;
@@ -141,6 +166,7 @@ pub struct GatewayMetrics {
     /// `(order time, acks)` of the acks routed this cycle, for [`Self::acks_written`].
     pending: [(Nanos, u64); PENDING_TIMES],
     pending_len: usize,
+    rdma: Option<RdmaMetrics>,
     // Declared last: dropped after the handles and the exporter that read it.
     exporter: Option<Exporter>,
     file: CountersFile,
@@ -148,11 +174,13 @@ pub struct GatewayMetrics {
 
 impl GatewayMetrics {
     /// Creates the counters file in `section`'s directory (`journal_dir/metrics` by
-    /// default), registers every family and starts the exporter if `listen` is set.
+    /// default), registers every family (RDMA order entry's and the transport's if
+    /// `rdma_entry`) and starts the exporter if `listen` is set.
     pub fn open(
         section: &MetricsSection,
         journal_dir: &Path,
         now: Now,
+        rdma_entry: bool,
     ) -> Result<GatewayMetrics, MetricsError> {
         let info = ProcessInfo {
             pid: std::process::id(),
@@ -232,9 +260,13 @@ impl GatewayMetrics {
             last_cycle: None,
             pending: [(Nanos(0), 0); PENDING_TIMES],
             pending_len: 0,
+            rdma: None,
             exporter: None,
             file: f,
         };
+        if rdma_entry {
+            metrics.rdma = Some(RdmaMetrics::register(&mut metrics.file)?);
+        }
         if let Some(listen) = section.listen {
             metrics.exporter = Some(Exporter::start(listen, metrics.file.path())?);
         }
@@ -316,10 +348,19 @@ impl GatewayMetrics {
     }
 
     /// The end of a duty cycle that did `work` and ran `syncs` order-journal fsyncs.
-    pub(crate) fn cycle_done(&mut self, work: usize, syncs: u64, fix: &mut FixAcceptor) {
+    pub(crate) fn cycle_done(
+        &mut self,
+        work: usize,
+        syncs: u64,
+        fix: &mut FixAcceptor,
+        rdma: Option<&RdmaEntry>,
+    ) {
         self.cycles.inc();
         if work == 0 {
             return;
+        }
+        if let (Some(m), Some(entry)) = (self.rdma.as_mut(), rdma) {
+            m.observe(entry);
         }
         self.work.add(work as u64);
         self.syncs.add(syncs);
@@ -342,6 +383,162 @@ impl GatewayMetrics {
                 .record_n(now.0.saturating_sub(ordered.0), n);
         }
         self.pending_len = 0;
+    }
+}
+
+/// Brings a counter up to `total` (a cumulative count its source keeps).
+fn catch_up(counter: &mut Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.add(total - now);
+    }
+}
+
+/// RDMA order entry's and the transport's families (see the module docs).
+#[derive(Debug)]
+struct RdmaMetrics {
+    connections: Gauge,
+    accepted: Counter,
+    rejected_auth: Counter,
+    rejected_locked_out: Counter,
+    rejected_capacity: Counter,
+    closed_peer: Counter,
+    closed_bad_message: Counter,
+    closed_slow_reader: Counter,
+    messages_in: Counter,
+    messages_out: Counter,
+    account_mismatches: Counter,
+    outbox: Gauge,
+    transport_open: Gauge,
+    transport_opened: Counter,
+    transport_closed: Counter,
+    bytes_sent: Counter,
+    bytes_received: Counter,
+    terminates_sent: [Counter; TERMINATES],
+    terminates_received: [Counter; TERMINATES],
+    credit_stalls: Counter,
+}
+
+impl RdmaMetrics {
+    fn register(f: &mut CountersFile) -> Result<RdmaMetrics, MetricsError> {
+        const CONN: &str = "tickwarp_rdma_entry_connections_total";
+        const CONN_HELP: &str = "RDMA order entry connection requests, by result.";
+        const CLOSES: &str = "tickwarp_rdma_entry_closes_total";
+        const CLOSES_HELP: &str = "RDMA order entry connections closed, by reason.";
+        const MSGS: &str = "tickwarp_rdma_entry_messages_total";
+        const MSGS_HELP: &str =
+            "RDMA order entry messages received (in) and execution records sent (out).";
+        const BYTES: &str = "tickwarp_transport_bytes_total";
+        const BYTES_HELP: &str = "Transport stream bytes after connection setup.";
+        const TERMS: &str = "tickwarp_transport_terminates_total";
+        const TERMS_HELP: &str = "iWARP Terminates sent and received, by RFC 5040/5041/5044 cause.";
+        let mut terminates = |direction: &str| -> Result<[Counter; TERMINATES], MetricsError> {
+            let mut v = Vec::with_capacity(TERMINATES);
+            for l in &TERMINATE_LABELS {
+                let labels = [
+                    ("direction", direction),
+                    ("layer", l.layer),
+                    ("code", l.code),
+                ];
+                v.push(f.counter(TERMS, &labels, TERMS_HELP)?);
+            }
+            v.try_into()
+                .map_err(|_| MetricsError::Full { capacity: CAPACITY })
+        };
+        let terminates_sent = terminates("sent")?;
+        let terminates_received = terminates("received")?;
+        Ok(RdmaMetrics {
+            connections: f.gauge(
+                "tickwarp_rdma_entry_connections",
+                &[],
+                "RDMA order entry clients connected.",
+            )?,
+            accepted: f.counter(CONN, &[("result", "accepted")], CONN_HELP)?,
+            rejected_auth: f.counter(CONN, &[("result", "rejected_auth")], CONN_HELP)?,
+            rejected_locked_out: f.counter(
+                CONN,
+                &[("result", "rejected_locked_out")],
+                CONN_HELP,
+            )?,
+            rejected_capacity: f.counter(CONN, &[("result", "rejected_capacity")], CONN_HELP)?,
+            closed_peer: f.counter(CLOSES, &[("reason", "peer")], CLOSES_HELP)?,
+            closed_bad_message: f.counter(CLOSES, &[("reason", "bad_message")], CLOSES_HELP)?,
+            closed_slow_reader: f.counter(CLOSES, &[("reason", "slow_reader")], CLOSES_HELP)?,
+            messages_in: f.counter(MSGS, &[("direction", "in")], MSGS_HELP)?,
+            messages_out: f.counter(MSGS, &[("direction", "out")], MSGS_HELP)?,
+            account_mismatches: f.counter(
+                "tickwarp_rdma_entry_account_mismatches_total",
+                &[],
+                "RDMA order entry commands for another account than the connection's, refused.",
+            )?,
+            outbox: f.gauge(
+                "tickwarp_rdma_entry_outbox",
+                &[],
+                "Execution records waiting for RDMA client credit.",
+            )?,
+            transport_open: f.gauge(
+                "tickwarp_transport_connections",
+                &[],
+                "Transport connections open.",
+            )?,
+            transport_opened: f.counter(
+                "tickwarp_transport_connections_opened_total",
+                &[],
+                "Transport connections opened.",
+            )?,
+            transport_closed: f.counter(
+                "tickwarp_transport_connections_closed_total",
+                &[],
+                "Transport connections closed.",
+            )?,
+            bytes_sent: f.counter(BYTES, &[("direction", "sent")], BYTES_HELP)?,
+            bytes_received: f.counter(BYTES, &[("direction", "received")], BYTES_HELP)?,
+            terminates_sent,
+            terminates_received,
+            credit_stalls: f.counter(
+                "tickwarp_transport_credit_stalls_total",
+                &[],
+                "Sends that found the peer out of credit (once per stall).",
+            )?,
+        })
+    }
+
+    /// Copies `entry`'s counts in (no allocation; one QP lock per open connection).
+    fn observe(&mut self, entry: &RdmaEntry) {
+        let counts = entry.counts();
+        let admission = entry.stats();
+        let open = entry.clients() as u64;
+        let closed = counts.closed_by_peer + counts.closed_bad_message + counts.closed_slow_reader;
+        self.connections.set(open);
+        catch_up(&mut self.accepted, counts.opened);
+        catch_up(&mut self.rejected_auth, admission.auth_failures);
+        catch_up(&mut self.rejected_locked_out, admission.locked_out);
+        catch_up(&mut self.rejected_capacity, admission.over_capacity);
+        catch_up(&mut self.closed_peer, counts.closed_by_peer);
+        catch_up(&mut self.closed_bad_message, counts.closed_bad_message);
+        catch_up(&mut self.closed_slow_reader, counts.closed_slow_reader);
+        catch_up(&mut self.messages_in, counts.messages_in);
+        catch_up(&mut self.messages_out, counts.messages_out);
+        catch_up(&mut self.account_mismatches, counts.account_mismatches);
+        self.outbox.set(counts.outbox);
+        self.transport_open.set(open);
+        catch_up(&mut self.transport_opened, counts.opened);
+        catch_up(&mut self.transport_closed, closed);
+        let (stats, stalls) = entry.transport_totals();
+        self.transport(&stats, stalls);
+    }
+
+    /// Copies summed transport stats in.
+    fn transport(&mut self, stats: &TransportStats, stalls: u64) {
+        catch_up(&mut self.bytes_sent, stats.bytes_sent);
+        catch_up(&mut self.bytes_received, stats.bytes_received);
+        for (i, c) in self.terminates_sent.iter_mut().enumerate() {
+            catch_up(c, stats.terminates_sent.get(i));
+        }
+        for (i, c) in self.terminates_received.iter_mut().enumerate() {
+            catch_up(c, stats.terminates_received.get(i));
+        }
+        catch_up(&mut self.credit_stalls, stalls);
     }
 }
 
@@ -384,7 +581,7 @@ mod tests {
             mono: Nanos(1_000),
             wall: UnixNanos(5),
         };
-        let mut m = GatewayMetrics::open(&MetricsSection::default(), dir.path(), now)
+        let mut m = GatewayMetrics::open(&MetricsSection::default(), dir.path(), now, true)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.path(), dir.path().join("metrics/tickwarp.counters"));
         m.cycle_started(Nanos(1_000));
@@ -430,6 +627,51 @@ mod tests {
             matches!(acks, Some(Value::Histogram(ref h)) if h.count == 6),
             "{acks:?}"
         );
+        // RDMA entry's families are there; a Terminate is counted under its cause.
+        let mut stats = TransportStats::default();
+        stats.terminates_sent.record(1, 1, 0x00);
+        stats.terminates_received.record(7, 7, 7);
+        stats.bytes_sent = 99;
+        if let Some(rdma) = m.rdma.as_mut() {
+            rdma.transport(&stats, 2);
+            rdma.transport(&stats, 2);
+        }
+        let snap = reader.snapshot().unwrap_or_else(|e| panic!("{e}"));
+        let series = |name: &str, labels: &[(&str, &str)]| {
+            snap.metrics
+                .iter()
+                .find(|x| {
+                    x.name == name
+                        && x.labels.len() == labels.len()
+                        && x.labels
+                            .iter()
+                            .zip(labels)
+                            .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+                })
+                .map(|x| x.value.clone())
+        };
+        let terms = "tickwarp_transport_terminates_total";
+        let sent = [
+            ("direction", "sent"),
+            ("layer", "ddp"),
+            ("code", "tagged_invalid_stag"),
+        ];
+        assert_eq!(series(terms, &sent), Some(Value::Counter(1)));
+        let other = [
+            ("direction", "received"),
+            ("layer", "other"),
+            ("code", "other"),
+        ];
+        assert_eq!(series(terms, &other), Some(Value::Counter(1)));
+        let n = snap.metrics.iter().filter(|x| x.name == terms).count();
+        assert_eq!(n, 2 * TERMINATES);
+        let bytes = [("direction", "sent")];
+        let stalls = "tickwarp_transport_credit_stalls_total";
+        assert_eq!(
+            series("tickwarp_transport_bytes_total", &bytes),
+            Some(Value::Counter(99))
+        );
+        assert_eq!(series(stalls, &[]), Some(Value::Counter(2)));
         // A second gateway on the same directory is refused while this one runs.
         let other = CountersFile::create(
             &dir.path().join("metrics"),

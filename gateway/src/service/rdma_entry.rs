@@ -44,6 +44,15 @@
 //! more than `memory_budget_bytes`. Half-open MPA handshakes are bounded separately by
 //! the soft listener (`max_half_open` × about 1 KiB and a socket each).
 //!
+//! # Counts
+//!
+//! The duty cycle keeps plain counters ([`RdmaEntryCounts`]: connections taken and
+//! closed by reason, messages in and out, account mismatches) and sums its connections'
+//! transport stats ([`RdmaEntry::transport_totals`], closed connections' kept); the
+//! gateway's metrics copy them, with the accept thread's admission counters, into the
+//! counters file. Taking or closing a connection and seeing a new refusal count as work,
+//! so the cycle that did it reports it.
+//!
 //! What this module must not do: block in the duty cycle, read a clock outside the
 //! accept thread (which reads it for the throttle), or decide anything about orders
 //! beyond the account check.
@@ -56,6 +65,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tickwarp_rdma::TransportStats;
 use tickwarp_rdma::channel::{ChannelConfig, ChannelError, MessageChannel, PeerLimits};
 use tickwarp_rdma::verbs::{
     Backend, CmError, ConnectParams, Device, ListenParams, Listener, VerbsError,
@@ -245,6 +255,39 @@ impl Outbound {
     }
 }
 
+/// What RDMA order entry's duty cycle counted, for the gateway's metrics: plain
+/// counters, written and read on the duty-cycle thread only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RdmaEntryCounts {
+    /// Connections the duty cycle took from the accept thread.
+    pub opened: u64,
+    /// Connections closed by the peer or a transport failure (a Terminate included).
+    pub closed_by_peer: u64,
+    /// Connections closed for a message that is not an order command.
+    pub closed_bad_message: u64,
+    /// Connections closed because their client stopped reading its executions.
+    pub closed_slow_reader: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Execution records sent.
+    pub messages_out: u64,
+    /// Commands refused for naming another account than the connection's.
+    pub account_mismatches: u64,
+    /// Execution records waiting for credit now, all clients together.
+    pub outbox: u64,
+}
+
+/// Why a client's connection is being closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Close {
+    /// The peer disconnected or the transport failed.
+    Peer,
+    /// It sent something that is not an order command.
+    BadMessage,
+    /// Its outbox overflowed.
+    SlowReader,
+}
+
 #[derive(Debug)]
 struct Client {
     id: u32,
@@ -252,7 +295,7 @@ struct Client {
     /// The account it authenticated as: the only one it may trade for.
     account: AccountId,
     outbox: VecDeque<Outbound>,
-    closed: bool,
+    close: Option<Close>,
     _lease: Lease,
 }
 
@@ -267,6 +310,12 @@ pub struct RdmaEntry {
     clients: Vec<Client>,
     next_id: u32,
     buf: [u8; MAX_RECORD],
+    counts: RdmaEntryCounts,
+    /// Admission refusals seen so far (all reasons).
+    refusals: u64,
+    /// Transport stats and credit stalls of the connections already closed.
+    closed_transport: TransportStats,
+    closed_stalls: u64,
 }
 
 impl RdmaEntry {
@@ -297,6 +346,10 @@ impl RdmaEntry {
             clients: Vec::new(),
             next_id: first_id.max(1),
             buf: [0; MAX_RECORD],
+            counts: RdmaEntryCounts::default(),
+            refusals: 0,
+            closed_transport: TransportStats::default(),
+            closed_stalls: 0,
         })
     }
 
@@ -320,6 +373,56 @@ impl RdmaEntry {
         self.clients.len()
     }
 
+    /// What the duty cycle counted (see [`RdmaEntryCounts`]).
+    pub fn counts(&self) -> RdmaEntryCounts {
+        RdmaEntryCounts {
+            outbox: self.clients.iter().map(|c| c.outbox.len() as u64).sum(),
+            ..self.counts
+        }
+    }
+
+    /// The transport stats of every connection so far, open and closed, summed, and
+    /// their credit stalls (sends that found the client out of credit). Takes each
+    /// open connection's QP lock once; never allocates. A hardware connection adds
+    /// no transport stats (see `QueuePair::transport_stats`).
+    pub fn transport_totals(&self) -> (TransportStats, u64) {
+        let mut total = self.closed_transport;
+        let mut stalls = self.closed_stalls;
+        for client in &self.clients {
+            if let Some(stats) = client.channel.transport_stats() {
+                total.add(&stats);
+            }
+            stalls += client.channel.credit_stalls();
+        }
+        (total, stalls)
+    }
+
+    /// Drops the clients being closed, keeping their counts. Returns how many.
+    fn reap(&mut self) -> usize {
+        let before = self.clients.len();
+        let (counts, transport, stalls) = (
+            &mut self.counts,
+            &mut self.closed_transport,
+            &mut self.closed_stalls,
+        );
+        self.clients.retain(|c| {
+            let Some(close) = c.close else {
+                return true;
+            };
+            match close {
+                Close::Peer => counts.closed_by_peer += 1,
+                Close::BadMessage => counts.closed_bad_message += 1,
+                Close::SlowReader => counts.closed_slow_reader += 1,
+            }
+            if let Some(stats) = c.channel.transport_stats() {
+                transport.add(&stats);
+            }
+            *stalls += c.channel.credit_stalls();
+            false
+        });
+        before - self.clients.len()
+    }
+
     /// Takes new clients, reads their commands into `core`. Returns the work done.
     pub fn poll_input<V: VenueSession>(
         &mut self,
@@ -327,6 +430,13 @@ impl RdmaEntry {
         core: &mut OrderCore<V>,
     ) -> Result<usize, CoreError> {
         let mut work = 0;
+        // A refusal on the accept thread is work too: the metrics copy it then.
+        let refused = self.stats();
+        let refusals = refused.auth_failures + refused.locked_out + refused.over_capacity;
+        if refusals != self.refusals {
+            self.refusals = refusals;
+            work += 1;
+        }
         while let Ok(admitted) = self.accepted.try_recv() {
             let id = self.next_id;
             self.next_id = self.next_id.saturating_add(1);
@@ -335,9 +445,10 @@ impl RdmaEntry {
                 channel: admitted.channel,
                 account: admitted.account,
                 outbox: VecDeque::with_capacity(256),
-                closed: false,
+                close: None,
                 _lease: admitted.lease,
             });
+            self.counts.opened += 1;
             work += 1;
         }
         for client in &mut self.clients {
@@ -349,21 +460,22 @@ impl RdmaEntry {
                         if e != ChannelError::Disconnected {
                             tracing::warn!(client = client.id, error = %e, "RDMA client failed");
                         }
-                        client.closed = true;
+                        client.close.get_or_insert(Close::Peer);
                         break;
                     }
                 };
                 work += 1;
+                self.counts.messages_in += 1;
                 let msg = self.buf.get(..len).unwrap_or_default();
-                if !handle_message(now, client, msg, core)? {
+                if !handle_message(now, client, msg, core, &mut self.counts)? {
                     client.channel.disconnect();
-                    client.closed = true;
+                    client.close.get_or_insert(Close::BadMessage);
                     break;
                 }
             }
         }
-        self.clients.retain(|c| !c.closed);
-        Ok(work)
+        // A close is work: the cycle that saw it reports it to the metrics.
+        Ok(work + self.reap())
     }
 
     /// Queues `report` for client `id` (dropped if it is gone).
@@ -391,20 +503,20 @@ impl RdmaEntry {
                     Err(ChannelError::WouldBlock) => {
                         if let Err(e) = client.channel.progress() {
                             tracing::debug!(client = client.id, error = %e, "RDMA client gone");
-                            client.closed = true;
+                            client.close.get_or_insert(Close::Peer);
                         }
                         break;
                     }
                     Err(e) => {
                         tracing::debug!(client = client.id, error = %e, "RDMA client gone");
-                        client.closed = true;
+                        client.close.get_or_insert(Close::Peer);
                         break;
                     }
                 }
             }
         }
-        self.clients.retain(|c| !c.closed);
-        sent
+        self.counts.messages_out += sent as u64;
+        sent + self.reap()
     }
 }
 
@@ -430,7 +542,7 @@ fn enqueue(client: &mut Client, bytes: &[u8]) {
             "RDMA client does not read: disconnecting"
         );
         client.channel.disconnect();
-        client.closed = true;
+        client.close.get_or_insert(Close::SlowReader);
         return;
     }
     client.outbox.push_back(Outbound::new(bytes));
@@ -442,6 +554,7 @@ fn handle_message<V: VenueSession>(
     client: &mut Client,
     msg: &[u8],
     core: &mut OrderCore<V>,
+    counts: &mut RdmaEntryCounts,
 ) -> Result<bool, CoreError> {
     let origin = Origin::Rdma(client.id);
     let refused = |instrument, account, cl_ord_id| ExecMeta {
@@ -457,6 +570,7 @@ fn handle_message<V: VenueSession>(
             if cmd.account() == client.account {
                 core.handle_new(now, origin, cmd)?;
             } else {
+                counts.account_mismatches += 1;
                 let meta = refused(cmd.instrument(), cmd.account(), cmd.cl_ord_id());
                 let reject = OrderRejected::new(meta, RejectReason::UnknownAccount);
                 enqueue(client, reject.as_bytes());
@@ -466,6 +580,7 @@ fn handle_message<V: VenueSession>(
             if cmd.account() == client.account {
                 core.handle_cancel(now, origin, cmd)?;
             } else {
+                counts.account_mismatches += 1;
                 let meta = refused(cmd.instrument(), cmd.account(), cmd.cl_ord_id());
                 let reject = CancelRejected::new(
                     meta,
@@ -480,6 +595,7 @@ fn handle_message<V: VenueSession>(
             if cmd.account() == client.account {
                 core.handle_replace(now, origin, cmd)?;
             } else {
+                counts.account_mismatches += 1;
                 let meta = refused(cmd.instrument(), cmd.account(), cmd.cl_ord_id());
                 let reject = CancelRejected::new(
                     meta,
@@ -491,6 +607,9 @@ fn handle_message<V: VenueSession>(
             }
         }
         Ok(Message::MassCancelRequest(cmd)) => {
+            if cmd.account() != client.account {
+                counts.account_mismatches += 1;
+            }
             let outcome = mass_cancel(now, client, cmd, core)?;
             let report =
                 MassCancelReport::new(cmd.request_id(), cmd.scope(), outcome, now.wall, now.mono);

@@ -77,6 +77,10 @@ pub(crate) struct Driver {
     tx_end: usize,
     tap: Option<Arc<dyn FrameTap>>,
     shut_down: bool,
+    /// Bytes written to the socket.
+    sent_bytes: u64,
+    /// Bytes read from the socket.
+    received_bytes: u64,
 }
 
 impl Driver {
@@ -100,6 +104,8 @@ impl Driver {
             tx_end: 0,
             tap,
             shut_down: false,
+            sent_bytes: 0,
+            received_bytes: 0,
         })
     }
 
@@ -113,6 +119,7 @@ impl Driver {
                 }
                 Ok(n) => {
                     self.rx_len = n;
+                    self.received_bytes += n as u64;
                     if let (Some(tap), Some(bytes)) = (&self.tap, self.rx.get(..n)) {
                         tap.on_bytes(TapDirection::Received, bytes);
                     }
@@ -123,6 +130,11 @@ impl Driver {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Bytes written to and read from the socket so far.
+    pub(crate) fn byte_counts(&self) -> (u64, u64) {
+        (self.sent_bytes, self.received_bytes)
     }
 
     /// Size of the receive buffer: a read that fills it may have left more behind.
@@ -174,6 +186,7 @@ impl Driver {
                         tap.on_bytes(TapDirection::Sent, bytes);
                     }
                     self.tx_start += n;
+                    self.sent_bytes += n as u64;
                     sent += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,

@@ -22,6 +22,7 @@ use crate::soft::mem::MrTable;
 use crate::soft::proto::conn::{
     self, ConnConfig, ConnError, ConnEvent, Connection, RecvRequest, SendRequest,
 };
+use crate::stats::TransportStats;
 use crate::verbs::{Completion, PostError, QpState, RecvWr, SendOp, SendWr, WcOpcode, WcStatus};
 
 /// Reads per progress call at most, so one busy QP cannot starve the others of a CQ.
@@ -60,6 +61,8 @@ struct Inner {
     close_after_flush: bool,
     /// MPA markers, when negotiated in either direction (RFC 5044 §4.3).
     markers: Option<MarkerFraming>,
+    /// Stream bytes that arrived with the peer's MPA Reply/Request.
+    early_bytes: u64,
 }
 
 /// A QP as shared between the application's handles, its CQs and progress agents.
@@ -126,6 +129,7 @@ impl Qp {
                 closed: false,
                 close_after_flush: failed_early,
                 markers,
+                early_bytes: neg.early.len() as u64,
             }),
         });
         // An initiator's RTR (RFC 6581) goes out now, with the connection, not at the
@@ -210,6 +214,25 @@ impl Qp {
     /// Drives I/O once; returns the work done (bytes moved plus completions).
     pub(crate) fn progress(&self) -> usize {
         self.shared.progress()
+    }
+
+    /// Bytes moved on the stream and the Terminates sent and received so far.
+    pub(crate) fn stats(&self) -> TransportStats {
+        let inner = self.shared.lock();
+        let (bytes_sent, bytes_received) = inner.driver.byte_counts();
+        let mut stats = TransportStats {
+            bytes_sent,
+            bytes_received: bytes_received + inner.early_bytes,
+            ..TransportStats::default()
+        };
+        let fields = |c: conn::TermCause| (c.layer() as u8, c.error_type(), c.error_code());
+        if let Some((l, t, c)) = inner.conn.terminate_sent().map(fields) {
+            stats.terminates_sent.record(l, t, c);
+        }
+        if let Some((l, t, c)) = inner.conn.terminate_received().map(fields) {
+            stats.terminates_received.record(l, t, c);
+        }
+        stats
     }
 
     /// Sends what is already queued (best effort, without blocking), closes the stream

@@ -444,6 +444,10 @@ pub struct Connection {
     rx_len: usize,
     cq: Ring<Completion>,
     events: Ring<ConnEvent>,
+    /// The Terminate this side sent (RFC 5040 §6: at most one, the stream's last).
+    term_sent: Option<TermCause>,
+    /// The Terminate the peer sent.
+    term_received: Option<TermCause>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -521,12 +525,24 @@ impl Connection {
             rx_len: 0,
             cq: Ring::new(cfg.sq_depth + cfg.rq_depth, || NO_COMPLETION),
             events: Ring::new(EVENT_CAPACITY, || ConnEvent::EnteredError),
+            term_sent: None,
+            term_received: None,
         })
     }
 
     /// The configuration the connection was created with.
     pub fn config(&self) -> &ConnConfig {
         &self.cfg
+    }
+
+    /// The Terminate this side sent (written for transmission), if any.
+    pub fn terminate_sent(&self) -> Option<TermCause> {
+        self.term_sent
+    }
+
+    /// The Terminate the peer sent, if any.
+    pub fn terminate_received(&self) -> Option<TermCause> {
+        self.term_received
     }
 
     /// True once the QP is in Error (terminated, failed or closed).

@@ -451,6 +451,7 @@ impl Connection {
     /// most likely refers to fails, the rest is flushed. No Terminate is sent back.
     fn terminated(&mut self, cause: TermCause) -> ConnError {
         if self.state == State::Rts {
+            self.term_received = Some(cause);
             self.push_event(ConnEvent::TerminateReceived(cause));
             self.enter_error(Some(status_for_received(cause)));
         }

@@ -162,6 +162,7 @@ impl Connection {
             Ok(Some(n)) => {
                 self.tx_msn[QN_TERMINATE] = self.tx_msn[QN_TERMINATE].wrapping_add(1);
                 self.term_tx = None;
+                self.term_sent = Some(term.cause);
                 self.push_event(ConnEvent::TerminateSent(term.cause));
                 Step::Wrote(n)
             }
