@@ -642,6 +642,11 @@ fn rewritten_payload_fails_at_path() -> Result<()> {
     lab.relay("flip")?;
     let (json, code) = lab.probe_with(&["--crc", "--size", "4096"])?;
     expect_failure(&json, code, "path", "payload was modified in transit")?;
+    let verdict = json["verdict"].as_str().unwrap_or_default();
+    ensure!(
+        verdict.contains("answered with a Terminate (MPA CRC Error)"),
+        "the verdict does not decode the peer's Terminate: {json}"
+    );
     let checks = json["checks"].as_array().context("no checks")?;
     ensure!(
         checks

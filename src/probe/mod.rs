@@ -580,6 +580,20 @@ fn read_answer(stream: &mut TcpStream, timeout: Duration) -> Answer {
     }
 }
 
+/// How long a connection stays open after a Reply arrived, before the probe closes it.
+/// Linux 6.1's `iw_cm` hits `BUG()` in `cm_work_handler` (iwcm.c:969) when a kernel
+/// `siw` responder's connection closes right after its Reply, before its established
+/// event was processed (seen in ../shared/siw-vm with `rping -s -P`: a 15 ms close
+/// crashed the guest, a 125 ms one did not).
+const HOLD_AFTER_REPLY: Duration = Duration::from_millis(200);
+
+/// Waits [`HOLD_AFTER_REPLY`] when `answer` is a Reply.
+fn hold_after_reply(answer: &Answer) {
+    if matches!(answer, Answer::Reply(_)) {
+        std::thread::sleep(HOLD_AFTER_REPLY);
+    }
+}
+
 /// Whether the peer's TCP stack acknowledged our Request, from `TCP_INFO`, with the
 /// counters for the report.
 struct Acked {
@@ -637,6 +651,7 @@ fn mpa_exchange(
     }
     let answer = read_answer(&mut stream, opts.timeout);
     let acked = Acked::read(&stream, request.len());
+    hold_after_reply(&answer);
     drop(stream);
     let ms = ms_since(start);
     let secs = opts.timeout.as_secs();
@@ -758,7 +773,9 @@ fn retry_v1(addr: SocketAddr, opts: &Options) -> Result<Reply, String> {
         .set_write_timeout(Some(opts.timeout))
         .and_then(|()| stream.write_all(&request))
         .map_err(|e| format!("the revision 1 retry could not send: {e}"))?;
-    match read_answer(&mut stream, opts.timeout) {
+    let answer = read_answer(&mut stream, opts.timeout);
+    hold_after_reply(&answer);
+    match answer {
         Answer::Reply(frame) => match Reply::parse(&frame) {
             Ok(reply) if reply.reject => {
                 Err(format!("revision 1 rejected too ({})", reply.summary()))
@@ -882,7 +899,9 @@ fn markers_offer(ladder: &mut Ladder, addr: SocketAddr, opts: &Options, revision
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(opts.timeout))?;
         stream.write_all(&request)?;
-        Ok(read_answer(&mut stream, opts.timeout))
+        let answer = read_answer(&mut stream, opts.timeout);
+        hold_after_reply(&answer);
+        Ok(answer)
     });
     let (status, detail) = match answer {
         Ok(Answer::Reply(frame)) => match Reply::parse(&frame) {
