@@ -5,7 +5,7 @@
 //! handshake and every FPDU exactly as they crossed the socket.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -45,15 +45,9 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs the session and writes the capture.
 pub(crate) fn run(args: &CaptureArgs) -> Result<()> {
     ensure!(args.size > 0, "--size must be at least 1");
-    let tap = Arc::new(
-        PcapTap::create(&args.out)
-            .with_context(|| format!("cannot create capture file {}", crate::shown(&args.out)))?,
-    );
+    let tap = open_tap(&args.out)?;
     session(args, tap.clone())?;
-    let tap = Arc::try_unwrap(tap)
-        .map_err(|_| anyhow::anyhow!("capture tap still in use after the session"))?;
-    tap.finish()
-        .with_context(|| format!("writing {}", crate::shown(&args.out)))?;
+    finish_tap(tap, &args.out)?;
     println!(
         "wrote {}: {} rounds of SEND, RDMA WRITE and RDMA READ of {} bytes (MPA v{}, CRC {})",
         crate::shown(&args.out),
@@ -63,6 +57,21 @@ pub(crate) fn run(args: &CaptureArgs) -> Result<()> {
         if args.crc { "on" } else { "off" }
     );
     Ok(())
+}
+
+/// Creates the pcap file of `tickwarp capture` or of a `--capture FILE` option.
+pub(crate) fn open_tap(path: &Path) -> Result<Arc<PcapTap>> {
+    let tap = PcapTap::create(path)
+        .with_context(|| format!("cannot create capture file {}", crate::shown(path)))?;
+    Ok(Arc::new(tap))
+}
+
+/// Completes the pcap file once every queue pair that used `tap` is gone.
+pub(crate) fn finish_tap(tap: Arc<PcapTap>, path: &Path) -> Result<()> {
+    let tap = Arc::try_unwrap(tap)
+        .map_err(|_| anyhow::anyhow!("capture tap still in use after the session"))?;
+    tap.finish()
+        .with_context(|| format!("writing {}", crate::shown(path)))
 }
 
 /// Connects two soft QPs over loopback (the initiator tapped) and runs the rounds.

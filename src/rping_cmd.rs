@@ -18,6 +18,8 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -25,8 +27,8 @@ use clap::{ArgGroup, Args};
 use thiserror::Error;
 use tickwarp_rdma::verbs::{
     Access, Backend, CmError, Completion, CompletionQueue, ConnectInfo, ConnectParams, CrcPolicy,
-    Device, ListenParams, Listener, MemoryRegion, MpaRevision, PostError, QpInit, QpState,
-    QueuePair, RecvWr, RemoteAddr, SendWr, WcOpcode, WcStatus,
+    Device, FrameTap, ListenParams, Listener, MemoryRegion, MpaRevision, PostError, QpInit,
+    QpState, QueuePair, RecvWr, RemoteAddr, SendWr, WcOpcode, WcStatus,
 };
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_runtime::{Backoff, IdleStrategy};
@@ -70,6 +72,10 @@ pub(crate) struct RpingArgs {
     /// Server: seconds to wait for a client; 0 waits forever, like `rping -s`.
     #[arg(long, default_value_t = 0)]
     accept_timeout: u64,
+    /// Record every connection's MPA handshake and FPDUs to this pcap file (soft
+    /// backend; Wireshark decodes it). A server writes each connection as it closes.
+    #[arg(long, value_name = "FILE.pcap")]
+    capture: Option<PathBuf>,
 }
 
 /// `--backend` values.
@@ -125,11 +131,22 @@ const RAMP_LAST: u8 = b'z';
 /// Runs the client or the server.
 pub(crate) fn run(args: &RpingArgs) -> Result<()> {
     ensure!(args.timeout > 0, "--timeout must be at least 1 second");
-    match (args.server, args.client) {
-        (Some(addr), None) => serve(args, addr),
-        (None, Some(addr)) => ping(args, addr),
+    let tap = args
+        .capture
+        .as_deref()
+        .map(crate::capture_cmd::open_tap)
+        .transpose()?;
+    let frame_tap = tap.clone().map(|t| -> Arc<dyn FrameTap> { t });
+    let result = match (args.server, args.client) {
+        (Some(addr), None) => serve(args, addr, frame_tap.as_ref()),
+        (None, Some(addr)) => ping(args, addr, frame_tap.as_ref()),
         _ => bail!("give exactly one of --server and --client"),
+    };
+    drop(frame_tap);
+    if let (Some(tap), Some(path)) = (tap, &args.capture) {
+        crate::capture_cmd::finish_tap(tap, path)?;
     }
+    result
 }
 
 // ---------------------------------------------------------------------------------------
@@ -685,9 +702,10 @@ impl Endpoint {
 }
 
 /// Queue-pair creation parameters shared by client and server: rping's
-/// `responder_resources = initiator_depth = 1`.
-fn qp_init(cq: &CompletionQueue) -> QpInit<'_> {
+/// `responder_resources = initiator_depth = 1`; `tap` records the connection.
+fn qp_init<'a>(cq: &'a CompletionQueue, tap: Option<&'a Arc<dyn FrameTap>>) -> QpInit<'a> {
     QpInit {
+        tap,
         sq_depth: SQ_DEPTH,
         rq_depth: RECV_SLOTS as usize,
         max_sge: 1,
@@ -750,8 +768,8 @@ fn shown(buf: &[u8]) -> String {
 }
 
 /// `tickwarp rping --client`.
-fn ping(args: &RpingArgs, addr: SocketAddr) -> Result<()> {
-    let mut client = Client::connect(args, addr, MpaRevision::V2)?;
+fn ping(args: &RpingArgs, addr: SocketAddr, tap: Option<&Arc<dyn FrameTap>>) -> Result<()> {
+    let mut client = Client::connect(args, addr, MpaRevision::V2, tap)?;
     println!(
         "rping client: connected to {addr} via {} ({})",
         client.device,
@@ -769,12 +787,13 @@ fn ping(args: &RpingArgs, addr: SocketAddr) -> Result<()> {
 /// `tickwarp probe`'s RDMAP round trip: one validated ping of rping's protocol with the
 /// rping server at `addr` over the soft stack (a SEND each way, the server's RDMA Read
 /// of our source and RDMA Write into our sink, then the sink compared with the source).
-/// Returns what the connection negotiated.
+/// Returns what the connection negotiated; `tap` records the connection.
 pub(crate) fn probe_round_trip(
     addr: SocketAddr,
     crc: bool,
     revision: MpaRevision,
     step_timeout: Duration,
+    tap: Option<&Arc<dyn FrameTap>>,
 ) -> Result<ConnectInfo> {
     let args = RpingArgs {
         server: None,
@@ -788,8 +807,9 @@ pub(crate) fn probe_round_trip(
         backend: BackendArg::Soft,
         timeout: step_timeout.as_secs().max(1),
         accept_timeout: 0,
+        capture: None,
     };
-    let mut client = Client::connect(&args, addr, revision)?;
+    let mut client = Client::connect(&args, addr, revision, tap)?;
     client.run(&args)?;
     Ok(client.info)
 }
@@ -805,8 +825,13 @@ struct Client {
 
 impl Client {
     /// Connects to the rping server at `addr` with the buffers `args` asks for, asking
-    /// for MPA `revision`.
-    fn connect(args: &RpingArgs, addr: SocketAddr, revision: MpaRevision) -> Result<Client> {
+    /// for MPA `revision`; `tap` records the connection.
+    fn connect(
+        args: &RpingArgs,
+        addr: SocketAddr,
+        revision: MpaRevision,
+        tap: Option<&Arc<dyn FrameTap>>,
+    ) -> Result<Client> {
         let size = args.size;
         let step_timeout = Duration::from_secs(args.timeout);
         let dev = open_device(args.backend, local_ip_towards(addr))?;
@@ -823,7 +848,9 @@ impl Client {
             ..ConnectParams::default()
         };
         let (qp, info) = pd
-            .connect_prepared(addr, &qp_init(&cq), &params, |qp| post_all_recvs(qp, &recv))
+            .connect_prepared(addr, &qp_init(&cq, tap), &params, |qp| {
+                post_all_recvs(qp, &recv)
+            })
             .map_err(|e| connect_error(e, addr))?;
         Ok(Client {
             device: dev.name().to_string(),
@@ -916,7 +943,7 @@ fn send_info(ep: &mut Endpoint, info: &[u8; INFO_LEN], what: &str) -> Result<()>
 }
 
 /// `tickwarp rping --server`.
-fn serve(args: &RpingArgs, addr: SocketAddr) -> Result<()> {
+fn serve(args: &RpingArgs, addr: SocketAddr, tap: Option<&Arc<dyn FrameTap>>) -> Result<()> {
     let dev = open_device(args.backend, Some(addr.ip()))?;
     let pd = dev.alloc_pd();
     let params = ListenParams {
@@ -936,7 +963,7 @@ fn serve(args: &RpingArgs, addr: SocketAddr) -> Result<()> {
         dev.name()
     );
     loop {
-        let outcome = serve_one(args, &dev, &pd, &listener);
+        let outcome = serve_one(args, &dev, &pd, &listener, tap);
         if !args.persistent {
             return outcome;
         }
@@ -952,6 +979,7 @@ fn serve_one(
     dev: &Device,
     pd: &tickwarp_rdma::verbs::ProtectionDomain,
     listener: &Listener,
+    tap: Option<&Arc<dyn FrameTap>>,
 ) -> Result<()> {
     let request = accept_request(args, listener)?;
     let peer = request.peer_addr();
@@ -959,7 +987,7 @@ fn serve_one(
     let buf = pd.alloc_mr(args.size as usize, Access::LOCAL_WRITE)?;
     let recv = pd.alloc_mr(RECV_SLOTS as usize * INFO_LEN, Access::LOCAL_WRITE)?;
     let (qp, info) = request
-        .accept_prepared(&qp_init(&cq), &[], |qp| post_all_recvs(qp, &recv))
+        .accept_prepared(&qp_init(&cq, tap), &[], |qp| post_all_recvs(qp, &recv))
         .with_context(|| format!("accepting {peer}"))?;
     println!("rping server: {peer} connected ({})", Negotiated(&info));
     let mut ep = Endpoint {

@@ -144,3 +144,155 @@ fn multi_segment_messages_decode() -> Result<()> {
     // 200 KB per message: several FPDUs each, DDP MO / TO advancing per segment.
     capture_decodes_cleanly(&["--crc", "--size", "200000", "--rounds", "2"], true)
 }
+
+/// A `tickwarp rping --server` on a loopback port the kernel picks, killed on drop.
+struct RpingServer {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl RpingServer {
+    /// Starts the server with `extra` arguments; waits (bounded) for its address.
+    fn start(extra: &[&str]) -> Result<RpingServer> {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
+            .args([
+                "rping",
+                "--server",
+                "127.0.0.1:0",
+                "--backend",
+                "soft",
+                "-P",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting tickwarp rping --server")?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Drains the server's stdout for its whole life (a closed pipe would kill it).
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = RpingServer {
+            child,
+            addr: String::new(),
+        };
+        loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .context("the rping server did not say where it listens within 30 s")?;
+            if let Some(rest) = line.strip_prefix("rping server: listening on ") {
+                server.addr = rest.split_whitespace().next().unwrap_or_default().into();
+                return Ok(server);
+            }
+        }
+    }
+
+    fn port(&self) -> &str {
+        self.addr.rsplit_once(':').map_or("", |(_, p)| p)
+    }
+}
+
+impl Drop for RpingServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `tickwarp probe` against `server` with `args` and `--capture pcap`; returns its
+/// exit code.
+fn probe_captured(server: &RpingServer, pcap: &Path, args: &[&str]) -> Result<Option<i32>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
+        .args([
+            "probe",
+            &server.addr,
+            "--timeout",
+            "5",
+            "--json",
+            "--capture",
+        ])
+        .arg(pcap)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("starting tickwarp probe")?;
+    // The probe bounds every step by --timeout; this bounds the whole run.
+    for _ in 0..1200 {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.code());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    bail!("tickwarp probe {args:?} did not finish within 60 s")
+}
+
+/// Decodes `pcap` (tshark's MPA dissector is heuristic only, it cannot be bound to a
+/// port with `-d`: it finds each flow by its MPA Request/Reply) and checks every frame
+/// kind of rping's protocol is there, on the server's `port`.
+fn decodes_rping(pcap: &Path, port: &str) -> Result<String> {
+    let summary = tshark(pcap, &[])?;
+    ensure!(
+        summary.contains(&format!("{port} ")) || summary.contains(&format!(" {port}")),
+        "no frame of port {port} in {}:\n{summary}",
+        pcap.display()
+    );
+    for expected in [
+        "MPA Request Frame",
+        "MPA Reply Frame",
+        "Send",
+        "Write",
+        "Read Request",
+        "Read Response",
+    ] {
+        ensure!(
+            summary.contains(expected),
+            "no '{expected}' frame decoded in {}:\n{summary}",
+            pcap.display()
+        );
+    }
+    let verbose = tshark(pcap, &["-V"])?;
+    ensure!(
+        !verbose.contains("Malformed") && !verbose.contains("Bad CRC"),
+        "malformed frame or bad CRC in {}",
+        pcap.display()
+    );
+    Ok(summary)
+}
+
+#[test]
+fn probe_and_rping_server_captures_decode() -> Result<()> {
+    if !tshark_available()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let server_pcap = dir.path().join("server.pcap");
+    let server_arg = server_pcap.to_string_lossy().into_owned();
+    let server = RpingServer::start(&["-S", "4096", "--capture", &server_arg])?;
+
+    let pcap = dir.path().join("probe.pcap");
+    let code = probe_captured(&server, &pcap, &["--crc", "--size", "4096"])?;
+    ensure!(code == Some(0), "the probe failed ({code:?})");
+    decodes_rping(&pcap, server.port())?;
+
+    // A failing run: a source larger than the server's buffer; its capture decodes too.
+    let small = RpingServer::start(&["-S", "64"])?;
+    let failed = dir.path().join("failed.pcap");
+    let code = probe_captured(&small, &failed, &["--size", "4096"])?;
+    ensure!(code == Some(1), "the probe did not fail ({code:?})");
+    decodes_rping(&failed, small.port())?;
+
+    // The server flushes each connection as it closes: its file decodes though the
+    // server is killed.
+    let port = server.port().to_string();
+    drop(server);
+    decodes_rping(&server_pcap, &port)?;
+    Ok(())
+}

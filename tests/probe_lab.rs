@@ -1,7 +1,8 @@
 //! The probe's lab: three network namespaces (client, router, server) joined by veth
 //! pairs, an iWARP server (or an HTTP or a silent one) in the server namespace, faults
-//! put on the router with nftables, and `tickwarp probe --json` run in the client
-//! namespace. Each case checks the layer the probe names and a key phrase of its verdict.
+//! put on the router with nftables (or a small python3 relay there that re-chunks or
+//! rewrites the stream, an MTU, conntrack settings), and `tickwarp probe --json` run in
+//! the client namespace. Each case checks the layer the probe names and a key phrase of its verdict.
 //!
 //! Needs root, `ip` (iproute2), `nft` (nftables) and `python3` (the non-iWARP servers);
 //! without them every case is skipped with a message, and fails under `CI=1`. Every
@@ -170,10 +171,14 @@ impl Lab {
 
     /// Puts `rule` in the router's forward hook.
     fn fault(&self, rule: &str) -> Result<()> {
-        let ruleset = format!(
+        self.ruleset(&format!(
             "table ip probe_lab {{\n chain guard {{\n  type filter hook forward priority 0; \
              policy accept;\n  {rule}\n }}\n}}\n"
-        );
+        ))
+    }
+
+    /// Loads an nftables `ruleset` in the router.
+    fn ruleset(&self, ruleset: &str) -> Result<()> {
         let mut child = self
             .exec("r")
             .args(["nft", "-f", "-"])
@@ -189,17 +194,74 @@ impl Lab {
         let out = wait_bounded(child, RUN_BOUND, "nft")?;
         ensure!(
             out.status.success(),
-            "nft refused {rule:?}: {}",
+            "nft refused {ruleset:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         Ok(())
     }
 
+    /// A TCP relay in the router that the client's connections to the server are
+    /// redirected to (DNAT to 10.77.1.1:7175): `chunk` forwards both ways in 7-byte
+    /// writes (tiny TCP segments), `flip` flips one bit in the middle of every
+    /// client-to-server read of 512 bytes or more (a box that rewrites payload).
+    fn relay(&mut self, mode: &str) -> Result<()> {
+        let script = "import socket,sys,threading\n\
+            s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+            s.bind((sys.argv[1],int(sys.argv[2])));s.listen(8)\n\
+            up=(sys.argv[3],int(sys.argv[4]));mode=sys.argv[5]\n\
+            def pump(a,b,flip):\n\
+            \x20try:\n\
+            \x20\x20while True:\n\
+            \x20\x20\x20d=a.recv(65536)\n\
+            \x20\x20\x20if not d: break\n\
+            \x20\x20\x20if flip and len(d)>=512:\n\
+            \x20\x20\x20\x20d=bytearray(d);d[len(d)//2]^=0x20;d=bytes(d)\n\
+            \x20\x20\x20if mode=='chunk':\n\
+            \x20\x20\x20\x20for i in range(0,len(d),7): b.sendall(d[i:i+7])\n\
+            \x20\x20\x20else: b.sendall(d)\n\
+            \x20except OSError: pass\n\
+            \x20for x in (a,b):\n\
+            \x20\x20try: x.shutdown(socket.SHUT_RDWR)\n\
+            \x20\x20except OSError: pass\n\
+            print('listening',flush=True)\n\
+            while True:\n\
+            \x20c,_=s.accept();u=socket.create_connection(up)\n\
+            \x20for x in (c,u): x.setsockopt(socket.IPPROTO_TCP,socket.TCP_NODELAY,1)\n\
+            \x20threading.Thread(target=pump,args=(c,u,mode=='flip'),daemon=True).start()\n\
+            \x20threading.Thread(target=pump,args=(u,c,False),daemon=True).start()\n";
+        let port = PORT.to_string();
+        self.serve_in(
+            "r",
+            &[
+                "python3",
+                "-c",
+                script,
+                "10.77.1.1",
+                "7175",
+                SERVER,
+                &port,
+                mode,
+            ],
+            "listening",
+        )?;
+        self.ruleset(&format!(
+            "table ip probe_relay {{\n chain pre {{\n  type nat hook prerouting priority -100; \
+             policy accept;\n  ip daddr {SERVER} tcp dport {PORT} dnat to 10.77.1.1:7175\n \
+             }}\n}}\n"
+        ))
+    }
+
     /// Starts `cmd` in the server namespace and waits for a stdout line containing
     /// `ready`.
     fn serve(&mut self, args: &[&str], ready: &str) -> Result<()> {
+        self.serve_in("s", args, ready)
+    }
+
+    /// Starts `cmd` in the namespace of `role` and waits for a stdout line containing
+    /// `ready`.
+    fn serve_in(&mut self, role: &str, args: &[&str], ready: &str) -> Result<()> {
         let mut child = self
-            .exec("s")
+            .exec(role)
             .args(args)
             .stdout(Stdio::piped())
             // The server's complaints (a handshake that never came) show beside a failure.
@@ -226,12 +288,28 @@ impl Lab {
     }
 
     /// `tickwarp rping --server` in the server namespace (persistent: the probe
-    /// connects twice).
+    /// connects three times), with a 64-byte buffer.
     fn rping_server(&mut self) -> Result<()> {
+        self.rping_server_sized(64)
+    }
+
+    /// `tickwarp rping --server -S size`: the largest FPDU the path checks send.
+    fn rping_server_sized(&mut self, size: u32) -> Result<()> {
         let addr = format!("{SERVER}:{PORT}");
         let bin = env!("CARGO_BIN_EXE_tickwarp");
+        let size = size.to_string();
         self.serve(
-            &[bin, "rping", "--server", &addr, "--backend", "soft", "-P"],
+            &[
+                bin,
+                "rping",
+                "--server",
+                &addr,
+                "--backend",
+                "soft",
+                "-P",
+                "-S",
+                &size,
+            ],
             "listening on",
         )
     }
@@ -263,6 +341,11 @@ impl Lab {
 
     /// Runs the probe in the client namespace; returns its JSON and exit status.
     fn probe(&self) -> Result<(Value, Option<i32>)> {
+        self.probe_with(&[])
+    }
+
+    /// Runs the probe with `extra` arguments; returns its JSON and exit status.
+    fn probe_with(&self, extra: &[&str]) -> Result<(Value, Option<i32>)> {
         let child = self
             .exec("c")
             .arg(env!("CARGO_BIN_EXE_tickwarp"))
@@ -273,6 +356,7 @@ impl Lab {
                 "2",
                 "--json",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -332,6 +416,8 @@ fn expect_failure(json: &Value, code: Option<i32>, layer: &str, phrase: &str) ->
         "failed_layer is not {layer:?}:\n{shown}"
     );
     let verdict = json["verdict"].as_str().unwrap_or_default();
+    // Shown with --nocapture: the docs quote these.
+    println!("{layer}: {verdict}");
     ensure!(
         verdict.contains(phrase),
         "verdict lacks {phrase:?}:\n{shown}"
@@ -373,14 +459,19 @@ fn clean_path_passes_every_layer() -> Result<()> {
         return Ok(());
     }
     let mut lab = Lab::new()?;
-    lab.rping_server()?;
-    let (json, code) = lab.probe()?;
-    let shown = serde_json::to_string_pretty(&json)?;
+    lab.rping_server_sized(4096)?;
+    let (json, code) = lab.probe_with(&["--crc", "--size", "4096"])?;
+    expect_all_pass(&json, code)
+}
+
+/// Checks that every check of every layer up to the path checks passed, exit status 0.
+fn expect_all_pass(json: &Value, code: Option<i32>) -> Result<()> {
+    let shown = serde_json::to_string_pretty(json)?;
     ensure!(json["ok"] == Value::Bool(true), "not ok:\n{shown}");
     ensure!(json["failed_layer"].is_null(), "a layer failed:\n{shown}");
     ensure!(code == Some(0), "exit status {code:?}:\n{shown}");
     let checks = json["checks"].as_array().context("no checks")?;
-    for layer in ["route", "tcp", "mpa", "negotiation", "rdmap"] {
+    for layer in ["route", "tcp", "mpa", "negotiation", "rdmap", "path"] {
         ensure!(
             checks
                 .iter()
@@ -393,6 +484,7 @@ fn clean_path_passes_every_layer() -> Result<()> {
         "a check did not pass:\n{shown}"
     );
     let verdict = json["verdict"].as_str().unwrap_or_default();
+    println!("{shown}");
     ensure!(verdict.contains("every iWARP layer"), "{shown}");
     Ok(())
 }
@@ -526,4 +618,90 @@ fn responder_tells_dropped_mpa_from_a_closed_path() -> Result<()> {
         "no passing plain hello: {json}"
     );
     Ok(())
+}
+
+#[test]
+fn tiny_segments_pass_the_path_checks() -> Result<()> {
+    if !lab_ready("tiny segments") {
+        return Ok(());
+    }
+    let mut lab = Lab::new()?;
+    lab.rping_server_sized(4096)?;
+    lab.relay("chunk")?;
+    let (json, code) = lab.probe_with(&["--crc", "--size", "4096"])?;
+    expect_all_pass(&json, code)
+}
+
+#[test]
+fn rewritten_payload_fails_at_path() -> Result<()> {
+    if !lab_ready("payload rewrite") {
+        return Ok(());
+    }
+    let mut lab = Lab::new()?;
+    lab.rping_server_sized(4096)?;
+    lab.relay("flip")?;
+    let (json, code) = lab.probe_with(&["--crc", "--size", "4096"])?;
+    expect_failure(&json, code, "path", "payload was modified in transit")?;
+    let verdict = json["verdict"].as_str().unwrap_or_default();
+    ensure!(
+        verdict.contains("answered with a Terminate (MPA CRC Error)"),
+        "the verdict does not decode the peer's Terminate: {json}"
+    );
+    let checks = json["checks"].as_array().context("no checks")?;
+    ensure!(
+        checks
+            .iter()
+            .any(|c| c["name"] == "payload integrity" && c["status"] == "fail"),
+        "no failed payload integrity check: {json}"
+    );
+    Ok(())
+}
+
+#[test]
+fn path_mtu_black_hole_fails_at_path() -> Result<()> {
+    if !lab_ready("path-MTU black hole") {
+        return Ok(());
+    }
+    let mut lab = Lab::new()?;
+    lab.rping_server_sized(4096)?;
+    run(
+        Command::new("ip").args(["-n", lab.ns("r"), "link", "set", "r1", "mtu", "1280"]),
+        "lowering the MTU of the router's far side",
+    )?;
+    lab.ruleset(
+        "table ip probe_lab {\n chain out {\n  type filter hook output priority 0; \
+         policy accept;\n  icmp type destination-unreachable icmp code frag-needed drop\n \
+         }\n}\n",
+    )?;
+    let (json, code) = lab.probe_with(&["--size", "4096"])?;
+    expect_failure(&json, code, "path", "path-MTU black hole")?;
+    let verdict = json["verdict"].as_str().unwrap_or_default();
+    ensure!(
+        verdict.contains("a 4096-byte FPDU never arrived") && verdict.contains("up to 1024 bytes"),
+        "the verdict does not say which sizes got through: {json}"
+    );
+    Ok(())
+}
+
+#[test]
+fn conntrack_idle_timeout_fails_at_idle() -> Result<()> {
+    if !lab_ready("conntrack idle timeout") {
+        return Ok(());
+    }
+    let mut lab = Lab::new()?;
+    lab.rping_server()?;
+    // A mid-stream packet of a flow conntrack forgot is invalid (no loose pickup), and
+    // invalid packets are dropped: a stateful firewall with a 2 s established timeout.
+    lab.fault("ct state invalid drop")?;
+    for setting in [
+        "net.netfilter.nf_conntrack_tcp_loose=0",
+        "net.netfilter.nf_conntrack_tcp_timeout_established=2",
+    ] {
+        run(
+            lab.exec("r").args(["sysctl", "-qw", setting]),
+            &format!("setting {setting} in the router"),
+        )?;
+    }
+    let (json, code) = lab.probe_with(&["--idle", "5"])?;
+    expect_failure(&json, code, "idle", "forgot the flow")
 }

@@ -5,7 +5,10 @@
 #
 #   1. client: guest `rping -s -P -a 10.0.2.15 -p $SIW_GUESTPORT` (forwarded to
 #      127.0.0.1:$SIW_HOSTPORT), host `tickwarp rping --client 127.0.0.1:$SIW_HOSTPORT
-#      --count 10 --validate --backend soft`; passes when tickwarp exits 0.
+#      --count 10 --validate --backend soft`; passes when tickwarp exits 0. Then, on the
+#      same VM, `tickwarp probe 127.0.0.1:$SIW_HOSTPORT --markers` with CRC off and with
+#      --crc (each with --capture): passes when every layer up to the path checks
+#      passes and the markers offer is named refused (siw rejects M=1).
 #   2. server: host `tickwarp rping --server 127.0.0.1:$SIW_SERVERPORT --backend soft`,
 #      guest `rping -c -a 10.0.2.100 -p $SIW_SERVERPORT -C 10 -V -v` (GUESTFWD); passes
 #      when the guest console shows `ORACLE CMD EXIT rc=0`, or rc=255 after all 10 pings
@@ -129,8 +132,49 @@ run_client_direction() {
     guest_diagnostics "$HOSTPORT"
   fi
   cat "$WORK/client.out" >&2
+  run_probes
   stop_vm "$HOSTPORT"
   VMS_UP=()
+}
+
+# The probe against the guest's `rping -s -P` (the VM of direction 1), CRC off and on.
+run_probes() {
+  local crc out verdict
+  for crc in off on; do
+    local args=(--timeout 10 --json --markers --capture "$WORK/probe-crc-$crc.pcap")
+    [ "$crc" = on ] && args+=(--crc)
+    out=$WORK/probe-crc-$crc.json
+    log "[probe] tickwarp probe 127.0.0.1:$HOSTPORT ${args[*]}"
+    timeout "$STEP_TIMEOUT" "$BIN" probe "127.0.0.1:$HOSTPORT" "${args[@]}" \
+      >"$out" 2>"$WORK/probe-crc-$crc.err" || true
+    # PASS: ok, the CRC agreed as asked, the path rows passed or warned, markers refused.
+    verdict=$(python3 - "$out" "$crc" <<'PY' 2>&1
+import json, sys
+r = json.load(open(sys.argv[1]))
+rows = {c["name"]: c for c in r["checks"]}
+want = "agreed CRC32c on" if sys.argv[2] == "on" else "agreed off"
+problems = []
+if not r["ok"]:
+    problems.append("failed at %s: %s" % (r["failed_layer"], r["verdict"]))
+if want not in rows.get("CRC", {}).get("detail", ""):
+    problems.append("CRC row: %s" % rows.get("CRC", {}).get("detail"))
+if not rows.get("markers offer", {}).get("detail", "").startswith("markers refused"):
+    problems.append("markers offer: %s" % rows.get("markers offer", {}).get("detail"))
+paths = [c for c in r["checks"] if c["layer"] == "path"]
+if len(paths) < 4 or any(c["status"] not in ("pass", "warn") for c in paths):
+    problems.append("path rows: %s" % [(c["name"], c["status"]) for c in paths])
+print("FAIL (" + "; ".join(problems) + ")" if problems else "PASS (" + r["verdict"][:120] + "...)")
+PY
+)
+    RESULTS+=("probe CRC $crc: $verdict")
+    case $verdict in
+      PASS*) ;;
+      *)
+        FAILED=1
+        log "---- tickwarp probe output ----"; cat "$out" >&2
+        log "---- tickwarp probe stderr ----"; cat "$WORK/probe-crc-$crc.err" >&2 ;;
+    esac
+  done
 }
 
 # Direction 2: the guest's `rping -c` against tickwarp's server on the host loopback.

@@ -221,6 +221,11 @@ impl<W: Write> PcapWriter<W> {
         self.segment(flow, closer, TCP_ACK, &[], now)
     }
 
+    /// Pushes what is buffered to the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn into_inner(mut self) -> io::Result<W> {
         self.out.flush()?;
@@ -440,11 +445,15 @@ impl FrameTap for PcapTap {
         });
     }
 
+    /// Ends the flow and flushes the file, so that every closed connection is on disk
+    /// even if the process is killed later (a persistent server).
     fn on_close(&self) {
         self.with(|s| match s.flow.take() {
-            Some(flow) => s
-                .writer
-                .close_flow(flow, Direction::Sent, clock::unix_now()),
+            Some(flow) => {
+                s.writer
+                    .close_flow(flow, Direction::Sent, clock::unix_now())?;
+                s.writer.flush()
+            }
             None => Ok(()),
         });
     }

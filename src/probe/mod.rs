@@ -4,28 +4,34 @@
 //! unreachable, silence), MPA (our RFC 6581 Request on a raw TCP connection: a Reply
 //! decoded, another protocol recognised, or silence told apart by `TCP_INFO` into "a
 //! TCP stack acknowledged it" and "nothing did: a box drops this payload"), negotiation
-//! (CRC, markers, revision, P2P), and an RDMAP round trip (rping's protocol: SEND, RDMA
-//! Read, RDMA Write, data compared) on a second connection over the soft stack.
+//! (CRC, markers, revision, P2P), an RDMAP round trip (rping's protocol: SEND, RDMA
+//! Read, RDMA Write, data compared) on a second connection over the soft stack, then the
+//! path checks on a third ([`path`]: FPDUs split at odd boundaries, coalesced, as large
+//! as the peer's buffer allows, CRC and data checked) and, with `--idle S`, one more
+//! ping after S seconds of silence.
 //!
 //! The probe talks only to the address given, sends nothing but a TCP handshake, one
-//! MPA Request and then what `tickwarp rping --client` sends, and waits at most
+//! MPA Request, what `tickwarp rping --client` sends and rping pings, and waits at most
 //! `--timeout` per step. It must not retry a failed step or guess past a failed layer.
 
 mod host;
 mod listen;
 mod mpa;
+mod path;
 mod sys;
 
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
-use tickwarp_rdma::verbs::MpaRevision;
+use tickwarp_rdma::capture::PcapTap;
+use tickwarp_rdma::verbs::{FrameTap, MpaRevision};
 use tickwarp_runtime::clock::monotonic_now;
 use tickwarp_runtime::time::Nanos;
 
@@ -52,9 +58,26 @@ pub(crate) struct ProbeArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
-    /// Ask for CRC32c (MPA C bit) in the MPA check and the round trip.
+    /// Ask for CRC32c (MPA C bit) in the MPA check, the round trip and the path checks.
     #[arg(long)]
     crc: bool,
+    /// Bytes of the peer's rping buffer (its `-S`): the path checks' largest FPDU.
+    #[arg(long, default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(26..=65536))]
+    size: u32,
+    /// After the path checks, stay silent this many seconds, then ping once more (a
+    /// stateful firewall that forgets idle flows shows here).
+    #[arg(long, value_name = "S", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    idle: u64,
+    /// Record the round trip's and the path checks' connections (MPA handshake and
+    /// every FPDU) to this pcap file, for Wireshark.
+    #[arg(long, value_name = "FILE.pcap")]
+    capture: Option<PathBuf>,
+    /// Also offer MPA markers (M=1) on one more connection and report whether the peer
+    /// accepts or refuses them (the other checks run without markers).
+    #[arg(long)]
+    markers: bool,
 }
 
 /// An iWARP layer, as the report names it.
@@ -71,6 +94,10 @@ enum Layer {
     Negotiation,
     /// RDMAP operations over an established connection.
     Rdmap,
+    /// What the path does to an established connection's FPDUs.
+    Path,
+    /// The connection after a quiet time (`--idle`).
+    Idle,
 }
 
 impl Layer {
@@ -81,6 +108,8 @@ impl Layer {
             Layer::Mpa => "mpa",
             Layer::Negotiation => "negotiation",
             Layer::Rdmap => "rdmap",
+            Layer::Path => "path",
+            Layer::Idle => "idle",
         }
     }
 }
@@ -154,11 +183,25 @@ pub(crate) fn run(args: &ProbeArgs) -> ExitCode {
         eprintln!("tickwarp probe: {target:?} is not HOST:PORT (write [ADDR]:PORT for IPv6)");
         return ExitCode::from(2);
     };
+    let capture = match args.capture.as_deref().map(crate::capture_cmd::open_tap) {
+        Some(Ok(tap)) => Some(tap),
+        Some(Err(e)) => {
+            eprintln!("tickwarp probe: {}", crate::causes(&e));
+            return ExitCode::from(2);
+        }
+        None => None,
+    };
     let opts = Options {
         timeout,
         crc: args.crc,
+        size: args.size,
+        idle: (args.idle > 0).then(|| Duration::from_secs(args.idle)),
+        tap: capture.clone().map(|t| -> Arc<dyn FrameTap> { t }),
+        markers: args.markers,
     };
     let report = probe(&host, port, &opts);
+    drop(opts);
+    let captured = finish_capture(capture, args.capture.as_deref());
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
@@ -170,10 +213,26 @@ pub(crate) fn run(args: &ProbeArgs) -> ExitCode {
     } else {
         print!("{}", Table(&report));
     }
-    if report.ok {
+    if !captured {
+        ExitCode::from(2)
+    } else if report.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Completes the `--capture` file, if any; false (said on stderr) when it failed.
+fn finish_capture(tap: Option<Arc<PcapTap>>, path: Option<&Path>) -> bool {
+    let (Some(tap), Some(path)) = (tap, path) else {
+        return true;
+    };
+    match crate::capture_cmd::finish_tap(tap, path) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("tickwarp probe: {}", crate::causes(&e));
+            false
+        }
     }
 }
 
@@ -193,6 +252,14 @@ fn split_target(target: &str) -> Option<(String, u16)> {
 struct Options {
     timeout: Duration,
     crc: bool,
+    /// The peer's rping buffer size.
+    size: u32,
+    /// Quiet time before the idle check, if asked.
+    idle: Option<Duration>,
+    /// The `--capture` file's tap.
+    tap: Option<Arc<dyn FrameTap>>,
+    /// Offer markers on an extra connection.
+    markers: bool,
 }
 
 /// Builds the report row by row; the first failure sets the verdict.
@@ -238,6 +305,7 @@ const AFTER_ROUTE: &[(Layer, &str)] = &[
     (Layer::Mpa, "request/reply"),
     (Layer::Negotiation, "parameters"),
     (Layer::Rdmap, "round trip"),
+    (Layer::Path, "path checks"),
 ];
 
 /// Milliseconds since `start`, to 0.01 ms.
@@ -283,12 +351,22 @@ fn climb(ladder: &mut Ladder, host: &str, port: u16, opts: &Options) -> String {
         ladder.skip_from(&AFTER_ROUTE[3..]);
         return String::new();
     }
+    if opts.markers {
+        markers_offer(ladder, addr, opts, reply.revision);
+    }
     if reply.private_data == mpa::RESPONDER_PD {
         ladder.push(
             Layer::Rdmap,
             "round trip",
             Status::Skip,
             "the peer is `tickwarp probe --listen`, which answers MPA only".into(),
+            0.0,
+        );
+        ladder.push(
+            Layer::Path,
+            "path checks",
+            Status::Skip,
+            "they need the RDMAP round trip".into(),
             0.0,
         );
         return format!(
@@ -301,7 +379,14 @@ fn climb(ladder: &mut Ladder, host: &str, port: u16, opts: &Options) -> String {
     } else {
         MpaRevision::V2
     };
-    rdmap(ladder, addr, opts, revision)
+    let Some(verdict) = rdmap(ladder, addr, opts, revision) else {
+        ladder.skip_from(&AFTER_ROUTE[4..]);
+        return String::new();
+    };
+    match path::run(ladder, addr, opts, reply.revision) {
+        Some(more) => format!("{verdict}{more}"),
+        None => String::new(),
+    }
 }
 
 /// Route and local configuration: resolution, the source address the kernel picks
@@ -495,6 +580,20 @@ fn read_answer(stream: &mut TcpStream, timeout: Duration) -> Answer {
     }
 }
 
+/// How long a connection stays open after a Reply arrived, before the probe closes it.
+/// Linux 6.1's `iw_cm` hits `BUG()` in `cm_work_handler` (iwcm.c:969) when a kernel
+/// `siw` responder's connection closes right after its Reply, before its established
+/// event was processed (seen in ../shared/siw-vm with `rping -s -P`: a 15 ms close
+/// crashed the guest, a 125 ms one did not).
+const HOLD_AFTER_REPLY: Duration = Duration::from_millis(200);
+
+/// Waits [`HOLD_AFTER_REPLY`] when `answer` is a Reply.
+fn hold_after_reply(answer: &Answer) {
+    if matches!(answer, Answer::Reply(_)) {
+        std::thread::sleep(HOLD_AFTER_REPLY);
+    }
+}
+
 /// Whether the peer's TCP stack acknowledged our Request, from `TCP_INFO`, with the
 /// counters for the report.
 struct Acked {
@@ -552,6 +651,7 @@ fn mpa_exchange(
     }
     let answer = read_answer(&mut stream, opts.timeout);
     let acked = Acked::read(&stream, request.len());
+    hold_after_reply(&answer);
     drop(stream);
     let ms = ms_since(start);
     let secs = opts.timeout.as_secs();
@@ -673,7 +773,9 @@ fn retry_v1(addr: SocketAddr, opts: &Options) -> Result<Reply, String> {
         .set_write_timeout(Some(opts.timeout))
         .and_then(|()| stream.write_all(&request))
         .map_err(|e| format!("the revision 1 retry could not send: {e}"))?;
-    match read_answer(&mut stream, opts.timeout) {
+    let answer = read_answer(&mut stream, opts.timeout);
+    hold_after_reply(&answer);
+    match answer {
         Answer::Reply(frame) => match Reply::parse(&frame) {
             Ok(reply) if reply.reject => {
                 Err(format!("revision 1 rejected too ({})", reply.summary()))
@@ -787,10 +889,76 @@ fn negotiation(ladder: &mut Ladder, reply: &Reply, addr: SocketAddr, opts: &Opti
     ok
 }
 
-/// The RDMAP round trip with rping's protocol; returns the all-passed verdict.
-fn rdmap(ladder: &mut Ladder, addr: SocketAddr, opts: &Options, revision: MpaRevision) -> String {
+/// `--markers`: one more connection whose MPA Request asks for markers (M=1); the row
+/// says whether the peer accepts or refuses them. Never a failure: iWARP works without
+/// markers, and most stacks (Linux siw among them) refuse them.
+fn markers_offer(ladder: &mut Ladder, addr: SocketAddr, opts: &Options, revision: u8) {
     let start = monotonic_now();
-    match crate::rping_cmd::probe_round_trip(addr, opts.crc, revision, opts.timeout) {
+    let request = mpa::request_markers(opts.crc, revision, true);
+    let answer = TcpStream::connect_timeout(&addr, opts.timeout).and_then(|mut stream| {
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(opts.timeout))?;
+        stream.write_all(&request)?;
+        let answer = read_answer(&mut stream, opts.timeout);
+        hold_after_reply(&answer);
+        Ok(answer)
+    });
+    let (status, detail) = match answer {
+        Ok(Answer::Reply(frame)) => match Reply::parse(&frame) {
+            Ok(reply) if reply.reject && !reply.markers => (
+                Status::Warn,
+                format!(
+                    "markers refused: our M=1 Request was rejected ({}); this peer does not \
+                     do MPA markers (Linux siw and most RNICs refuse them), and works without \
+                     them",
+                    reply.summary()
+                ),
+            ),
+            Ok(reply) if reply.reject => (
+                Status::Warn,
+                format!("our M=1 Request was rejected ({})", reply.summary()),
+            ),
+            Ok(reply) => (
+                Status::Pass,
+                format!("markers accepted ({})", reply.summary()),
+            ),
+            Err(e) => (Status::Warn, format!("a malformed Reply to M=1: {e}")),
+        },
+        Ok(Answer::Closed(_) | Answer::Reset) => (
+            Status::Warn,
+            "the peer closed the connection on our M=1 Request without a Reply".into(),
+        ),
+        Ok(_) => (Status::Warn, "no MPA Reply to our M=1 Request".into()),
+        Err(e) => (
+            Status::Warn,
+            format!("the M=1 Request could not be sent: {e}"),
+        ),
+    };
+    ladder.push(
+        Layer::Negotiation,
+        "markers offer",
+        status,
+        detail,
+        ms_since(start),
+    );
+}
+
+/// The RDMAP round trip with rping's protocol; returns the all-passed verdict, or None
+/// after recording the failure.
+fn rdmap(
+    ladder: &mut Ladder,
+    addr: SocketAddr,
+    opts: &Options,
+    revision: MpaRevision,
+) -> Option<String> {
+    let start = monotonic_now();
+    match crate::rping_cmd::probe_round_trip(
+        addr,
+        opts.crc,
+        revision,
+        opts.timeout,
+        opts.tap.as_ref(),
+    ) {
         Ok(info) => {
             ladder.push(
                 Layer::Rdmap,
@@ -806,11 +974,11 @@ fn rdmap(ladder: &mut Ladder, addr: SocketAddr, opts: &Options, revision: MpaRev
                 ),
                 ms_since(start),
             );
-            format!(
+            Some(format!(
                 "every iWARP layer to {addr} works (TCP, MPA, negotiation, an RDMAP SEND/RDMA \
                  WRITE/RDMA READ round trip with its data checked): no firewall or middlebox \
                  stands in the way"
-            )
+            ))
         }
         Err(e) => {
             let text = crate::causes(&e);
@@ -826,7 +994,7 @@ fn rdmap(ladder: &mut Ladder, addr: SocketAddr, opts: &Options, revision: MpaRev
                      is gone after the MPA check), or a box damages established iWARP traffic"
                 ),
             );
-            String::new()
+            None
         }
     }
 }
@@ -952,6 +1120,10 @@ mod tests {
             &Options {
                 timeout: Duration::from_secs(5),
                 crc: false,
+                size: 64,
+                idle: None,
+                tap: None,
+                markers: false,
             },
         );
         let mpa_row = report
@@ -1018,6 +1190,10 @@ mod tests {
             &Options {
                 timeout: Duration::from_secs(2),
                 crc: false,
+                size: 64,
+                idle: None,
+                tap: None,
+                markers: false,
             },
         );
         assert_eq!(report.failed_layer, Some(Layer::Tcp));

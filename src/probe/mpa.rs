@@ -16,6 +16,11 @@ const SHOWN: usize = 48;
 /// revision 1 (RFC 5044 alone: the fallback after a rejected revision 2); CRC as
 /// asked, no markers, no private data.
 pub(super) fn request(crc: bool, revision: u8) -> Vec<u8> {
+    request_markers(crc, revision, false)
+}
+
+/// [`request`], asking for markers (M=1) when `markers`.
+pub(super) fn request_markers(crc: bool, revision: u8, markers: bool) -> Vec<u8> {
     let enhanced = (revision >= 2).then_some(EnhancedParams {
         ird: IRD_ORD,
         ord: IRD_ORD,
@@ -26,7 +31,7 @@ pub(super) fn request(crc: bool, revision: u8) -> Vec<u8> {
     });
     let repr = MpaRepr {
         kind: FrameKind::Request,
-        markers: false,
+        markers,
         crc,
         reject: false,
         res: 0,
