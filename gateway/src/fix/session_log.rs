@@ -1,7 +1,8 @@
-//! One shared store log for every FIX session of an acceptor: a single `tickwarp-wire`
-//! journal (`<journal.dir>/fix/sessions/`) whose records name their session, so a duty
-//! cycle's sync round costs one `fdatasync` for the session stores however many
-//! sessions wrote (with the order journal's, at most two per round).
+//! One shared store log for the FIX sessions of an acceptor: a single `tickwarp-wire`
+//! journal (`<journal.dir>/fix/sessions/` for order sessions, `fix/drop-copies/` for
+//! drop copies) whose records name their session, so a duty cycle's sync round costs
+//! one `fdatasync` per log however many sessions wrote (with the order journal's, at
+//! most two per round, three when drop copies wrote too).
 //!
 //! [`SessionLog`] owns the journal writer; [`SharedStore`] is one session's
 //! [`SessionStore`]: a handle onto the log that keeps its sequence numbers in memory and
@@ -57,8 +58,12 @@ use tickwarp_wire::journal::{
 
 use super::store::{INDEX_PREALLOCATED, SeqNums, SessionStore, StoreError};
 
-/// The shared log's directory under the gateway's journal directory.
+/// The order sessions' shared log, under the gateway's journal directory.
 pub const SESSION_LOG_DIR: &str = "fix/sessions";
+/// The drop-copy sessions' shared log, under the gateway's journal directory: apart, so
+/// that a drop copy's failing store (its own full file system) never stops the order
+/// path.
+pub const DROP_COPY_LOG_DIR: &str = "fix/drop-copies";
 
 /// Record type: names a session (`u32` id, then the session key in UTF-8).
 pub const RECORD_SESSION: u16 = 0x4610;
@@ -94,6 +99,7 @@ pub struct SessionSummary {
 /// What one recovery scan found for a session.
 #[derive(Debug)]
 struct Recovered {
+    id: u32,
     key: String,
     seq: SeqNums,
     index: Vec<(u64, SeqNo)>,
@@ -108,7 +114,11 @@ struct Inner {
     dir: PathBuf,
     policy: FsyncPolicy,
     sessions: Vec<Recovered>,
-    by_key: HashMap<String, u32>,
+    /// Position in `sessions` by key.
+    by_key: HashMap<String, usize>,
+    /// The id the next new session gets (ids are named in the log in the order sessions
+    /// first write, so they need not be in order; never reused).
+    next_id: u32,
     payload: Vec<u8>,
     syncs: u64,
 }
@@ -141,6 +151,7 @@ fn read_outbound(body: &[u8]) -> Option<(u64, &[u8])> {
 /// Replays the log in `dir` into per-session states (one scan).
 fn scan(dir: &Path) -> Result<Vec<Recovered>, StoreError> {
     let mut sessions: Vec<Recovered> = Vec::new();
+    let mut by_id: HashMap<u32, usize> = HashMap::new();
     let mut reader = JournalReader::open(dir, SeqNo(1))?;
     while let Some(record) = reader.next()? {
         let seq = record.seq.get();
@@ -159,13 +170,12 @@ fn scan(dir: &Path) -> Result<Vec<Recovered>, StoreError> {
             if key.is_empty() || key.len() > MAX_KEY_LEN {
                 return Err(corrupt(key.to_string(), "session key empty or too long"));
             }
-            if id as usize != sessions.len() {
-                return Err(corrupt(key.to_string(), "session id out of order"));
-            }
-            if sessions.iter().any(|s| s.key == key) {
+            if by_id.contains_key(&id) || sessions.iter().any(|s| s.key == key) {
                 return Err(corrupt(key.to_string(), "session named twice"));
             }
+            by_id.insert(id, sessions.len());
             sessions.push(Recovered {
+                id,
                 key: key.to_string(),
                 seq: SeqNums::INITIAL,
                 index: Vec::new(),
@@ -173,7 +183,7 @@ fn scan(dir: &Path) -> Result<Vec<Recovered>, StoreError> {
             });
             continue;
         }
-        let Some(session) = sessions.get_mut(id as usize) else {
+        let Some(session) = by_id.get(&id).and_then(|&at| sessions.get_mut(at)) else {
             return Err(corrupt(
                 format!("id {id}"),
                 "record of a session never named",
@@ -199,7 +209,7 @@ fn scan(dir: &Path) -> Result<Vec<Recovered>, StoreError> {
 /// The session of the last intact record before damage in `dir` (best effort, for the
 /// error message): its key and journal sequence number.
 fn last_intact(dir: &Path) -> Option<(String, u64)> {
-    let mut keys: Vec<String> = Vec::new();
+    let mut keys: HashMap<u32, String> = HashMap::new();
     let mut last = None;
     let mut reader = JournalReader::open(dir, SeqNo(1)).ok()?;
     while let Ok(Some(record)) = reader.next() {
@@ -207,12 +217,9 @@ fn last_intact(dir: &Path) -> Option<(String, u64)> {
             break;
         };
         if record.record_type == RECORD_SESSION {
-            keys.push(String::from_utf8_lossy(body).into_owned());
+            keys.insert(id, String::from_utf8_lossy(body).into_owned());
         }
-        let key = keys
-            .get(id as usize)
-            .cloned()
-            .unwrap_or_else(|| format!("id {id}"));
+        let key = keys.get(&id).cloned().unwrap_or_else(|| format!("id {id}"));
         last = Some((key, record.seq.get()));
     }
     last
@@ -225,10 +232,9 @@ pub fn inspect(dir: impl AsRef<Path>) -> Result<Vec<SessionSummary>, StoreError>
     let sessions = scan(dir).map_err(|e| with_damage_context(dir, e))?;
     Ok(sessions
         .into_iter()
-        .enumerate()
-        .map(|(id, s)| SessionSummary {
+        .map(|s| SessionSummary {
             key: s.key,
-            id: id as u32,
+            id: s.id,
             seq: s.seq,
             messages: s.index.len(),
         })
@@ -279,8 +285,13 @@ impl SessionLog {
         let by_key = sessions
             .iter()
             .enumerate()
-            .map(|(id, s)| (s.key.clone(), id as u32))
+            .map(|(at, s)| (s.key.clone(), at))
             .collect();
+        let next_id = sessions
+            .iter()
+            .map(|s| s.id.saturating_add(1))
+            .max()
+            .unwrap_or(0);
         Ok(SessionLog {
             inner: Arc::new(Mutex::new(Inner {
                 writer,
@@ -288,6 +299,7 @@ impl SessionLog {
                 policy,
                 sessions,
                 by_key,
+                next_id,
                 payload: Vec::with_capacity(4096),
                 syncs: 0,
             })),
@@ -307,10 +319,11 @@ impl SessionLog {
             return Err(StoreError::BadSessionKey(key.to_string()));
         }
         let (id, registered, seq, index) = match inner.by_key.get(key).copied() {
-            Some(id) => {
-                let Some(s) = inner.sessions.get_mut(id as usize) else {
+            Some(at) => {
+                let Some(s) = inner.sessions.get_mut(at) else {
                     return Err(StoreError::BadSessionKey(key.to_string()));
                 };
+                let id = s.id;
                 if s.claimed {
                     return Err(StoreError::SessionTaken(key.to_string()));
                 }
@@ -320,9 +333,14 @@ impl SessionLog {
                 (id, true, s.seq, index)
             }
             None => {
-                let id = inner.sessions.len() as u32;
-                inner.by_key.insert(key.to_string(), id);
+                let id = inner.next_id;
+                inner.next_id = id
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::BadSessionKey(key.to_string()))?;
+                let at = inner.sessions.len();
+                inner.by_key.insert(key.to_string(), at);
                 inner.sessions.push(Recovered {
+                    id,
                     key: key.to_string(),
                     seq: SeqNums::INITIAL,
                     index: Vec::new(),
@@ -358,11 +376,10 @@ impl SessionLog {
         self.lock()
             .sessions
             .iter()
-            .enumerate()
-            .filter(|(_, s)| !s.claimed)
-            .map(|(id, s)| SessionSummary {
+            .filter(|s| !s.claimed)
+            .map(|s| SessionSummary {
                 key: s.key.clone(),
-                id: id as u32,
+                id: s.id,
                 seq: s.seq,
                 messages: s.index.len(),
             })
