@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use tickwarp_gateway::fix::session_log::{RECORD_SESSION, inspect};
 use tickwarp_gateway::service::manifest::{MANIFEST_FILE, inventory};
 use tickwarp_wire::SeqNo;
-use tickwarp_wire::journal::{JournalError, VerifyReport, repair, verify};
+use tickwarp_wire::journal::{JournalError, JournalReader, VerifyReport, repair, verify};
 
 /// Options of `tickwarp journal`.
 #[derive(Debug, Args)]
@@ -26,8 +27,9 @@ pub(crate) struct JournalArgs {
 enum JournalCommand {
     /// Check every record of a journal directory and report segments, sequence ranges,
     /// the durable boundary and any damage (file, offset, sequence numbers). Given a
-    /// gateway's `journal.dir`, checks every journal under it (the order journal and each
-    /// FIX session store). Changes nothing. Exit status 0 clean, 1 damage, 2 usage or
+    /// gateway's `journal.dir`, checks every journal under it (the order journal and the
+    /// FIX session log, whose sessions it lists with their sequence numbers). Changes
+    /// nothing. Exit status 0 clean, 1 damage, 2 usage or
     /// I/O error.
     Verify {
         /// The journal directory.
@@ -52,7 +54,7 @@ pub(crate) fn run(args: &JournalArgs) -> ExitCode {
             Ok(report) => {
                 print!("{}", render(&report));
                 if report.is_clean() {
-                    ExitCode::SUCCESS
+                    ExitCode::from(sessions(dir))
                 } else {
                     ExitCode::from(1)
                 }
@@ -130,6 +132,8 @@ fn verify_gateway_dir(dir: &Path) -> ExitCode {
                 print!("{}", render(&report));
                 if !report.is_clean() {
                     worst = worst.max(1);
+                } else {
+                    worst = worst.max(sessions(&path));
                 }
             }
             Err(e) => {
@@ -139,6 +143,42 @@ fn verify_gateway_dir(dir: &Path) -> ExitCode {
         }
     }
     ExitCode::from(worst)
+}
+
+/// For a FIX session log (its first record names a session): prints each session's
+/// key, sequence numbers and stored messages, or what in the log is not a session
+/// record; returns the exit status (0 clean or not a session log, 1 damaged).
+fn sessions(dir: &Path) -> u8 {
+    let first_type = JournalReader::open(dir, SeqNo(1))
+        .ok()
+        .and_then(|mut r| r.next().ok().flatten().map(|rec| rec.record_type));
+    if first_type != Some(RECORD_SESSION) {
+        return 0;
+    }
+    match inspect(dir) {
+        Ok(all) => {
+            print!("{}", render_sessions(&all));
+            0
+        }
+        Err(e) => {
+            println!("damaged: {e}");
+            1
+        }
+    }
+}
+
+/// One line per session of a FIX session log.
+fn render_sessions(all: &[tickwarp_gateway::fix::session_log::SessionSummary]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "FIX session log: {} sessions", all.len());
+    for s in all {
+        let _ = writeln!(
+            out,
+            "  session {} (id {}): next inbound MsgSeqNum {}, next outbound {}, {} messages stored for resend",
+            s.key, s.id, s.seq.next_in, s.seq.next_out, s.messages
+        );
+    }
+    out
 }
 
 /// The verify report: one line per segment, then the tail and the verdict.
@@ -285,5 +325,41 @@ mod tests {
         let after = verify(dir.path()).unwrap();
         assert!(after.is_clean(), "{after:?}");
         assert_eq!(after.last_seq.get(), keep);
+    }
+
+    #[test]
+    fn verify_lists_the_sessions_of_a_gateway_session_log() {
+        use tickwarp_gateway::fix::session_log::{SESSION_LOG_DIR, SessionLog, session_key};
+        use tickwarp_gateway::fix::{SeqNums, SessionStore};
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(SESSION_LOG_DIR);
+        {
+            let log = SessionLog::open(&dir, JournalConfig::default()).unwrap();
+            for (k, client) in ["C1", "C2"].iter().enumerate() {
+                let mut store = log.session(&session_key("GW", client)).unwrap();
+                let after = SeqNums {
+                    next_in: 4,
+                    next_out: 2 + k as u64,
+                };
+                for msg_seq in 1..=(k as u64 + 1) {
+                    store
+                        .append_outbound(msg_seq, b"8=FIX.4.4|", after, UnixNanos(1), Nanos(1))
+                        .unwrap();
+                }
+                store.flush().unwrap();
+            }
+        }
+        let summaries = inspect(&dir).unwrap();
+        let text = render_sessions(&summaries);
+        assert!(text.starts_with("FIX session log: 2 sessions\n"), "{text}");
+        assert!(
+            text.contains("session FIX.4.4:GW->C2 (id 1): next inbound MsgSeqNum 4, next outbound 3, 2 messages"),
+            "{text}"
+        );
+        assert_eq!(sessions(&dir), 0);
+        let args = JournalArgs {
+            command: JournalCommand::Verify { dir: dir.clone() },
+        };
+        assert_eq!(run(&args), ExitCode::SUCCESS);
     }
 }

@@ -733,7 +733,7 @@ fn damaged_or_deleted_journals_stop_the_start_naming_them_and_change_nothing() -
     gateway.kill9()?;
     let pristine = snapshot(&root)?;
     let orders = root.join("orders");
-    let store = root.join("fix").join(format!("GW-{}", comp_id(0)));
+    let store = root.join("fix").join("sessions");
     let segment = |d: &Path| d.join("00000000000000000001.twj");
 
     type Damage<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
@@ -744,7 +744,7 @@ fn damaged_or_deleted_journals_stop_the_start_naming_them_and_change_nothing() -
             segment(&orders).display().to_string(),
         ),
         (
-            "a flipped byte in a FIX session store",
+            "a flipped byte in the FIX session log",
             Box::new(|_| flip_middle(&segment(&store))),
             segment(&store).display().to_string(),
         ),
@@ -754,7 +754,7 @@ fn damaged_or_deleted_journals_stop_the_start_naming_them_and_change_nothing() -
             format!("journal {} is missing", orders.display()),
         ),
         (
-            "a FIX session store deleted",
+            "the FIX session log deleted",
             Box::new(|_| Ok(std::fs::remove_dir_all(&store)?)),
             format!("journal {} is missing", store.display()),
         ),

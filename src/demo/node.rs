@@ -44,7 +44,7 @@ use tickwarp_feed::publisher::{
 };
 use tickwarp_gateway::fix::SessionConfig;
 use tickwarp_gateway::fix::SessionId;
-use tickwarp_gateway::fix::store::JournalStore;
+use tickwarp_gateway::fix::session_log::{SESSION_LOG_DIR, SessionLog, session_key};
 use tickwarp_gateway::service::{
     AcceptorSession, CoreConfig, Credential, FixAcceptor, FrontDoor, OrderCore,
 };
@@ -677,8 +677,8 @@ pub(crate) fn instrument_table(topology: &Topology) -> anyhow::Result<Instrument
 }
 
 /// The FIX acceptor for the gateway's configured sessions (none when there are none).
-/// Each session's sequence numbers live in a journal of their own under the node's
-/// journal directory, synced on every record whatever the order journal does.
+/// Every session's sequence numbers live in one shared session log under the node's
+/// journal directory (`fix/sessions`), synced every round whatever the order journal does.
 fn fix_acceptor(
     topology: &Topology,
     node: &NodeConfig,
@@ -690,6 +690,16 @@ fn fix_acceptor(
     };
     let table = instrument_table(topology)?;
     let mut sessions = Vec::with_capacity(gateway.fix_sessions.len());
+    // Every session's store is a handle onto one shared log, synced on every round.
+    let log_dir = journal_root(node, run_dir).join(SESSION_LOG_DIR);
+    let log = SessionLog::open(
+        &log_dir,
+        JournalConfig {
+            fsync: FsyncPolicy::EveryRecord,
+            ..JournalConfig::default()
+        },
+    )
+    .with_context(|| format!("opening the FIX session log in {}", log_dir.display()))?;
     for (k, s) in gateway.fix_sessions.iter().enumerate() {
         // The session config speaks from the gateway's side: our CompID first.
         let mut config = SessionConfig::new(
@@ -700,17 +710,9 @@ fn fix_acceptor(
         );
         config.max_heartbeat = Duration::from_secs(u64::from(s.heartbeat_secs));
         config.min_heartbeat = config.min_heartbeat.min(config.max_heartbeat);
-        let dir = journal_root(node, run_dir)
-            .join("fix")
-            .join(format!("{}-{}", s.sender_comp_id, s.target_comp_id));
-        let store = JournalStore::open(
-            &dir,
-            JournalConfig {
-                fsync: FsyncPolicy::EveryRecord,
-                ..JournalConfig::default()
-            },
-        )
-        .with_context(|| format!("opening the FIX session store in {}", dir.display()))?;
+        let store = log
+            .session(&session_key(&s.target_comp_id, &s.sender_comp_id))
+            .with_context(|| format!("opening the FIX session store in {}", log_dir.display()))?;
         let credential = match &s.password_hash {
             Some(phc) => Credential::Hash(phc.clone()),
             None => Credential::NoPassword,

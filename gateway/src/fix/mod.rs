@@ -22,6 +22,8 @@
 //! - [`session`]: the sans-IO session core for both roles (logon, heartbeats, test
 //!   requests, resend and gap fill, sequence reset, reject, logout); it knows no order
 //!   types (application messages leave it as `(seq, &Message)`).
+//! - [`session_log`]: one shared store log for every session of an acceptor (one sync
+//!   per round whatever the number of sessions).
 //! - [`store`]: sequence numbers and sent messages, in memory or in a journal.
 //!
 //! What this module must not do: own a socket, read a clock, block, or make trading
@@ -36,6 +38,7 @@ pub mod messages;
 pub mod positions;
 pub mod retail;
 pub mod session;
+pub mod session_log;
 pub mod store;
 
 pub use acceptor::{AcceptorApp, Session, SessionConfig, SessionEvent};
@@ -58,4 +61,5 @@ pub use session::{
     Application, Connection, ConnectionConfig, ConnectionEvent, Delivery, DisconnectReason,
     Endpoint, MessageCounts, Now, Role, SendError, SessionState,
 };
+pub use session_log::{SessionLog, SharedStore, session_key};
 pub use store::{JournalStore, MemoryStore, SeqNums, SessionStore, StoreError};

@@ -3,8 +3,9 @@
 //!
 //! [`SessionStore`] is the seam; [`MemoryStore`] keeps everything in memory (tests, or a
 //! session that resets every logon), [`JournalStore`] writes it to a `tickwarp-wire`
-//! journal so a restarted gateway continues the sequence numbers and answers resends.
-//! Stores never read a clock (time is an argument) and never interpret message contents.
+//! journal directory of its own (one session, e.g. `tickwarp fix-client`) so a restarted
+//! process continues the sequence numbers and answers resends; the gateway's acceptor
+//! keeps all its sessions in one shared log instead ([`super::session_log`]). Stores never read a clock (time is an argument) and never interpret message contents.
 //!
 //! Durability is group commit: appends only write, and [`SessionStore::flush`] makes
 //! everything appended since the last flush durable with one sync (under the journal's
@@ -59,6 +60,43 @@ pub enum StoreError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// A record of the shared session log is not one the log wrote.
+    #[error(
+        "FIX session log {}: record {seq} (session {session}) is corrupt: {reason}; nothing was skipped: restore the log from a backup or cut it with `tickwarp journal repair`",
+        .dir.display()
+    )]
+    LogCorrupt {
+        /// The log's directory.
+        dir: PathBuf,
+        /// Journal sequence number of the record.
+        seq: u64,
+        /// The session it names (its key, or its id when unnamed).
+        session: String,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// The shared session log is damaged where the journal layer can tell (a bad CRC,
+    /// a missing segment, ...): the error names the file and offset.
+    #[error(
+        "FIX session log {}: {source} (the last intact record, {seq}, belongs to session {session}); nothing was skipped: restore the log from a backup or cut it with `tickwarp journal repair`",
+        .dir.display()
+    )]
+    LogDamaged {
+        /// The log's directory.
+        dir: PathBuf,
+        /// Session of the last intact record before the damage (empty if none).
+        session: String,
+        /// Journal sequence number of that record (0 if none).
+        seq: u64,
+        /// The journal layer's error, naming file and offset.
+        source: JournalError,
+    },
+    /// A session key that is empty or too long.
+    #[error("bad FIX session key {0:?}")]
+    BadSessionKey(String),
+    /// Two stores asked for the same session of a shared log.
+    #[error("FIX session {0} is configured twice")]
+    SessionTaken(String),
 }
 
 /// Where a session keeps its sequence numbers and outbound messages.

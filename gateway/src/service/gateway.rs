@@ -27,7 +27,10 @@ use super::metrics::GatewayMetrics;
 use super::rdma_entry::{RdmaEntry, RdmaEntryError, RdmaEntryStats, RdmaStatsHandle};
 use crate::fix::codec::Message;
 use crate::fix::fields::tag;
-use crate::fix::{JournalStore, MsgType, Now, SessionConfig, SessionId, StoreError};
+use crate::fix::session_log::{DROP_COPY_LOG_DIR, SESSION_LOG_DIR};
+use crate::fix::{
+    MsgType, Now, SessionConfig, SessionId, SessionLog, SharedStore, StoreError, session_key,
+};
 use crate::risk::RiskLimits;
 use crate::venue::{MdEvent, VenueConfig, VenueSim, VenueTime};
 
@@ -62,13 +65,15 @@ pub enum ServiceError {
     /// interrupted round (that is cut at start, with a copy kept) but an order journal
     /// older than its session stores (restored from a backup, or damaged).
     #[error(
-        "FIX session store {} holds ExecutionReport MsgSeqNum {msg_seq} with ExecID {exec_id}, past the order journal's last record {journal_last}, and older than the store's last sync round: the order journal is older than the session store (restored from a backup?) and acknowledged orders may be missing from it. Restore the order journal that belongs with this store; to accept dropping the store's messages from there on, run `tickwarp journal repair {} --truncate-after {keep}`",
+        "FIX session log {} holds ExecutionReport MsgSeqNum {msg_seq} of session {session} with ExecID {exec_id}, past the order journal's last record {journal_last}, and older than the log's last sync round: the order journal is older than the session log (restored from a backup?) and acknowledged orders may be missing from it. Restore the order journal that belongs with this log; to accept dropping the log's records (of every session) from there on, run `tickwarp journal repair {} --truncate-after {keep}`",
         .dir.display(),
         .dir.display()
     )]
     StoreAheadOfJournal {
-        /// The session store's directory.
+        /// The session log's directory.
         dir: PathBuf,
+        /// The session's key.
+        session: String,
         /// MsgSeqNum of the first such message.
         msg_seq: u64,
         /// Its ExecID (17).
@@ -77,6 +82,21 @@ pub enum ServiceError {
         journal_last: u64,
         /// The store's last journal record to keep.
         keep: u64,
+    },
+    /// A per-session store directory of an older version (before the shared session
+    /// log): refused, never read or changed (see the README's durability section).
+    #[error(
+        "{} is a FIX session store of an older tickwarp (one journal per session); this version keeps every session in {}. It is not migrated: with the older version, let the session's clients log out and reset its sequence numbers (or make sure nothing in it is still needed), then move the directory out of the journal directory and remove its line `{name}` from the GATEWAY manifest; the session then starts at MsgSeqNum 1",
+        .dir.display(),
+        .log.display()
+    )]
+    OldSessionStore {
+        /// The old store's directory.
+        dir: PathBuf,
+        /// Its name in the manifest.
+        name: String,
+        /// The shared log's directory.
+        log: PathBuf,
     },
     /// RDMA order entry could not start.
     #[error(transparent)]
@@ -174,16 +194,12 @@ impl GatewayAgent {
                 .collect(),
         };
         let mut journals = vec![ORDERS_JOURNAL.to_string()];
-        journals.extend(
-            config
-                .sessions
-                .iter()
-                .map(|s| session_journal(&s.sender_comp_id, &s.target_comp_id)),
-        );
+        journals.extend(session_logs(config).map(str::to_string));
         let mut manifest = Manifest::check(&config.journal.dir, &journals)?;
         let (mut core, recovery) = OrderCore::open(core_config, venue, vt)?;
         tracing::info!(?recovery, "order journal recovered");
         let mut sessions = Vec::with_capacity(config.sessions.len());
+        let mut configs = Vec::with_capacity(config.sessions.len());
         for s in &config.sessions {
             let mut sc = SessionConfig::new(
                 SessionId(s.id),
@@ -205,39 +221,13 @@ impl GatewayAgent {
             sc.cancel_on_disconnect = s.cancel_on_disconnect.then(|| {
                 std::time::Duration::from_millis(s.cancel_on_disconnect_grace_ms.unwrap_or(0))
             });
-            let dir = config
-                .journal
-                .session_dir(&s.sender_comp_id, &s.target_comp_id);
-            // Session stores follow the order journal's fsync policy and group commit:
-            // the acceptor flushes each store once per duty cycle, before it writes.
-            let previous_sync = previous_sync(&dir)?;
-            let mut store = JournalStore::open(&dir, config.journal.journal_config())?;
-            let journal_last = recovery.journal.last_seq.get();
-            if let Some(ahead) = store_ahead_of_journal(&mut store, journal_last)? {
-                if ahead.keep < previous_sync {
-                    return Err(ahead.into_error(&store));
-                }
-                // Only the interrupted round is ahead: it never left; cut it (a copy
-                // of every byte is kept) and carry on.
-                drop(store);
-                let cut = tickwarp_wire::journal::repair(&dir, SeqNo(ahead.keep))
-                    .map_err(StoreError::from)?;
-                tracing::warn!(
-                    store = %dir.display(),
-                    msg_seq = ahead.msg_seq,
-                    exec_id = ahead.exec_id,
-                    journal_last,
-                    copies = ?cut.cut.iter().map(|c| c.copy.display().to_string()).collect::<Vec<_>>(),
-                    "FIX session store held the messages of a sync round a crash interrupted \
-                     (the order journal lost that round's records, so none of it was sent): \
-                     cut from MsgSeqNum {}, a copy kept",
-                    ahead.msg_seq
-                );
-                store = JournalStore::open(&dir, config.journal.journal_config())?;
-            }
+            configs.push((sc, s.credential()));
+        }
+        let stores = open_session_stores(config, recovery.journal.last_seq.get())?;
+        for ((sc, credential), store) in configs.into_iter().zip(stores) {
             sessions.push(AcceptorSession {
                 config: sc,
-                credential: s.credential(),
+                credential,
                 store,
             });
         }
@@ -424,15 +414,143 @@ struct StoreAhead {
 }
 
 impl StoreAhead {
-    /// The refusal, for a store ahead by more than its last sync round.
-    fn into_error(self, store: &JournalStore) -> ServiceError {
+    /// The refusal, for a log ahead by more than its last sync round.
+    fn into_error(self, dir: &std::path::Path, session: &str) -> ServiceError {
         ServiceError::StoreAheadOfJournal {
-            dir: store.dir().to_path_buf(),
+            dir: dir.to_path_buf(),
+            session: session.to_string(),
             msg_seq: self.msg_seq,
             exec_id: self.exec_id,
             journal_last: self.journal_last,
             keep: self.keep,
         }
+    }
+}
+
+/// Opens the sessions' shared store logs (refusing per-session stores of an older
+/// version) and takes every configured session's store from them, in configuration
+/// order: order sessions share [`SESSION_LOG_DIR`], drop copies [`DROP_COPY_LOG_DIR`] (so
+/// a drop copy's failing store, e.g. its own full file system, never stops the order
+/// path, as `acceptor/drop_copy.rs` promises).
+fn open_session_stores(
+    config: &GatewayConfig,
+    journal_last: u64,
+) -> Result<Vec<SharedStore>, ServiceError> {
+    for s in &config.sessions {
+        let old = config
+            .journal
+            .session_dir(&s.sender_comp_id, &s.target_comp_id);
+        if tickwarp_wire::journal::exists(&old).map_err(StoreError::from)? {
+            return Err(ServiceError::OldSessionStore {
+                dir: old,
+                name: session_journal(&s.sender_comp_id, &s.target_comp_id),
+                log: config.journal.dir.join(SESSION_LOG_DIR),
+            });
+        }
+    }
+    let mut stores: Vec<Option<SharedStore>> = config.sessions.iter().map(|_| None).collect();
+    for (log_dir, drop_copies) in [(SESSION_LOG_DIR, false), (DROP_COPY_LOG_DIR, true)] {
+        let members: Vec<(usize, String)> = config
+            .sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.drop_copy_scope().is_some() == drop_copies)
+            .map(|(ix, s)| (ix, session_key(&s.sender_comp_id, &s.target_comp_id)))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let dir = config.journal.dir.join(log_dir);
+        let keys: Vec<&str> = members.iter().map(|(_, k)| k.as_str()).collect();
+        let opened = open_session_log(config, &dir, &keys, journal_last)?;
+        for ((ix, _), store) in members.iter().zip(opened) {
+            if let Some(slot) = stores.get_mut(*ix) {
+                *slot = Some(store);
+            }
+        }
+    }
+    Ok(stores.into_iter().flatten().collect())
+}
+
+/// The session logs a configuration uses, by name under the journal directory.
+fn session_logs(config: &GatewayConfig) -> impl Iterator<Item = &'static str> + '_ {
+    let any = |drop_copy: bool| {
+        config
+            .sessions
+            .iter()
+            .any(|s| s.drop_copy_scope().is_some() == drop_copy)
+    };
+    [(SESSION_LOG_DIR, false), (DROP_COPY_LOG_DIR, true)]
+        .into_iter()
+        .filter(move |&(_, drop_copy)| any(drop_copy))
+        .map(|(name, _)| name)
+}
+
+/// Opens the shared log in `dir` and takes the stores of `keys` from it. When a crash
+/// interrupted a sync round after the log's share reached the disk but the order
+/// journal's did not, the log holds reports whose order records are gone: none of them
+/// left (nothing leaves before the whole round), so the log is cut before the first of
+/// them (a copy of every byte kept) and reopened; anything ahead of the order journal
+/// older than the log's last round is refused. Sessions in the log that are no longer
+/// configured are kept and reported.
+fn open_session_log(
+    config: &GatewayConfig,
+    dir: &std::path::Path,
+    keys: &[&str],
+    journal_last: u64,
+) -> Result<Vec<SharedStore>, ServiceError> {
+    // Session stores follow the order journal's fsync policy and group commit: the
+    // acceptor syncs the log once per duty cycle, before anything it covers is written.
+    let previous_sync = previous_sync(dir)?;
+    let mut cut_done = false;
+    loop {
+        let log = SessionLog::open(dir, config.journal.journal_config())?;
+        let mut stores = Vec::with_capacity(keys.len());
+        let mut first: Option<(StoreAhead, &str)> = None;
+        for &key in keys {
+            let mut store = log.session(key)?;
+            if let Some(ahead) = store_ahead_of_journal(&mut store, journal_last)? {
+                if ahead.keep < previous_sync || cut_done {
+                    return Err(ahead.into_error(dir, key));
+                }
+                if first.as_ref().is_none_or(|(f, _)| ahead.keep < f.keep) {
+                    first = Some((ahead, key));
+                }
+            }
+            stores.push(store);
+        }
+        let Some((ahead, key)) = first else {
+            for gone in log.unclaimed() {
+                tracing::warn!(
+                    log = %dir.display(),
+                    session = %gone.key,
+                    next_in = gone.seq.next_in,
+                    next_out = gone.seq.next_out,
+                    messages = gone.messages,
+                    "FIX session log holds a session that is not configured: kept, not deleted"
+                );
+            }
+            return Ok(stores);
+        };
+        // Only the interrupted round is ahead: it never left; cut it (a copy of every
+        // byte is kept) and open again.
+        drop(stores);
+        drop(log);
+        let cut =
+            tickwarp_wire::journal::repair(dir, SeqNo(ahead.keep)).map_err(StoreError::from)?;
+        tracing::warn!(
+            log = %dir.display(),
+            session = key,
+            msg_seq = ahead.msg_seq,
+            exec_id = ahead.exec_id,
+            journal_last,
+            copies = ?cut.cut.iter().map(|c| c.copy.display().to_string()).collect::<Vec<_>>(),
+            "FIX session log held the messages of a sync round a crash interrupted \
+             (the order journal lost that round's records, so none of it was sent): \
+             cut from record {} on, a copy kept",
+            ahead.keep + 1
+        );
+        cut_done = true;
     }
 }
 
@@ -443,7 +561,7 @@ impl StoreAhead {
 /// first ExecutionReport whose ExecID is past `journal_last`, the order journal's last
 /// record as recovered (before the core journals anything new).
 fn store_ahead_of_journal(
-    store: &mut JournalStore,
+    store: &mut SharedStore,
     journal_last: u64,
 ) -> Result<Option<StoreAhead>, ServiceError> {
     let exec_id = |frame: &[u8]| -> u64 {

@@ -253,9 +253,10 @@ impl Lab {
         Ok(seen)
     }
 
-    /// A digest of every file of session `target`'s store.
-    pub fn store_digest(&self, target: &str) -> Result<u64> {
-        let dir = self.dir.path().join("fix").join(format!("GW-{target}"));
+    /// A digest of every file of the order sessions' shared store log (every session's
+    /// records).
+    pub fn session_log_digest(&self) -> Result<u64> {
+        let dir = self.dir.path().join("fix").join("sessions");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .with_context(|| format!("{}", dir.display()))?
             .map(|e| e.map(|e| e.path()))

@@ -52,8 +52,8 @@ use super::{FixAcceptor, logout};
 use crate::fix::codec::MessageWriter;
 use crate::fix::drop_copy::write_copy_body;
 use crate::fix::{
-    ExecutionReport, JournalStore, MsgType, Now, SendError, SeqNums, SessionConfig, SessionState,
-    SessionStore, StoreError,
+    ExecutionReport, MsgType, Now, SendError, SeqNums, SessionConfig, SessionState, SessionStore,
+    SharedStore, StoreError,
 };
 use crate::service::core::Report;
 use crate::venue::Execution;
@@ -256,7 +256,7 @@ fn failed_text(exec_id: u64) -> String {
 /// Appends the copy of `er` to an offline drop copy's `store` under its next MsgSeqNum,
 /// without syncing (the sync round does).
 fn append_copy(
-    store: &mut JournalStore,
+    store: &mut SharedStore,
     config: &SessionConfig,
     now: Now,
     er: &ExecutionReport<'_>,

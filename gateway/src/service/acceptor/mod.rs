@@ -91,8 +91,8 @@ use super::core::{CoreError, OrderCore, Origin, Report};
 use crate::fix::codec::{Framing, Message, MessageWriter, scan_frame};
 use crate::fix::fields::tag;
 use crate::fix::{
-    JournalStore, MessageCounts, MsgType, Now, Session, SessionConfig, SessionEvent, SessionState,
-    SessionStore,
+    MessageCounts, MsgType, Now, Session, SessionConfig, SessionEvent, SessionState, SessionStore,
+    SharedStore,
 };
 use crate::venue::{VenueSession, VenueTime};
 
@@ -120,7 +120,7 @@ pub struct AcceptorSession {
     /// How its Logon is authenticated.
     pub credential: Credential,
     /// Its store (sequence numbers and sent messages).
-    pub store: JournalStore,
+    pub store: SharedStore,
 }
 
 /// A configured session: its store while no connection has it, its live session while
@@ -131,8 +131,8 @@ struct Slot {
     credential: Credential,
     /// MAC of the password that last verified (see [`auth`]).
     verified: Option<MacValue>,
-    store: Option<JournalStore>,
-    live: Option<(Token, Session<JournalStore>)>,
+    store: Option<SharedStore>,
+    live: Option<(Token, Session<SharedStore>)>,
     /// Cancel-on-disconnect ([`disconnect`]).
     watch: disconnect::Watch,
     /// Copies of a drop-copy session ([`drop_copy`]).
@@ -392,7 +392,7 @@ impl FixAcceptor {
             session_failures: Failures::new(policy(front.session_lockout_after), slots.len()),
             log_limit: LogLimit::new(front.log_lines_per_sec),
             stats: FrontDoorStats::default(),
-            round: SyncRound::new(slots.len())?,
+            round: SyncRound::new(slots.iter().filter_map(|s| s.store.as_ref()))?,
             closed_counts: MessageCounts::default(),
             buf: vec![0; front.read_budget.min(64 << 10)],
             scratch: Vec::with_capacity(1 << 10),
@@ -527,9 +527,10 @@ impl FixAcceptor {
 
     /// The duty cycle's one durable point, after the reports are routed and before
     /// [`FixAcceptor::poll_output`]: syncs `journal` (from [`OrderCore::begin_sync`]) and
-    /// every live session's store at once ([`sync_round`]), offline drop copies' too
+    /// the sessions' shared store log at once ([`sync_round`]: at most two syncs,
+    /// whatever the number of sessions that wrote), offline drop copies' records too
     /// (`drop_copy.rs`); returns the syncs run. A failed order-journal sync is the error;
-    /// a failed store sync ends its session (stops a drop copy).
+    /// a failed log sync ends every session it left uncovered (stops a drop copy).
     pub fn sync_round<V: VenueSession>(
         &mut self,
         journal: Option<tickwarp_wire::journal::SyncTicket>,
@@ -542,7 +543,7 @@ impl FixAcceptor {
     }
 
     /// Session `id`'s store (its live session's while it is connected).
-    pub fn session_store(&self, id: u32) -> Option<&JournalStore> {
+    pub fn session_store(&self, id: u32) -> Option<&SharedStore> {
         let slot = self.slots.get(*self.by_id.get(&id)?)?;
         match &slot.live {
             Some((_, session)) => Some(session.store()),
@@ -553,6 +554,12 @@ impl FixAcceptor {
     /// Sync rounds run so far (one per duty cycle that had something to make durable).
     pub fn sync_rounds(&self) -> u64 {
         self.round.rounds()
+    }
+
+    /// Syncs of the sessions' shared store log so far (one per round at most, plus any
+    /// a session's own flush ran outside a round): the seam that counts store syncs.
+    pub fn session_log_syncs(&self) -> u64 {
+        self.round.log_syncs()
     }
 
     /// Writes what the sessions queued and closes connections that are done. Returns the

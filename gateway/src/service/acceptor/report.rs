@@ -12,8 +12,8 @@ use super::super::core::Report;
 use crate::fix::codec::MessageWriter;
 use crate::fix::fields::tag;
 use crate::fix::{
-    ExecType, ExecutionReport, JournalStore, MsgType, Now, OrdStatus as FixOrdStatus,
-    OrderCancelReject, SeqNums, Session, SessionConfig, SessionStore, StoreError,
+    ExecType, ExecutionReport, MsgType, Now, OrdStatus as FixOrdStatus, OrderCancelReject, SeqNums,
+    Session, SessionConfig, SessionStore, SharedStore, StoreError,
 };
 use crate::orders::{OrdStatus, Order};
 use crate::venue::Execution;
@@ -67,7 +67,7 @@ fn cancel_reject<'a>(
 }
 
 /// Sends `report` as an ExecutionReport or OrderCancelReject.
-pub(crate) fn send_report(session: &mut Session<JournalStore>, now: Now, report: &Report) {
+pub(crate) fn send_report(session: &mut Session<SharedStore>, now: Now, report: &Report) {
     let sent = match (&report.event, report.order) {
         (Execution::CancelRejected(cr), order) => {
             let reject = cancel_reject(report, cr, order.as_ref());
@@ -140,7 +140,7 @@ pub(crate) fn execution_report<'a>(
 /// Stores `report` for a session with no connection (see the module docs); returns the
 /// MsgSeqNum it took.
 pub(crate) fn store_offline(
-    store: &mut JournalStore,
+    store: &mut SharedStore,
     config: &SessionConfig,
     instruments: &InstrumentTable,
     now: Now,

@@ -24,11 +24,10 @@ use tickwarp_wire::OrderType;
 use super::super::core::{CoreError, MassCancel, OrderCore, Origin};
 use super::report::fix_status;
 use crate::fix::{
-    BusinessMessageReject, BusinessRejectReason, ExecType, ExecutionReport, JournalStore,
-    MassCancelRejectReason, MassCancelScope, Now, OrderIdRef, OrderMassCancelReport,
-    OrderMassCancelRequest, OrderMassStatusRequest, OrderStatusRequest, PosReqResult,
-    PositionReport, PositionsAck, RequestForPositions, Session, StatusFields, SymbolFilter,
-    UnknownOrderStatus,
+    BusinessMessageReject, BusinessRejectReason, ExecType, ExecutionReport, MassCancelRejectReason,
+    MassCancelScope, Now, OrderIdRef, OrderMassCancelReport, OrderMassCancelRequest,
+    OrderMassStatusRequest, OrderStatusRequest, PosReqResult, PositionReport, PositionsAck,
+    RequestForPositions, Session, SharedStore, StatusFields, SymbolFilter, UnknownOrderStatus,
 };
 use crate::orders::{Order, Position};
 use crate::venue::{VenueSession, VenueTime};
@@ -40,7 +39,7 @@ pub(crate) const REPORT_BYTES: usize = 400;
 /// Counts a lookup request (H, AF, AN) against `origin`'s message rate; when the rate
 /// is exceeded answers it with a BusinessMessageReject and returns false.
 pub(crate) fn throttle<V: VenueSession>(
-    session: &mut Session<JournalStore>,
+    session: &mut Session<SharedStore>,
     now: Now,
     core: &mut OrderCore<V>,
     origin: Origin,
@@ -95,7 +94,7 @@ fn status_report(order: &Order, order_id: u64, now: Now) -> ExecutionReport<'sta
 
 /// Answers an OrderStatusRequest (H): the order's status, or unknown order.
 pub(crate) fn order_status<V: VenueSession>(
-    session: &mut Session<JournalStore>,
+    session: &mut Session<SharedStore>,
     now: Now,
     core: &OrderCore<V>,
     req: &OrderStatusRequest,
@@ -171,7 +170,7 @@ fn itoa_buf(mut n: u64) -> ItoaBuf {
 }
 
 fn symbol_of(
-    session: &Session<JournalStore>,
+    session: &Session<SharedStore>,
     filter: SymbolFilter,
 ) -> Option<tickwarp_wire::Symbol> {
     match filter {
@@ -184,7 +183,7 @@ fn symbol_of(
 /// last with LastRptRequested Y; an unknown-order report when none; a
 /// BusinessMessageReject when the reports would not fit the outbound bound.
 pub(crate) fn mass_status<V: VenueSession>(
-    session: &mut Session<JournalStore>,
+    session: &mut Session<SharedStore>,
     now: Now,
     core: &OrderCore<V>,
     req: &OrderMassStatusRequest,
@@ -259,7 +258,7 @@ pub(crate) fn mass_status<V: VenueSession>(
 /// Carries out an OrderMassCancelRequest (q) and answers it with an OrderMassCancelReport
 /// (r); the cancels' ExecutionReports follow through the order path.
 pub(crate) fn mass_cancel<V: VenueSession>(
-    session: &mut Session<JournalStore>,
+    session: &mut Session<SharedStore>,
     now: Now,
     core: &mut OrderCore<V>,
     origin: Origin,
@@ -326,7 +325,7 @@ pub(crate) fn mass_cancel<V: VenueSession>(
 /// PositionReport per instrument the account traded (the Symbol filter applied); or an
 /// AO alone saying why not.
 pub(crate) fn positions<V: VenueSession>(
-    session: &mut Session<JournalStore>,
+    session: &mut Session<SharedStore>,
     now: Now,
     core: &OrderCore<V>,
     req: &RequestForPositions,
