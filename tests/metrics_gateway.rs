@@ -38,7 +38,7 @@ use tickwarp_wire::{
 };
 
 mod common;
-use common::GatewayProcess;
+use common::{GatewayProcess, promtool_check, sample, scrape};
 
 /// Longest wait for any one thing.
 const WAIT: Duration = Duration::from_secs(20);
@@ -205,62 +205,6 @@ impl Client {
     }
 }
 
-/// `GET /metrics`: the body.
-fn scrape(addr: SocketAddr) -> Result<String> {
-    let mut s = TcpStream::connect_timeout(&addr, WAIT)?;
-    s.set_read_timeout(Some(WAIT))?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
-    let mut answer = String::new();
-    s.read_to_string(&mut answer)?;
-    let (head, body) = answer.split_once("\r\n\r\n").context("no HTTP head")?;
-    ensure!(head.starts_with("HTTP/1.1 200 "), "scrape answered {head}");
-    Ok(body.to_owned())
-}
-
-/// The value of sample `series` (name with its `{labels}` as printed) in exposition text.
-fn sample(text: &str, series: &str) -> Result<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .with_context(|| format!("no sample {series} in:\n{text}"))?
-        .trim()
-        .parse()
-        .with_context(|| format!("sample {series}"))
-}
-
-/// Runs `promtool check metrics` on `text`; `Ok(false)` when promtool is missing (not
-/// under CI).
-fn promtool_check(text: &str) -> Result<bool> {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            bail!("promtool is required under CI (apt-get install prometheus)")
-        }
-        Err(_) => {
-            eprintln!("skipped: promtool not installed (apt-get install prometheus)");
-            return Ok(false);
-        }
-    };
-    child
-        .stdin
-        .take()
-        .context("promtool stdin")?
-        .write_all(text.as_bytes())?;
-    let out = child.wait_with_output()?;
-    ensure!(
-        out.status.success(),
-        "promtool check metrics failed: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(true)
-}
-
 /// `tickwarp stat ARGS`: stdout, which must succeed.
 fn stat(args: &[&str]) -> Result<String> {
     let out = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
@@ -345,7 +289,7 @@ fn counts_match_the_orders_sent_over_metrics_stat_and_promtool() -> Result<()> {
     // they catch up (bounded).
     let mut text = String::new();
     for _ in 0..100 {
-        text = scrape(metrics)?;
+        text = scrape(metrics, WAIT)?;
         let out = sample(&text, "tickwarp_fix_messages_total{direction=\"out\"}")?;
         if out >= c.received as f64 {
             break;
@@ -643,7 +587,7 @@ fn rdma_entry_and_transport_counts_match_what_the_clients_did() -> Result<()> {
         }
         hostile.progress();
         ends.add(&hostile.transport_stats().context("soft stats")?);
-        text = scrape(metrics)?;
+        text = scrape(metrics, WAIT)?;
         let sent = sample(&text, "tickwarp_transport_bytes_total{direction=\"sent\"}")?;
         let received = sample(
             &text,
