@@ -4,83 +4,16 @@
 //! string that round-trips an f64, so equal text is equal bits), and a bad parameter
 //! exits 2 naming the flag. Every wait is bounded.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
-use tickwarp_gateway::service::rdma_auth::hash_token;
+mod common;
+
+use anyhow::{Result, ensure};
+use common::ComputeServer;
 
 const TOKEN: &str = "e2e-compute-token";
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A running `tickwarp compute serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-    token_file: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let creds = dir.path().join("credentials.toml");
-    let mut f = std::fs::File::create(&creds)?;
-    writeln!(
-        f,
-        "[[tokens]]\naccount = 42\ntoken_hash = \"{}\"",
-        hash_token(TOKEN.as_bytes())?
-    )?;
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n"))?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
-        .args([
-            "compute",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--backend",
-            "soft",
-        ])
-        .args(["--threads", "2", "--credentials"])
-        .arg(&creds)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting tickwarp compute serve")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let mut server = Server {
-        child,
-        addr: String::new(),
-        _dir: dir,
-        token_file,
-    };
-    let line = rx
-        .recv_timeout(WAIT)
-        .context("the server printed no address")?;
-    let Some(addr) = line
-        .strip_prefix("tickwarp compute: listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-    else {
-        bail!("unexpected first line: {line:?}");
-    };
-    server.addr = addr.to_owned();
-    Ok(server)
-}
 
 /// Runs `tickwarp compute price` with `args`, bounded by `--timeout-ms` for remote
 /// calls; returns (exit code, stdout, stderr).
@@ -132,7 +65,7 @@ fn models() -> Vec<Vec<&'static str>> {
 
 #[test]
 fn remote_prices_equal_local_prices_bit_for_bit() -> Result<()> {
-    let srv = start()?;
+    let srv = ComputeServer::start(TOKEN, 2, WAIT)?;
     let token_file = srv.token_file.to_string_lossy().into_owned();
     let remote = [
         "--server",
@@ -174,7 +107,7 @@ fn remote_prices_equal_local_prices_bit_for_bit() -> Result<()> {
     );
     ensure!(err.contains("--vol"), "{err}");
     // A wrong token: refused at connection, exit 1 with the server's reason.
-    let bad = srv._dir.path().join("bad-token");
+    let bad = srv.dir.path().join("bad-token");
     std::fs::write(&bad, "wrong")?;
     let bad = bad.to_string_lossy().into_owned();
     let mut args = vec![

@@ -4,16 +4,16 @@
 //! replaying the demo's recording through `options_mm` twice gives the same orders (the
 //! local pricer is deterministic). Every wait is bounded.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+mod common;
+
 use anyhow::{Context, Result, bail, ensure};
+use common::ComputeServer;
 use serde_json::Value;
-use tickwarp_gateway::service::rdma_auth::hash_token;
 
 /// Longest one command may take (a loaded 2-core machine).
 const RUN_BOUND: Duration = Duration::from_secs(180);
@@ -142,69 +142,11 @@ fn demo_options_quotes_from_the_local_pricer_and_replays_deterministically() -> 
     Ok(())
 }
 
-/// A running `tickwarp compute serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a compute server on loopback accepting account 42 with [`TOKEN`].
-fn start_server() -> Result<Server> {
-    let dir = tempfile::tempdir()?;
-    let creds = dir.path().join("credentials.toml");
-    let mut f = std::fs::File::create(&creds)?;
-    writeln!(
-        f,
-        "[[tokens]]\naccount = 42\ntoken_hash = \"{}\"",
-        hash_token(TOKEN.as_bytes())?
-    )?;
-    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n"))?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
-        .args(["compute", "serve", "--listen", "127.0.0.1:0"])
-        .args(["--backend", "soft", "--threads", "1", "--credentials"])
-        .arg(&creds)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting tickwarp compute serve")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let mut server = Server {
-        child,
-        addr: String::new(),
-        dir,
-    };
-    let line = rx
-        .recv_timeout(RUN_BOUND)
-        .context("the server printed no address")?;
-    let Some(addr) = line
-        .strip_prefix("tickwarp compute: listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-    else {
-        bail!("unexpected first line: {line:?}");
-    };
-    server.addr = addr.to_owned();
-    Ok(server)
-}
-
 #[test]
 fn demo_options_quotes_from_a_compute_server() -> Result<()> {
-    let server = start_server()?;
+    let server = ComputeServer::start(TOKEN, 1, RUN_BOUND)?;
     let run = server.dir.path().join("run");
-    let token = server.dir.path().join("token");
+    let token = server.token_file.clone();
     let demo = tickwarp(&[
         "demo",
         "--options",

@@ -229,3 +229,71 @@ pub(crate) fn promtool_check(text: &str) -> Result<bool> {
     );
     Ok(true)
 }
+
+/// A running `tickwarp compute serve` on loopback (soft backend) accepting account 42
+/// with one token, killed on drop.
+pub(crate) struct ComputeServer {
+    child: Child,
+    /// The address it printed it listens on.
+    pub(crate) addr: String,
+    /// Its directory: `credentials.toml`, the token file, and room for the test's files.
+    pub(crate) dir: tempfile::TempDir,
+    /// The file holding account 42's token (`--compute-token-file`, `--token-file`).
+    pub(crate) token_file: std::path::PathBuf,
+}
+
+impl ComputeServer {
+    /// Starts it with `threads` compute threads, accepting account 42 with `token`;
+    /// waits at most `bound` for its address.
+    pub(crate) fn start(token: &str, threads: u32, bound: Duration) -> Result<ComputeServer> {
+        let dir = tempfile::tempdir()?;
+        let creds = dir.path().join("credentials.toml");
+        let hash = tickwarp_gateway::service::rdma_auth::hash_token(token.as_bytes())?;
+        std::fs::write(
+            &creds,
+            format!("[[tokens]]\naccount = 42\ntoken_hash = \"{hash}\"\n"),
+        )?;
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{token}\n"))?;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tickwarp"))
+            .args(["compute", "serve", "--listen", "127.0.0.1:0"])
+            .args(["--backend", "soft", "--threads", &threads.to_string()])
+            .arg("--credentials")
+            .arg(&creds)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting tickwarp compute serve")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut server = ComputeServer {
+            child,
+            addr: String::new(),
+            dir,
+            token_file,
+        };
+        let line = rx
+            .recv_timeout(bound)
+            .context("the server printed no address")?;
+        let Some(addr) = line
+            .strip_prefix("tickwarp compute: listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+        else {
+            bail!("unexpected first line: {line:?}");
+        };
+        server.addr = addr.to_owned();
+        Ok(server)
+    }
+}
+
+impl Drop for ComputeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
